@@ -1,0 +1,278 @@
+"""Band-pass filtering, Hilbert band power and per-subject z-scoring.
+
+All functions take numpy arrays of EEG trials shaped ``(n_trials, n_chans,
+n_times)`` in microvolts (µV) sampled at ``sfreq`` Hz and work along the last
+(time) axis, vectorised over trials and channels.
+
+Sources: the organisers' starter (theta 4-8 Hz Hilbert power, z-scored per
+participant, Abdellahi, Tsimpanouli & Lewis 2025) and the 3rd-place design
+(five band-power features per channel and sample).  The Hilbert envelope
+``|x + i H[x]|`` of a band-passed signal is its instantaneous amplitude
+(Gabor 1946; e.g. Cohen, *Analyzing Neural Time Series Data*, ch. 14).
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+from scipy.signal import butter, hilbert, sosfiltfilt
+
+from .errors import KitError
+
+BANDS: dict[str, tuple[float, float]] = {
+    "delta": (0.5, 4.0),
+    "theta": (4.0, 8.0),
+    "alpha": (8.0, 12.0),
+    "sigma": (12.0, 16.0),
+    "beta": (16.0, 30.0),
+}
+"""The five frequency bands (Hz, low/high edge) used by the band-power features."""
+
+EPS = 1e-12
+"""Added to the squared envelope (µV²) before the log, so silent (flat) signals give a finite value."""
+
+CHUNK_TRIALS = 256
+"""Trials processed at once by :func:`band_power` (bounds the float64 temporaries)."""
+
+
+def _check_trials(X: np.ndarray, name: str = "X") -> np.ndarray:
+    X = np.asarray(X)
+    if X.ndim != 3:
+        raise KitError(f"{name}: expected (n_trials, n_chans, n_times), got shape {X.shape}")
+    if not np.issubdtype(X.dtype, np.number):
+        raise KitError(f"{name}: expected a numeric array, got dtype {X.dtype}")
+    return X
+
+
+def _sos(sfreq: float, band: tuple[float, float], order: int) -> np.ndarray:
+    low, high = float(band[0]), float(band[1])
+    nyq = sfreq / 2.0
+    if not (0.0 < low < high < nyq):
+        raise KitError(f"band {band} Hz: need 0 < low < high < Nyquist ({nyq:g} Hz)")
+    return butter(order, (low, high), btype="bandpass", fs=sfreq, output="sos")
+
+
+def bandpass(X: np.ndarray, sfreq: float, band: tuple[float, float], order: int = 4, *,
+             padtype: str | None = "constant", padlen: int | None = None) -> np.ndarray:
+    """Zero-phase Butterworth band-pass along the last axis.
+
+    ``scipy.signal.butter(order, band, btype="bandpass", fs=sfreq, output="sos")``
+    applied forward and backward with :func:`scipy.signal.sosfiltfilt` (the
+    effective order is ``2 * order`` and the phase is zero, as in the 2nd-place
+    public solution's 4th-order zero-phase theta filter).
+
+    Edges of 1-s trials: scipy's default pads only ``3 * (2 * n_sections + 1)``
+    samples (about 27) with an odd reflection, far shorter than the impulse
+    response of a 4 Hz-wide filter, and the odd reflection ``2 x[0] - x[k]``
+    adds a DC step of ``2 x[0]`` that rings through the band-pass.  By default
+    the trial is instead extended by ``n_times - 1`` samples on each side with
+    its edge values (``padtype="constant"``).  On simulated 1/f-like noise,
+    cutting 1-s windows out of long recordings, this gave the log Hilbert
+    envelope closest to that of the long recording (theta: r = 0.82-0.85 vs 0.72-0.75
+    for odd/199 and 0.70 for scipy's default), for white noise as well as
+    strongly low-pass noise.  The first and last ~100 ms stay less reliable
+    than the middle, more so for bands below ~4 Hz (a 1-s trial holds half a
+    cycle of 0.5 Hz).
+
+    Parameters
+    ----------
+    X : ndarray, shape (..., n_times)
+        Signals in µV, e.g. (n_trials, n_chans, n_times).
+    sfreq : float
+        Sampling rate in Hz.
+    band : (float, float)
+        Low and high cut-off in Hz, ``0 < low < high < sfreq / 2``.
+    order : int
+        Butterworth order of the single-pass design (default 4).
+    padtype : {"constant", "odd", "even", None}
+        Edge extension passed to ``sosfiltfilt`` (default ``"constant"``).
+    padlen : int or None
+        Samples of extension on each side; ``None`` means ``n_times - 1``.
+
+    Returns
+    -------
+    ndarray, same shape as ``X``
+        float64 if ``X`` is float64, else float32.
+
+    Raises
+    ------
+    KitError
+        If the band is not inside (0, Nyquist) or the signal is shorter than 2 samples.
+    """
+    X = np.asarray(X)
+    n_times = X.shape[-1]
+    if n_times < 2:
+        raise KitError(f"bandpass: need at least 2 samples along the last axis, got shape {X.shape}")
+    sos = _sos(sfreq, band, order)
+    if padlen is None:
+        padlen = n_times - 1
+    out = sosfiltfilt(sos, X, axis=-1, padtype=padtype, padlen=min(int(padlen), n_times - 1))
+    return out if X.dtype == np.float64 else out.astype(np.float32)
+
+
+def band_power(X: np.ndarray, sfreq: float, bands: Mapping[str, tuple[float, float]] = BANDS, *,
+               order: int = 4, chunk: int = CHUNK_TRIALS) -> np.ndarray:
+    """Log instantaneous power per band: ``log(|hilbert(bandpass(X))|^2 + EPS)``.
+
+    Each trial is extended by ``n_times - 1`` samples of its edge values on
+    each side (as :func:`bandpass` does by default), band-passed (zero-phase
+    Butterworth, sos), and the analytic signal of the *extended* filtered
+    signal (:func:`scipy.signal.hilbert`, along time) is cut back to the
+    trial, which moves the Hilbert transform's own edge effect into the pad.
+    The envelope squared is the instantaneous power in µV².  Trials are processed in chunks
+    of ``chunk`` so that only ``chunk x n_chans x n_times`` float64 values are
+    alive at once; the output is written straight into a float32 array
+    (12,000 trials x 16 x 200 x 5 bands = 768 MB, no float64 copy of it).
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_trials, n_chans, n_times)
+        EEG in µV.
+    sfreq : float
+        Sampling rate in Hz.
+    bands : mapping name -> (low, high) Hz
+        Default :data:`BANDS` (delta, theta, alpha, sigma, beta); the output's
+        last axis follows the mapping's order.
+    order : int
+        Butterworth order (see :func:`bandpass`).
+    chunk : int
+        Trials per chunk.
+
+    Returns
+    -------
+    ndarray, shape (n_trials, n_chans, n_times, n_bands), float32
+        Natural log of power in µV².
+
+    Raises
+    ------
+    KitError
+        Bad shape, empty ``bands``, or a band outside (0, Nyquist).
+    """
+    X = _check_trials(X)
+    bands = dict(bands)
+    if not bands:
+        raise KitError("band_power: no bands given")
+    soses = [_sos(sfreq, b, order) for b in bands.values()]  # validates every band first
+    n_trials, n_chans, n_times = X.shape
+    out = np.empty((n_trials, n_chans, n_times, len(bands)), dtype=np.float32)
+    pad = n_times - 1
+    for lo in range(0, n_trials, max(1, int(chunk))):
+        xc = np.asarray(X[lo:lo + chunk], dtype=np.float64)
+        xp = np.pad(xc, ((0, 0), (0, 0), (pad, pad)), mode="edge")
+        for b, sos in enumerate(soses):
+            filt = sosfiltfilt(sos, xp, axis=-1, padtype=None)
+            env2 = np.abs(hilbert(filt, axis=-1)[..., pad:pad + n_times]) ** 2
+            out[lo:lo + chunk, :, :, b] = np.log(env2 + EPS)
+    return out
+
+
+def zscore_per_subject(F: np.ndarray, subject: np.ndarray) -> np.ndarray:
+    """Z-score features within each subject.
+
+    For each subject the mean and standard deviation are taken over that
+    subject's trials (axis 0) and, for 3-D/4-D input, over time (axis 2),
+    separately for every channel (axis 1) and band (axis 3).  Labels are not
+    used, so the statistics may be computed on unlabelled test subjects too
+    (as in the organisers' starter, which z-scores per participant).
+
+    Parameters
+    ----------
+    F : ndarray
+        (n_trials, n_features), (n_trials, n_chans, n_times) or
+        (n_trials, n_chans, n_times, n_bands).
+    subject : ndarray, shape (n_trials,)
+        Subject id of each trial.
+
+    Returns
+    -------
+    ndarray, same shape as ``F``
+        float32 unless ``F`` is float64.  A feature constant within a subject
+        (std 0) becomes 0.
+
+    Raises
+    ------
+    KitError
+        If ``F`` has another number of dimensions or ``subject`` another length.
+    """
+    F = np.asarray(F)
+    subject = np.asarray(subject)
+    if F.ndim not in (2, 3, 4):
+        raise KitError(f"zscore_per_subject: expected 2-D, 3-D or 4-D features, got shape {F.shape}")
+    if subject.shape != (F.shape[0],):
+        raise KitError(f"zscore_per_subject: subject has shape {subject.shape}, features have "
+                       f"{F.shape[0]} trials")
+    axes = (0,) if F.ndim == 2 else (0, 2)
+    out = np.empty(F.shape, dtype=np.float64 if F.dtype == np.float64 else np.float32)
+    for sid in np.unique(subject):
+        idx = np.flatnonzero(subject == sid)
+        block = F[idx]
+        mean = block.mean(axis=axes, keepdims=True, dtype=np.float64)
+        std = block.std(axis=axes, keepdims=True, dtype=np.float64)
+        std[std == 0] = np.inf
+        out[idx] = (block - mean) / std
+    return out
+
+
+def band_features(X: np.ndarray, subject: np.ndarray, sfreq: float,
+                  bands: Mapping[str, tuple[float, float]] = BANDS) -> np.ndarray:
+    """Per-subject z-scored log band power (the 3rd-place input: n_times x 5 per channel).
+
+    :func:`band_power` followed by :func:`zscore_per_subject`.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_trials, n_chans, n_times)
+        EEG in µV.
+    subject : ndarray, shape (n_trials,)
+        Subject id per trial.
+    sfreq : float
+        Sampling rate in Hz.
+    bands : mapping name -> (low, high) Hz
+
+    Returns
+    -------
+    ndarray, shape (n_trials, n_chans, n_times, n_bands), float32
+
+    Raises
+    ------
+    KitError
+        See :func:`band_power` and :func:`zscore_per_subject`.
+    """
+    X = _check_trials(X)
+    if np.asarray(subject).shape != (X.shape[0],):
+        raise KitError(f"band_features: subject has shape {np.shape(subject)}, X has {X.shape[0]} trials")
+    return zscore_per_subject(band_power(X, sfreq, bands), subject)
+
+
+def theta_power(X: np.ndarray, sfreq: float, subject: np.ndarray | None = None, *,
+                band: tuple[float, float] = BANDS["theta"], order: int = 4) -> np.ndarray:
+    """Theta (4-8 Hz) Hilbert log power, z-scored per subject: the organisers' starter feature.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_trials, n_chans, n_times)
+        EEG in µV.
+    sfreq : float
+        Sampling rate in Hz.
+    subject : ndarray, shape (n_trials,), optional
+        Subject id per trial; ``None`` treats all trials as one subject.
+    band : (float, float)
+        Band edges in Hz (default theta, 4-8 Hz).
+    order : int
+        Butterworth order.
+
+    Returns
+    -------
+    ndarray, shape (n_trials, n_chans, n_times), float32
+
+    Raises
+    ------
+    KitError
+        See :func:`band_power` and :func:`zscore_per_subject`.
+    """
+    X = _check_trials(X)
+    if subject is None:
+        subject = np.zeros(X.shape[0], dtype=np.int64)
+    P = band_power(X, sfreq, {"band": band}, order=order)[..., 0]
+    return zscore_per_subject(P, subject)
