@@ -1,0 +1,229 @@
+"""The competition metric: window-based AUC.
+
+As the organisers describe it (see ``COMPETITION.md``):
+
+1. for each subject ``s`` and sample ``t``: ``A[s, t]`` = ROC AUC of the
+   subject's predictions at sample ``t`` against its trial labels;
+2. ``m[t]`` = mean over subjects of ``A[s, t]`` (each subject weighs the same,
+   whatever its number of trials);
+3. runs of consecutive samples with ``m[t] > threshold`` (strictly, 0.5);
+4. runs shorter than ``min_len`` samples (10 = 50 ms at 200 Hz) are dropped;
+5. the longest run (the earliest on ties) scores the mean of ``m`` over it;
+6. no qualifying run scores 0.5.
+
+Open points of the organisers' wording (10 or 11 samples for "50 ms", the
+tie-break) are parameters with the defaults above.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.stats import rankdata
+
+from .errors import KitError
+
+CHANCE = 0.5
+"""Score when no run qualifies, and the default threshold."""
+
+MIN_LEN = 10
+"""Default shortest run, in samples (50 ms at 200 Hz)."""
+
+
+@dataclass
+class WindowScore:
+    """Result of the window-based AUC.
+
+    Attributes
+    ----------
+    score : float
+        Mean of ``curve`` over the chosen window, or 0.5 when no run qualifies.
+    start, stop : int or None
+        First and last sample (inclusive) of the window; None when no run qualifies.
+    curve : ndarray, shape (n_times,)
+        ``m[t]``, the subject-averaged AUC per sample.
+    per_subject_auc : dict
+        subject id -> mean over samples of that subject's AUC curve
+        (filled by :func:`competition_score`).
+    subject_curves : dict
+        subject id -> that subject's AUC curve, shape (n_times,).
+    """
+
+    score: float
+    start: int | None
+    stop: int | None
+    curve: np.ndarray
+    per_subject_auc: dict = field(default_factory=dict)
+    subject_curves: dict = field(default_factory=dict)
+
+    @property
+    def length(self) -> int:
+        """Samples in the window (0 when none)."""
+        return 0 if self.start is None else self.stop - self.start + 1
+
+
+def _check_pred_y(pred: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    pred = np.asarray(pred, dtype=np.float64)
+    y = np.asarray(y)
+    if pred.ndim != 2:
+        raise KitError(f"predictions: expected (n_trials, n_times), got shape {pred.shape}")
+    if y.shape != (pred.shape[0],):
+        raise KitError(f"labels: shape {y.shape} does not match predictions {pred.shape} (n_trials first)")
+    if not np.all(np.isfinite(pred)):
+        bad = np.argwhere(~np.isfinite(pred))[0]
+        raise KitError(f"predictions: {int((~np.isfinite(pred)).sum())} NaN/inf values "
+                       f"(first at trial {bad[0]}, sample {bad[1]})")
+    if not np.all(np.isin(y, (0, 1))):
+        raise KitError(f"labels: expected 0/1, got values {np.unique(y)[:10].tolist()}")
+    return pred, y.astype(bool)
+
+
+def per_sample_auc(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """ROC AUC of each sample's predictions, vectorised over samples.
+
+    Mann-Whitney U from average ranks (ties count one half), equal to
+    :func:`sklearn.metrics.roc_auc_score` column by column.
+
+    Parameters
+    ----------
+    pred : ndarray, shape (n_trials, n_times)
+        Scores, higher = more likely class 1 (emotional).
+    y : ndarray, shape (n_trials,)
+        Labels 0/1.
+
+    Returns
+    -------
+    ndarray, shape (n_times,), float64
+
+    Raises
+    ------
+    KitError
+        Shape mismatch, NaN/inf predictions, labels not 0/1, or one class only.
+    """
+    pred, pos = _check_pred_y(pred, y)
+    n1 = int(pos.sum())
+    n0 = pos.size - n1
+    if n1 == 0 or n0 == 0:
+        raise KitError(f"labels: one class only ({n1} emotional, {n0} neutral trials); AUC is undefined")
+    ranks = rankdata(pred, axis=0, method="average")
+    u = ranks[pos].sum(axis=0) - n1 * (n1 + 1) / 2.0
+    return u / (n1 * n0)
+
+
+def auc_curves(pred: np.ndarray, y: np.ndarray, subject: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-subject AUC curves.
+
+    Parameters
+    ----------
+    pred : ndarray, shape (n_trials, n_times)
+    y : ndarray, shape (n_trials,)
+        Labels 0/1.
+    subject : ndarray, shape (n_trials,)
+
+    Returns
+    -------
+    subjects : ndarray, shape (n_subjects,)
+        Sorted unique subject ids.
+    A : ndarray, shape (n_subjects, n_times)
+        ``A[s, t]`` = AUC of subject ``subjects[s]`` at sample ``t``.
+
+    Raises
+    ------
+    KitError
+        Shape mismatch, NaN/inf predictions, labels not 0/1, or a subject
+        with one class only (the message names the subject).
+    """
+    pred, pos = _check_pred_y(pred, y)
+    subject = np.asarray(subject)
+    if subject.shape != pos.shape:
+        raise KitError(f"subject: shape {subject.shape} does not match {pos.shape[0]} trials")
+    subjects = np.unique(subject)
+    A = np.empty((subjects.size, pred.shape[1]))
+    for i, sid in enumerate(subjects):
+        m = subject == sid
+        n1 = int(pos[m].sum())
+        if n1 == 0 or n1 == m.sum():
+            raise KitError(f"subject {sid}: one class only ({n1} emotional, {int(m.sum()) - n1} neutral "
+                           "trials); its AUC is undefined")
+        A[i] = per_sample_auc(pred[m], pos[m])
+    return subjects, A
+
+
+def window_score(curve: np.ndarray, *, threshold: float = CHANCE, min_len: int = MIN_LEN) -> WindowScore:
+    """Score an AUC curve: mean over its longest run above ``threshold``.
+
+    Parameters
+    ----------
+    curve : ndarray, shape (n_times,)
+        ``m[t]``, e.g. the subject-averaged AUC.
+    threshold : float
+        A sample belongs to a run when ``m[t] > threshold`` (strictly).
+    min_len : int
+        Shortest run kept, in samples (10 = 50 ms at 200 Hz).
+
+    Returns
+    -------
+    WindowScore
+        ``score`` = mean of the longest qualifying run (earliest on ties),
+        ``start``/``stop`` its first/last sample (inclusive); 0.5 and None
+        when no run is at least ``min_len`` long.
+
+    Raises
+    ------
+    KitError
+        If ``curve`` is not 1-D or holds NaN.
+    """
+    curve = np.asarray(curve, dtype=np.float64)
+    if curve.ndim != 1:
+        raise KitError(f"curve: expected (n_times,), got shape {curve.shape}")
+    if np.isnan(curve).any():
+        raise KitError(f"curve: {int(np.isnan(curve).sum())} NaN values")
+    above = np.concatenate(([False], curve > threshold, [False])).astype(np.int8)
+    edges = np.diff(above)
+    starts = np.flatnonzero(edges == 1)
+    stops = np.flatnonzero(edges == -1)  # exclusive
+    if starts.size:
+        lengths = stops - starts
+        k = int(np.argmax(lengths))  # first maximum = earliest on ties
+        if lengths[k] >= min_len:
+            s, e = int(starts[k]), int(stops[k])
+            return WindowScore(float(curve[s:e].mean()), s, e - 1, curve)
+    return WindowScore(CHANCE, None, None, curve)
+
+
+def competition_score(pred: np.ndarray, y: np.ndarray, subject: np.ndarray, *,
+                      threshold: float = CHANCE, min_len: int = MIN_LEN) -> WindowScore:
+    """The competition's window-based AUC over subjects.
+
+    Parameters
+    ----------
+    pred : ndarray, shape (n_trials, n_times)
+        P(emotional) (any monotone score works: only ranks within a subject matter).
+    y : ndarray, shape (n_trials,)
+        Labels, 1 emotional, 0 neutral.
+    subject : ndarray, shape (n_trials,)
+    threshold, min_len
+        See :func:`window_score`.
+
+    Returns
+    -------
+    WindowScore
+        With ``per_subject_auc`` (subject -> mean AUC over samples) and
+        ``subject_curves`` (subject -> AUC curve) filled in.
+
+    Raises
+    ------
+    KitError
+        Shape mismatch, NaN/inf predictions, labels not 0/1, a subject with one class.
+    """
+    subjects, A = auc_curves(pred, y, subject)
+    ws = window_score(A.mean(axis=0), threshold=threshold, min_len=min_len)
+    ws.per_subject_auc = {_py(s): float(a.mean()) for s, a in zip(subjects, A)}
+    ws.subject_curves = {_py(s): a for s, a in zip(subjects, A)}
+    return ws
+
+
+def _py(x):
+    """numpy scalar -> Python scalar (JSON-friendly dict keys)."""
+    return x.item() if hasattr(x, "item") else x
