@@ -1,0 +1,278 @@
+"""Run the notebook series top to bottom, as a user would, and keep the executed copies.
+
+Each notebook is a jupytext pair, ``notebooks/NN_name.py`` (percent format,
+the source of truth) and ``notebooks/NN_name.ipynb``.  :func:`run_notebook`
+reads the ``.py``, injects parameters the way papermill does (after the cell
+tagged ``parameters`` it inserts a cell tagged ``injected-parameters`` that
+sets ``DATA`` and ``PROFILE``), executes it with nbclient in a ``python3``
+kernel whose working directory is the project root (so ``import kit`` works
+without any ``sys.path`` change), and writes the executed notebook to
+``reports/runs/NN_name.ipynb`` under :func:`kit.paths.output_root`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+from .artifacts import atomic_write
+from .errors import KitError
+from .paths import output_root, project_root
+
+NOTEBOOKS = ("01_eda_theta_power", "02_mae_pretraining", "03_fomaml_experts", "04_fusion", "05_ensembling")
+"""The series, in the order it must run (each notebook reads the artifacts of the ones before)."""
+
+PROFILES = ("quick", "full")
+DEFAULT_TIMEOUT = 3600
+"""Seconds one cell may run before the run is stopped."""
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+@dataclass
+class NotebookRun:
+    """The outcome of one executed notebook.
+
+    Attributes
+    ----------
+    name : str
+        Notebook name without suffix, e.g. ``"01_eda_theta_power"``.
+    output : Path
+        The executed ``.ipynb``.
+    seconds : float
+        Wall time of the execution, s.
+    """
+
+    name: str
+    output: Path
+    seconds: float
+
+
+def notebooks_dir() -> Path:
+    """The project's ``notebooks/`` folder."""
+    return project_root() / "notebooks"
+
+
+def read_notebook(path: str | os.PathLike):
+    """Read a notebook from its jupytext ``.py`` (preferred) or its ``.ipynb``.
+
+    Parameters
+    ----------
+    path : path
+        ``notebooks/NN_name.py``, ``.ipynb`` or the stem without suffix.
+
+    Returns
+    -------
+    nbformat.NotebookNode
+
+    Raises
+    ------
+    KitError
+        If neither file exists or the file cannot be parsed.
+    """
+    import jupytext
+
+    source = notebook_source(path)
+    try:
+        nb = jupytext.read(source)
+    except Exception as exc:  # jupytext/nbformat raise many parser errors
+        raise KitError(f"{source}: not a readable notebook ({type(exc).__name__}: {exc})") from exc
+    for index, cell in enumerate(nb.cells):  # nbformat 4.5 wants cell ids; jupytext's .py carries none
+        cell.setdefault("id", f"cell-{index}")
+    nb.nbformat, nb.nbformat_minor = 4, max(5, nb.get("nbformat_minor", 5))
+    return nb
+
+
+def notebook_source(path: str | os.PathLike) -> Path:
+    """The file a notebook is read from: ``path`` itself, else ``{path}.py``, else ``{path}.ipynb``.
+
+    Raises
+    ------
+    KitError
+        If none exists.
+    """
+    path = Path(path)
+    candidates = [path] if path.suffix in (".py", ".ipynb") else [path.with_suffix(".py"), path.with_suffix(".ipynb")]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise KitError(f"{candidates[0]}: notebook not found")
+
+
+def inject_parameters(nb, parameters: Mapping[str, Any]):
+    """Insert a cell tagged ``injected-parameters`` after the ``parameters`` cell (papermill's convention).
+
+    Parameters
+    ----------
+    nb : nbformat.NotebookNode
+        Modified in place and returned.
+    parameters : mapping of str -> value
+        Values written with ``repr`` (str, numbers, None, bool, lists, dicts).
+        With no cell tagged ``parameters`` the new cell goes first.
+
+    Returns
+    -------
+    nbformat.NotebookNode
+    """
+    import nbformat
+
+    if not parameters:
+        return nb
+    lines = ["# Parameters injected by kit.runner"] + [f"{k} = {v!r}" for k, v in parameters.items()]
+    cell = nbformat.v4.new_code_cell("\n".join(lines), metadata={"tags": ["injected-parameters"]})
+    cell["id"] = "injected-parameters"
+    nb.cells = [c for c in nb.cells if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
+    where = next((i + 1 for i, c in enumerate(nb.cells)
+                  if "parameters" in c.get("metadata", {}).get("tags", [])), 0)
+    nb.cells.insert(where, cell)
+    return nb
+
+
+def _error_line(nb, exc: Exception) -> str:
+    """One line saying which cell failed, on which source line, with which exception."""
+    ename = getattr(exc, "ename", type(exc).__name__)
+    evalue = str(getattr(exc, "evalue", exc)).strip().splitlines()
+    evalue = evalue[0] if evalue else ""
+    for index, cell in enumerate(nb.cells):
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        if cell.cell_type != "code" or not errors:
+            continue
+        source_line = ""
+        trace = _ANSI.sub("", "\n".join(errors[0].get("traceback", [])))
+        marks = re.findall(r"Cell In\[\d+\], line (\d+)", trace)
+        lines = cell.source.splitlines()
+        if marks and 0 < int(marks[0]) <= len(lines):
+            source_line = f", line {marks[0]}: `{lines[int(marks[0]) - 1].strip()}`"
+        return f"cell {index}{source_line}: {ename}: {evalue}"
+    return f"{ename}: {evalue}"
+
+
+def run_notebook(path: str | os.PathLike, *, parameters: Mapping[str, Any] | None = None,
+                 output: str | os.PathLike | None = None, env: Mapping[str, str] | None = None,
+                 cwd: str | os.PathLike | None = None, timeout: int = DEFAULT_TIMEOUT,
+                 kernel_name: str = "python3") -> NotebookRun:
+    """Execute one notebook with injected parameters and save the executed copy.
+
+    Parameters
+    ----------
+    path : path
+        The notebook (``.py`` jupytext pair preferred, see :func:`read_notebook`).
+    parameters : mapping, optional
+        Injected after the ``parameters`` cell (:func:`inject_parameters`).
+    output : path, optional
+        Where the executed ``.ipynb`` goes (atomically); default
+        ``reports/runs/{name}.ipynb`` under the output root.  Written also
+        when a cell fails, so the traceback can be read there.
+    env : mapping, optional
+        Extra environment variables for the kernel (added to ``os.environ``).
+    cwd : path, optional
+        The kernel's working directory; default the project root.
+    timeout : int
+        Seconds a single cell may run.
+    kernel_name : str
+        Jupyter kernel to use.
+
+    Returns
+    -------
+    NotebookRun
+
+    Raises
+    ------
+    KitError
+        Missing notebook, or a cell that raised: the message is one line,
+        ``{notebook}: cell {i}, line {n}: `{source}`: {Error}: {message}``.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    path = notebook_source(path)
+    name = path.stem
+    nb = inject_parameters(read_notebook(path), parameters or {})
+    nb.metadata.setdefault("kernelspec", {"name": kernel_name, "display_name": "Python 3", "language": "python"})
+    output = Path(output) if output is not None else output_root() / "reports" / "runs" / f"{name}.ipynb"
+    cwd = Path(cwd) if cwd is not None else project_root()
+    kernel_env = {**os.environ, **(env or {})}
+    client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name,
+                            resources={"metadata": {"path": str(cwd)}})
+    start = time.perf_counter()
+    failure = None
+    try:
+        client.execute(env=kernel_env)
+    except CellExecutionError as exc:
+        failure = f"{path}: {_error_line(nb, exc)}"
+    except CellTimeoutError as exc:
+        failure = f"{path}: a cell ran past {timeout} s ({str(exc).strip().splitlines()[0]})"
+    except DeadKernelError as exc:
+        failure = f"{path}: the kernel died (out of memory?): {str(exc).strip().splitlines()[0]}"
+    seconds = time.perf_counter() - start
+    with atomic_write(output, "w") as fh:
+        nbformat.write(nb, fh)
+    if failure is not None:
+        raise KitError(f"{failure} (executed copy: {output})")
+    return NotebookRun(name=name, output=output, seconds=seconds)
+
+
+def run_notebooks(names: Iterable[str] = NOTEBOOKS, *, data: str | os.PathLike | None = None,
+                  profile: str = "quick", out_dir: str | os.PathLike | None = None,
+                  timeout: int = DEFAULT_TIMEOUT, notebooks: str | os.PathLike | None = None,
+                  cwd: str | os.PathLike | None = None,
+                  log: Callable[[str], None] | None = print) -> list[NotebookRun]:
+    """Execute notebooks in order, like a user pressing "Run all" on each.
+
+    Parameters
+    ----------
+    names : iterable of str
+        Notebook stems, default the whole series :data:`NOTEBOOKS`.
+    data : path, optional
+        Data folder: injected as ``DATA`` and exported as ``$KIT_DATA`` to the
+        kernel.  None lets each notebook resolve it (:func:`kit.paths.resolve_data_dir`).
+    profile : {"quick", "full"}
+        Injected as ``PROFILE``.
+    out_dir : path, optional
+        Folder of the executed copies; default ``reports/runs`` under the output root.
+    timeout : int
+        Seconds a single cell may run.
+    notebooks : path, optional
+        Folder holding the notebooks; default the project's ``notebooks/``.
+    cwd : path, optional
+        The kernel's working directory; default the project root.
+    log : callable or None
+        Receives progress lines (default ``print``).
+
+    Returns
+    -------
+    list of NotebookRun
+        One per notebook, in order.
+
+    Raises
+    ------
+    KitError
+        Unknown profile, missing data folder or notebook, or a failing cell
+        (the first failure stops the series).
+    """
+    if profile not in PROFILES:
+        raise KitError(f"profile {profile!r}: expected one of {PROFILES}")
+    env = {}
+    if data is not None:
+        data = Path(data).expanduser().resolve()
+        if not data.is_dir():
+            raise KitError(f"{data}: data folder does not exist")
+        env["KIT_DATA"] = str(data)
+    params = {"DATA": str(data) if data is not None else None, "PROFILE": profile}
+    folder = Path(notebooks) if notebooks is not None else notebooks_dir()
+    out_dir = Path(out_dir) if out_dir is not None else output_root() / "reports" / "runs"
+    names = list(names)
+    log = log or (lambda _msg: None)
+    runs = []
+    for k, name in enumerate(names, 1):
+        log(f"[{k}/{len(names)}] {name} (profile={profile}) ...")
+        run = run_notebook(folder / name, parameters=params, output=out_dir / f"{name}.ipynb", env=env,
+                           cwd=cwd, timeout=timeout)
+        log(f"[{k}/{len(names)}] {name} done in {run.seconds:.1f} s -> {run.output}")
+        runs.append(run)
+    return runs

@@ -1,0 +1,113 @@
+"""kit.runner: parameters are injected, notebooks run in the project root, failures name the notebook."""
+
+import json
+
+import jupytext
+import nbformat
+import pytest
+
+from kit import runner
+from kit.errors import KitError
+from kit.paths import project_root
+
+NOTEBOOK = '''# %% [markdown]
+# A throwaway notebook.
+
+# %% tags=["parameters"]
+DATA = None
+PROFILE = "quick"
+
+# %%
+import json, os
+import kit
+print(json.dumps({"data": DATA, "profile": PROFILE, "cwd": os.getcwd(),
+                  "kit_data": os.environ.get("KIT_DATA"), "kit_file": kit.__file__}))
+'''
+
+FAILING = '''# %% tags=["parameters"]
+PROFILE = "quick"
+
+# %%
+ok = 1
+
+# %%
+x = 2
+raise ValueError("boom at " + PROFILE)
+'''
+
+
+def _stdout(nb):
+    return "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o.get("name") == "stdout")
+
+
+def test_inject_parameters_after_parameters_cell():
+    nb = jupytext.reads(NOTEBOOK, fmt="py:percent")
+    runner.inject_parameters(nb, {"DATA": "/x y", "PROFILE": "full"})
+    tags = [c.metadata.get("tags", []) for c in nb.cells]
+    assert tags[1] == ["parameters"] and tags[2] == ["injected-parameters"]
+    assert nb.cells[2].source.splitlines()[1:] == ["DATA = '/x y'", "PROFILE = 'full'"]
+    runner.inject_parameters(nb, {"PROFILE": "quick"})  # a second injection replaces the first
+    assert sum("injected-parameters" in t for t in (c.metadata.get("tags", []) for c in nb.cells)) == 1
+    plain = jupytext.reads("# %%\nx = 1\n", fmt="py:percent")
+    runner.inject_parameters(plain, {"A": 1})
+    assert plain.cells[0].source.endswith("A = 1")
+
+
+def test_run_injects_and_uses_project_root(tmp_path, capsys):
+    nbdir = tmp_path / "nbs"
+    nbdir.mkdir()
+    (nbdir / "t_params.py").write_text(NOTEBOOK)
+    data = tmp_path / "data"
+    data.mkdir()
+    runs = runner.run_notebooks(["t_params"], data=data, profile="full", notebooks=nbdir, out_dir=tmp_path / "runs")
+    assert [r.name for r in runs] == ["t_params"] and runs[0].seconds > 0
+    out = tmp_path / "runs" / "t_params.ipynb"
+    assert runs[0].output == out
+    seen = json.loads(_stdout(nbformat.read(out, as_version=4)).strip())
+    assert seen["data"] == str(data.resolve()) and seen["profile"] == "full"
+    assert seen["kit_data"] == str(data.resolve())
+    assert seen["cwd"] == str(project_root())
+    assert seen["kit_file"].startswith(str(project_root()))
+    log = capsys.readouterr().out
+    assert "[1/1] t_params" in log and "done in" in log
+
+
+def test_failing_cell_raises_one_line_kiterror(tmp_path):
+    (tmp_path / "t_fail.py").write_text(FAILING)
+    with pytest.raises(KitError) as err:
+        runner.run_notebooks(["t_fail"], notebooks=tmp_path, out_dir=tmp_path / "runs")
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert "t_fail.py" in msg
+    assert 'raise ValueError("boom at " + PROFILE)' in msg and "line 2" in msg
+    assert "ValueError: boom at quick" in msg
+    executed = nbformat.read(tmp_path / "runs" / "t_fail.ipynb", as_version=4)  # kept for debugging
+    assert any(o.get("output_type") == "error" for c in executed.cells for o in c.get("outputs", []))
+
+
+def test_bad_arguments(tmp_path):
+    with pytest.raises(KitError, match="profile"):
+        runner.run_notebooks(["x"], profile="huge", notebooks=tmp_path)
+    with pytest.raises(KitError, match="does not exist"):
+        runner.run_notebooks(["x"], data=tmp_path / "nope", notebooks=tmp_path)
+    with pytest.raises(KitError, match="notebook not found"):
+        runner.run_notebooks(["missing"], notebooks=tmp_path, log=None)
+
+
+def test_notebook_pairs_in_sync():
+    """Every notebooks/*.py has its paired .ipynb with the same cells (run `jupytext --sync notebooks/*.py`)."""
+    pys = sorted((project_root() / "notebooks").glob("*.py"))
+    if not pys:
+        pytest.skip("no notebooks yet")
+    for py in pys:
+        ipynb = py.with_suffix(".ipynb")
+        assert ipynb.is_file(), f"{ipynb} missing: run jupytext --sync {py}"
+        text_cells = [(c.cell_type, c.source) for c in jupytext.read(py).cells]
+        nb_cells = [(c.cell_type, c.source) for c in nbformat.read(ipynb, as_version=4).cells]
+        assert nb_cells == text_cells, f"{ipynb} out of sync with {py}: run jupytext --sync {py}"
+
+
+def test_series_names_match_notebooks_folder():
+    assert runner.NOTEBOOKS[0] == "01_eda_theta_power" and len(runner.NOTEBOOKS) == 5
+    present = {p.stem for p in (project_root() / "notebooks").glob("*.py")}
+    assert present <= set(runner.NOTEBOOKS), f"notebooks not in the series: {present - set(runner.NOTEBOOKS)}"
