@@ -1,0 +1,162 @@
+"""Stage 02: masked-autoencoder pretraining on every trial's band-power sequences (no labels).
+
+Each channel of each trial (training and test subjects alike) is one
+sequence of ``n_times`` samples x 5 z-scored log band powers; one shared
+:class:`kit.models.MaskedAutoencoder` learns to reconstruct 40 % of the
+samples hidden at random.  No label is read, so using the test subjects'
+trials is legitimate (transductive pretraining, as in the 3rd place).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .artifacts import config_hash, load_checkpoint, save_checkpoint
+from .errors import KitError
+from .models import MaskedAutoencoder, pool_time
+from .runtime import get_device, seed_everything
+
+
+@dataclass
+class MAEConfig:
+    """Masked-autoencoder pretraining (defaults = the 3rd-place design, ``full`` profile)."""
+
+    n_times: int = 200  # samples per trial at 200 Hz, before pooling
+    n_bands: int = 5  # delta, theta, alpha, sigma, beta band powers
+    pool: int = 1  # average-pool the sequence by this factor (1 = the full 200 samples)
+    d_model: int = 16  # token width, as in the 3rd place
+    n_heads: int = 4  # attention heads
+    d_ff: int = 128  # feed-forward width
+    n_layers: int = 3  # encoder layers
+    dropout: float = 0.1  # dropout inside the encoder
+    mask_ratio: float = 0.4  # share of samples hidden per sequence
+    epochs: int = 20  # passes over the (sub-sampled) sequences
+    sequences_per_epoch: int = 0  # 0 = every channel of every trial; else a random subset each epoch
+    batch_size: int = 512  # sequences per step
+    lr: float = 1e-3  # AdamW learning rate (cosine decay to 5 %)
+    weight_decay: float = 0.05  # AdamW weight decay
+    seed: int = 0  # seeds masking, batching and initialisation
+
+    @property
+    def seq_len(self) -> int:
+        """Sequence length seen by the model (``n_times // pool``)."""
+        return self.n_times // self.pool
+
+
+def build_mae(cfg: MAEConfig) -> MaskedAutoencoder:
+    """A fresh :class:`MaskedAutoencoder` with the sizes of ``cfg``."""
+    return MaskedAutoencoder(cfg.seq_len, cfg.n_bands, cfg.d_model, cfg.n_heads, cfg.d_ff,
+                             cfg.n_layers, cfg.dropout)
+
+
+def as_sequences(features: np.ndarray, pool: int) -> torch.Tensor:
+    """Band features ``(n_trials, n_chans, n_times, n_bands)`` -> ``(n_trials * n_chans, n_times // pool, n_bands)``."""
+    x = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
+    x = pool_time(x, pool, dim=2)  # (n_trials, n_chans, T', K)
+    return x.reshape(-1, x.shape[2], x.shape[3])  # one sequence per trial and channel
+
+
+def pretrain_mae(features: np.ndarray, cfg: MAEConfig, out_dir: str | os.PathLike,
+                 *, device: str | None = None, progress: bool = True) -> tuple[MaskedAutoencoder, list[dict]]:
+    """Pretrain the MAE and write ``out_dir/mae.pt`` (weights + config + loss history).
+
+    Parameters
+    ----------
+    features : ndarray, shape (n_trials, n_chans, n_times, n_bands)
+        z-scored log band power of every trial (training and test subjects).
+    cfg : MAEConfig
+    out_dir : path
+        Stage folder.  ``last.pt`` is written after every epoch; an interrupted
+        run with the same config resumes from it.  ``mae.pt`` is written at the end.
+
+    Returns
+    -------
+    model, history
+        The trained model (eval mode, on CPU) and one dict per epoch
+        (``epoch``, ``loss``, ``seconds``).
+
+    Raises
+    ------
+    KitError
+        If ``features`` has the wrong shape, or the loss becomes NaN/inf
+        (training stops at once, as in facebookresearch/mae).
+    """
+    if features.ndim != 4 or features.shape[2] != cfg.n_times or features.shape[3] != cfg.n_bands:
+        raise KitError(f"MAE input must be (n_trials, n_chans, {cfg.n_times}, {cfg.n_bands}), got {features.shape}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dev = get_device(device)
+    gen = seed_everything(cfg.seed)
+    seqs = as_sequences(features, cfg.pool)  # (N, T', K)
+    model = build_mae(cfg).to(dev)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    n_per_epoch = min(cfg.sequences_per_epoch or len(seqs), len(seqs))
+    steps_per_epoch = max(1, -(-n_per_epoch // cfg.batch_size))
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs * steps_per_epoch, eta_min=cfg.lr * 0.05)
+    history: list[dict] = []
+    start_epoch = 0
+    last, chash = out_dir / "last.pt", config_hash(cfg)
+    if last.exists():
+        state = load_checkpoint(last, expected_hash=chash)
+        model.load_state_dict(state["state_dict"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        gen.set_state(state["generator"])
+        history, start_epoch = list(state["history"]), int(state["epoch"])
+        if progress:
+            print(f"resuming MAE pretraining from {last} after epoch {start_epoch}")
+
+    for epoch in range(start_epoch, cfg.epochs):
+        t0, total, count = time.perf_counter(), 0.0, 0
+        model.train()
+        order = torch.randperm(len(seqs), generator=gen)[:n_per_epoch]
+        for i in range(0, n_per_epoch, cfg.batch_size):
+            x = seqs[order[i : i + cfg.batch_size]].to(dev)  # (b, T', K)
+            loss, _, _ = model(x, cfg.mask_ratio, generator=gen)
+            if not torch.isfinite(loss):
+                raise KitError(f"MAE loss is {loss.item()} at epoch {epoch + 1}, step {i // cfg.batch_size}; "
+                               "stopping (lower lr or check the features for NaN)")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            total, count = total + loss.item() * len(x), count + len(x)
+        history.append({"epoch": epoch + 1, "loss": total / count, "seconds": time.perf_counter() - t0})
+        if progress:
+            print(f"MAE epoch {epoch + 1}/{cfg.epochs}: masked MSE {total / count:.4f} "
+                  f"({history[-1]['seconds']:.1f} s)")
+        save_checkpoint(last, model.state_dict(), cfg, optimizer=opt.state_dict(), scheduler=sched.state_dict(),
+                        generator=gen.get_state(), history=history, epoch=epoch + 1)
+    model = model.cpu().eval()
+    save_checkpoint(out_dir / "mae.pt", model.state_dict(), cfg, history=history)
+    if last.exists():
+        last.unlink()
+    return model, history
+
+
+def load_mae(path: str | os.PathLike) -> tuple[MaskedAutoencoder, MAEConfig]:
+    """Rebuild the MAE from ``mae.pt`` alone (config stored inside)."""
+    state = load_checkpoint(path, MAEConfig)
+    cfg = state["config"]
+    model = build_mae(cfg)
+    model.load_state_dict(state["state_dict"])
+    return model.eval(), cfg
+
+
+@torch.no_grad()
+def reconstruction_error(model: MaskedAutoencoder, features: np.ndarray, cfg: MAEConfig,
+                         *, n_repeats: int = 1, seed: int = 123) -> float:
+    """Masked-sample MSE of ``model`` on ``features`` (mean over repeats of random masks)."""
+    seqs = as_sequences(features, cfg.pool)
+    gen = torch.Generator().manual_seed(seed)
+    model.eval()
+    losses = [model(seqs, cfg.mask_ratio, generator=gen)[0].item() for _ in range(n_repeats)]
+    return float(np.mean(losses))
+
