@@ -1,0 +1,169 @@
+"""Stage 05: blend components on out-of-fold predictions, post-process for the metric.
+
+Every component (baselines, experts, fusion) gives out-of-fold predictions
+``(n_train, n_times)`` and test predictions ``(n_test, n_times)``.  They are
+put on one scale per subject (logit, then z-score over that subject's trials
+and samples: monotone within a subject, so each component's per-subject AUC
+is unchanged), blended with non-negative weights that sum to one, and
+post-processed along time:
+
+- ``none``       the blend as it is;
+- ``smooth``     moving average over ``param`` samples (:func:`scipy.ndimage.uniform_filter1d`);
+- ``broadcast``  the trial's mean score copied to all samples (2nd-place trick: a
+                 sustained, flat AUC curve is what the window metric rewards);
+- ``blend``      ``param`` x broadcast + (1 - ``param``) x the blend.
+
+The weights and the post-processing are chosen by the competition metric
+on out-of-fold predictions only.  For the LOSO score of the ensemble the
+choice is *nested*: held-out subject k is predicted with the candidate that
+scores best on the other subjects, so its own labels never take part.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.ndimage import uniform_filter1d
+from scipy.special import expit, logit
+
+from .errors import KitError
+from .metric import auc_curves, window_score
+
+
+@dataclass
+class EnsembleConfig:
+    """Search space of the blend (used by both profiles)."""
+
+    weight_step: float = 0.25  # grid step of the blend weights on the simplex
+    post: tuple = (("none", 0.0), ("smooth", 21.0), ("smooth", 51.0), ("broadcast", 0.0),
+                   ("blend", 0.5))  # candidate post-processings (kind, param)
+    threshold: float = 0.5  # metric threshold
+    min_len: int = 10  # metric's shortest run in samples (50 ms)
+    components: tuple = ()  # names to blend; empty = every component given
+
+
+@dataclass
+class Candidate:
+    """One blend: weights per component name and a post-processing."""
+
+    weights: dict
+    post: tuple
+    score: float = float("nan")
+    curves: np.ndarray | None = field(default=None, repr=False)  # (n_subjects, n_times)
+
+    def label(self) -> str:
+        w = " + ".join(f"{v:.2f} {k}" for k, v in self.weights.items() if v > 0)
+        kind, p = self.post
+        return f"{w}; {kind}" + (f"({p:g})" if kind in ("smooth", "blend") else "")
+
+
+def standardize(pred: np.ndarray, subject: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """Per-subject z-scored logits of ``pred (n_trials, n_times)`` (probabilities in [0, 1])."""
+    z = logit(np.clip(np.asarray(pred, np.float64), eps, 1 - eps))
+    out = np.empty_like(z)
+    for s in np.unique(subject):
+        m = subject == s
+        mu, sd = z[m].mean(), z[m].std()
+        out[m] = (z[m] - mu) / (sd if sd > 0 else 1.0)
+    return out
+
+
+def postprocess(z: np.ndarray, kind: str, param: float = 0.0) -> np.ndarray:
+    """Apply a temporal post-processing to scores ``(n_trials, n_times)`` (see module docstring).
+
+    Raises
+    ------
+    KitError
+        Unknown ``kind``.
+    """
+    if kind == "none":
+        return z
+    if kind == "smooth":
+        return uniform_filter1d(z, size=int(param), axis=1, mode="nearest")
+    broadcast = np.repeat(z.mean(axis=1, keepdims=True), z.shape[1], axis=1)
+    if kind == "broadcast":
+        return broadcast
+    if kind == "blend":
+        return param * broadcast + (1 - param) * z
+    raise KitError(f"unknown post-processing {kind!r} (none, smooth, broadcast, blend)")
+
+
+def weight_grid(names: list[str], step: float) -> list[dict]:
+    """Every non-negative weight vector on the simplex with the given grid ``step``."""
+    n = int(round(1 / step))
+    grid = []
+    for combo in itertools.product(range(n + 1), repeat=len(names)):
+        if sum(combo) == n:
+            grid.append({k: c / n for k, c in zip(names, combo)})
+    return grid
+
+
+def blend(z: dict[str, np.ndarray], weights: dict) -> np.ndarray:
+    """Weighted sum of standardized component scores."""
+    return sum(w * z[k] for k, w in weights.items() if w > 0)
+
+
+def _score(curves: np.ndarray, keep: np.ndarray, cfg: EnsembleConfig) -> float:
+    return window_score(curves[keep].mean(axis=0), threshold=cfg.threshold, min_len=cfg.min_len).score
+
+
+def fit_ensemble(oof: dict[str, np.ndarray], y: np.ndarray, subject: np.ndarray,
+                 cfg: EnsembleConfig = EnsembleConfig()) -> tuple[Candidate, np.ndarray, list[Candidate]]:
+    """Choose the blend on out-of-fold predictions; nested LOSO for its own score.
+
+    Parameters
+    ----------
+    oof : dict name -> ndarray, shape (n_trials, n_times)
+        Out-of-fold P(emotional) of every component, same trial order.
+    y, subject : ndarray, shape (n_trials,)
+
+    Returns
+    -------
+    best : Candidate
+        Chosen on all training subjects (used for the test set).
+    nested_oof : ndarray, shape (n_trials, n_times)
+        Ensemble scores where subject k's rows come from the candidate chosen
+        without subject k (score it with :func:`kit.cv.loso_score`).
+    candidates : list of Candidate
+        Every candidate with its score on all subjects, best first.
+
+    Raises
+    ------
+    KitError
+        No components, or components of different shapes.
+    """
+    names = list(cfg.components) or sorted(oof)
+    if not names:
+        raise KitError("ensemble: no components to blend")
+    shapes = {k: oof[k].shape for k in names}
+    if len(set(shapes.values())) != 1:
+        raise KitError(f"ensemble: components have different shapes {shapes}")
+    z = {k: standardize(oof[k], subject) for k in names}
+    subjects = np.unique(subject)
+    cands = []
+    for weights in weight_grid(names, cfg.weight_step):
+        base = blend(z, weights)
+        for post in cfg.post:
+            p = postprocess(base, *post)
+            _, curves = auc_curves(p, y, subject)
+            cands.append(Candidate(weights, tuple(post), curves=curves))
+    every = np.ones(len(subjects), bool)
+    for c in cands:
+        c.score = _score(c.curves, every, cfg)
+    nested = np.empty(oof[names[0]].shape)
+    for i, s in enumerate(subjects):
+        keep = every.copy()
+        keep[i] = False
+        best_k = max(cands, key=lambda c: _score(c.curves, keep, cfg))
+        m = subject == s
+        nested[m] = postprocess(blend({k: v[m] for k, v in z.items()}, best_k.weights), *best_k.post)
+    cands.sort(key=lambda c: -c.score)
+    return cands[0], expit(nested), cands
+
+
+def apply_ensemble(best: Candidate, preds: dict[str, np.ndarray], subject: np.ndarray) -> np.ndarray:
+    """P(emotional) ``(n_trials, n_times)`` of the chosen blend on new trials (e.g. the test set)."""
+    z = {k: standardize(preds[k], subject) for k, w in best.weights.items() if w > 0}
+    return expit(postprocess(blend(z, best.weights), *best.post)).astype(np.float32)
