@@ -1,0 +1,355 @@
+"""The stages end to end: what the notebooks and ``python -m kit cv`` call.
+
+A :class:`Run` ties a data folder and a profile to an artifacts folder,
+``{output_root}/artifacts/{data_tag}/{stage}/``, so runs on different data
+folders never share files.  Each stage writes ``stage.json`` (its config
+hash, the data fingerprint and the upstream stages' hashes) beside its
+weights and ``predictions.npz``; a stage whose ``stage.json`` matches is
+skipped unless ``force=True``.  When the config changed, the old folder is
+moved aside to ``{stage}@{old_hash}`` (never overwritten).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .artifacts import config_dict, config_hash, load_npz, save_npz, write_json
+from .cv import load_or_create_folds, loso_score
+from .ensemble import EnsembleConfig, apply_ensemble, fit_ensemble
+from .errors import KitError
+from .features import band_features
+from .fusion import FusionConfig, train_fusion_loso
+from .io import Dataset, load_dataset
+from .mae import MAEConfig, pretrain_mae
+from .maml import MAMLConfig, train_experts_loso
+from .paths import output_root, resolve_data_dir
+from .submission import write_submission
+
+PROFILES: dict[str, dict[str, dict]] = {
+    # quick: minutes on 2 CPU cores at the demo size; sequences pooled 8x (25 model samples)
+    "quick": {
+        "mae": dict(pool=8, epochs=3, sequences_per_epoch=8192, batch_size=256),
+        "maml": dict(outer_steps=15, n_support=16, n_query=16, meta_batch=4),
+        "fusion": dict(epochs=10),
+        "ensemble": dict(),
+    },
+    # full: the 3rd-place sizes on the full 200 samples; meant for a GPU (Kaggle kernel)
+    "full": {"mae": dict(), "maml": dict(), "fusion": dict(), "ensemble": dict()},
+}
+BASELINES = ("starter", "thetacov")
+METHODS = BASELINES + ("experts", "fusion", "ensemble")
+
+
+def stage_config(stage: str, profile: str):
+    """The config dataclass of ``stage`` ("mae", "maml", "fusion", "ensemble") for ``profile``.
+
+    Raises
+    ------
+    KitError
+        Unknown stage or profile.
+    """
+    if profile not in PROFILES:
+        raise KitError(f"unknown profile {profile!r}; choose from {sorted(PROFILES)}")
+    classes = {"mae": MAEConfig, "maml": MAMLConfig, "fusion": FusionConfig, "ensemble": EnsembleConfig}
+    if stage not in classes:
+        raise KitError(f"unknown stage {stage!r}; choose from {sorted(classes)}")
+    return classes[stage](**PROFILES[profile][stage])
+
+
+def data_tag(root: Path) -> str:
+    """Folder-name tag of a data folder (``demo``, ``raw``, ``eegmmidb-lr`` ...)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", root.resolve().name) or "data"
+
+
+@dataclass
+class Run:
+    """A data folder, a profile and their artifacts folder; loads data and features once.
+
+    Attributes
+    ----------
+    data_root : Path
+    profile : str
+    artifacts : Path
+        ``{output_root}/artifacts/{data_tag}``.
+    """
+
+    data_root: Path
+    profile: str = "quick"
+    artifacts: Path = field(default=None)
+    verbose: bool = True
+
+    def __post_init__(self):
+        if self.profile not in PROFILES:
+            raise KitError(f"unknown profile {self.profile!r}; choose from {sorted(PROFILES)}")
+        if self.artifacts is None:
+            self.artifacts = output_root() / "artifacts" / data_tag(self.data_root)
+
+    @cached_property
+    def dataset(self) -> Dataset:
+        """All trials, training subjects first (see :func:`kit.io.load_dataset`)."""
+        return load_dataset(self.data_root)
+
+    @cached_property
+    def train(self) -> Dataset:
+        return self.dataset.train
+
+    @cached_property
+    def test(self) -> Dataset:
+        return self.dataset.test
+
+    @cached_property
+    def features(self) -> np.ndarray:
+        """z-scored log band power of every trial, ``(n_trials, n_chans, n_times, 5)`` float32."""
+        ds = self.dataset
+        return band_features(ds.X, ds.subject, ds.sfreq)
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """Hash of the trials, labels and subjects (16 hex characters)."""
+        ds = self.dataset
+        h = hashlib.blake2b(digest_size=8)
+        for a in (ds.X, ds.y, ds.subject, ds.trial):
+            h.update(np.ascontiguousarray(a).tobytes())
+        return h.hexdigest()
+
+    @cached_property
+    def folds(self) -> pd.DataFrame:
+        """The LOSO fold table, computed once and stored at ``artifacts/{tag}/folds.csv``."""
+        return load_or_create_folds(self.artifacts / "folds.csv", self.train.subject)
+
+    def stage_dir(self, stage: str) -> Path:
+        path = self.artifacts / stage
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def log(self, msg: str) -> None:
+        if self.verbose:
+            print(msg, flush=True)
+
+    # --- stage bookkeeping -------------------------------------------------
+    def _stamp(self, stage: str, config, upstream: tuple[str, ...]) -> dict:
+        ups = {u: self._read_stamp(u).get("hash") for u in upstream}
+        body = {"config": config_dict(config), "data": self.fingerprint, "upstream": ups}
+        return {**body, "hash": config_hash(body)}
+
+    def _read_stamp(self, stage: str) -> dict:
+        path = self.artifacts / stage / "stage.json"
+        return json.loads(path.read_text()) if path.is_file() else {}
+
+    def _fresh(self, stage: str, stamp: dict, force: bool, needs: tuple[str, ...]) -> bool:
+        """True when the stage's artifacts match ``stamp``; moves a stale stage folder aside."""
+        folder = self.artifacts / stage
+        old = self._read_stamp(stage)
+        if not force and old.get("hash") == stamp["hash"] and all((folder / n).exists() for n in needs):
+            self.log(f"[{stage}] artifacts match config {stamp['hash']}: skipped (force=True reruns)")
+            return True
+        if old and old.get("hash") != stamp["hash"]:
+            aside = folder.with_name(f"{stage}@{old.get('hash', 'old')}")
+            if aside.exists():
+                shutil.rmtree(aside)
+            folder.rename(aside)
+            self.log(f"[{stage}] config changed: previous artifacts moved to {aside}")
+        elif force and old:
+            (folder / "stage.json").unlink()
+        return False
+
+    def _done(self, stage: str, stamp: dict) -> None:
+        write_json(self.stage_dir(stage) / "stage.json", stamp)
+
+
+def open_run(data=None, profile: str = "quick", **kw) -> Run:
+    """A :class:`Run` on ``data`` (resolved by :func:`kit.paths.resolve_data_dir`)."""
+    return Run(resolve_data_dir(data), profile, **kw)
+
+
+def run_baseline_stage(run: Run, name: str, *, force: bool = False) -> dict[str, np.ndarray]:
+    """LOSO out-of-fold and test predictions of a baseline (``starter``, ``thetacov``).
+
+    Writes ``artifacts/{tag}/{name}/predictions.npz`` with ``oof (n_train, n_times)``,
+    ``test (n_test, n_times)``, ``subject``, ``y``, ``test_subject``, ``test_trial``.
+    """
+    from .baselines import run_baseline
+
+    if name not in BASELINES:
+        raise KitError(f"unknown baseline {name!r}; choose from {BASELINES}")
+    stamp = run._stamp(name, {"baseline": name}, ())
+    if run._fresh(name, stamp, force, ("predictions.npz",)):
+        return load_npz(run.artifacts / name / "predictions.npz")
+    t0 = time.perf_counter()
+    tr, te = run.train, run.test
+    oof, test = run_baseline(name, tr.X, tr.y, tr.subject, te.X, te.subject, tr.sfreq)
+    arrays = dict(oof=np.asarray(oof, np.float32), test=np.asarray(test, np.float32), subject=tr.subject, y=tr.y,
+                  test_subject=te.subject, test_trial=te.trial)
+    save_npz(run.stage_dir(name) / "predictions.npz", **arrays)
+    run._done(name, stamp)
+    run.log(f"[{name}] LOSO predictions in {time.perf_counter() - t0:.1f} s")
+    return arrays
+
+
+def run_mae_stage(run: Run, cfg: MAEConfig | None = None, *, force: bool = False) -> Path:
+    """Stage 02: pretrain the MAE on every trial; returns the path of ``mae.pt``."""
+    cfg = cfg or stage_config("mae", run.profile)
+    stamp = run._stamp("mae", cfg, ())
+    if run._fresh("mae", stamp, force, ("mae.pt",)):
+        return run.artifacts / "mae" / "mae.pt"
+    pretrain_mae(run.features, cfg, run.stage_dir("mae"), progress=run.verbose)
+    run._done("mae", stamp)
+    return run.artifacts / "mae" / "mae.pt"
+
+
+def run_experts_stage(run: Run, cfg: MAMLConfig | None = None, *, force: bool = False) -> dict[str, np.ndarray]:
+    """Stage 03: FOMAML channel experts under LOSO; reads ``mae.pt``, writes fold weights and predictions."""
+    cfg = cfg or stage_config("maml", run.profile)
+    mae_path = run.artifacts / "mae" / "mae.pt"
+    if not mae_path.exists():
+        raise KitError(f"{mae_path}: not found; run notebook 02 (MAE pretraining) first")
+    stamp = run._stamp("experts", cfg, ("mae",))
+    if run._fresh("experts", stamp, force, ("predictions.npz",)):
+        return load_npz(run.artifacts / "experts" / "predictions.npz")
+    run.folds  # noqa: B018 - the fold table is written once, before any training
+    ds = run.dataset
+    arrays = train_experts_loso(run.features, ds.y, ds.subject, ds.is_test, cfg, mae_path,
+                                run.stage_dir("experts"), progress=run.verbose)
+    run._done("experts", stamp)
+    return arrays
+
+
+def run_fusion_stage(run: Run, cfg: FusionConfig | None = None, *, force: bool = False) -> dict[str, np.ndarray]:
+    """Stage 04: fusion of each fold's experts; reads stage 03's weights."""
+    cfg = cfg or stage_config("fusion", run.profile)
+    if not (run.artifacts / "experts" / "stage.json").exists():
+        raise KitError(f"{run.artifacts / 'experts'}: no finished expert stage; run notebook 03 first")
+    stamp = run._stamp("fusion", cfg, ("mae", "experts"))
+    if run._fresh("fusion", stamp, force, ("predictions.npz",)):
+        return load_npz(run.artifacts / "fusion" / "predictions.npz")
+    ds = run.dataset
+    seed = stage_config("maml", run.profile).seed
+    arrays = train_fusion_loso(run.features, ds.y, ds.subject, ds.is_test, cfg, run.artifacts / "experts",
+                               run.artifacts / "mae" / "mae.pt", run.stage_dir("fusion"), seed=seed,
+                               progress=run.verbose)
+    run._done("fusion", stamp)
+    return arrays
+
+
+def experts_mean(pred: np.ndarray) -> np.ndarray:
+    """Average the experts in logit space: ``(n, n_chans, n_times)`` -> ``(n, n_times)`` probabilities."""
+    from scipy.special import expit, logit
+
+    return expit(logit(np.clip(pred, 1e-6, 1 - 1e-6)).mean(axis=1)).astype(np.float32)
+
+
+def load_components(run: Run, names=METHODS[:-1]) -> dict[str, dict[str, np.ndarray]]:
+    """Out-of-fold and test predictions of the finished stages, as ``{name: {"oof", "test"}}``.
+
+    Every component's trial order is checked against the data's.
+
+    Raises
+    ------
+    KitError
+        A stage's predictions are missing or belong to other trials.
+    """
+    out = {}
+    for name in names:
+        arrays = load_npz(run.artifacts / name / "predictions.npz")
+        if not np.array_equal(arrays["subject"], run.train.subject):
+            raise KitError(f"{run.artifacts / name / 'predictions.npz'}: trial order differs from the data; "
+                           "rerun that stage")
+        oof, test = arrays["oof"], arrays["test"]
+        if oof.ndim == 3:
+            oof, test = experts_mean(oof), experts_mean(test)
+        out[name] = {"oof": oof, "test": test}
+    return out
+
+
+@dataclass
+class EnsembleResult:
+    """Outcome of stage 05: the LOSO table, the chosen blend and the submission written."""
+
+    table: pd.DataFrame
+    best: object
+    submission: Path | None
+    scores: dict = field(default_factory=dict)  # method -> loso_score dict (with curves)
+
+
+def run_ensemble_stage(run: Run, cfg: EnsembleConfig | None = None, *, components=METHODS[:-1],
+                       write: bool = True, name: str | None = None) -> EnsembleResult:
+    """Stage 05: blend the components on out-of-fold predictions, score everything, write the submission.
+
+    Returns
+    -------
+    EnsembleResult
+        ``table``: one row per component and the ensemble (LOSO score, window,
+        mean per-subject AUC); ``submission``: ``submissions/{tag}_{profile}_ensemble.csv``.
+    """
+    cfg = cfg or stage_config("ensemble", run.profile)
+    comps = load_components(run, components)
+    tr, te = run.train, run.test
+    best, nested, _ = fit_ensemble({k: v["oof"] for k, v in comps.items()}, tr.y, tr.subject, cfg)
+    scores = {k: loso_score(v["oof"], tr.y, tr.subject) for k, v in comps.items()}
+    scores["ensemble"] = loso_score(nested, tr.y, tr.subject)
+    table = score_table(scores)
+    folder = run.stage_dir("ensemble")
+    save_npz(folder / "predictions.npz", oof=nested.astype(np.float32), subject=tr.subject, y=tr.y,
+             test=apply_ensemble(best, {k: v["test"] for k, v in comps.items()}, te.subject),
+             test_subject=te.subject, test_trial=te.trial)
+    path = None
+    if write and len(te):
+        test_pred = apply_ensemble(best, {k: v["test"] for k, v in comps.items()}, te.subject)
+        name = name or f"{data_tag(run.data_root)}_{run.profile}_ensemble.csv"
+        path = write_submission(output_root() / "submissions" / name, test_pred, te.subject, te.trial)
+    write_json(folder / "result.json", {"blend": best.label(), "weights": best.weights, "post": best.post,
+                                         "table": table.to_dict(orient="records"),
+                                         "submission": str(path) if path else None})
+    return EnsembleResult(table, best, path, scores)
+
+
+def score_table(scores: dict[str, dict]) -> pd.DataFrame:
+    """One row per method: ``loso_score``, window ``start``/``stop`` (samples), ``mean_subject_auc``."""
+    rows = []
+    for method, s in scores.items():
+        rows.append({"method": method, "loso_score": round(s["loso_score"], 4),
+                     "window": "-" if s["window"][0] is None else f"{s['window'][0]}-{s['window'][1]}",
+                     "mean_subject_auc": round(float(np.mean(list(s["per_subject_auc"].values()))), 4)})
+    return pd.DataFrame(rows)
+
+
+def cv_method(method: str, data=None, profile: str = "quick", *, force: bool = False) -> dict:
+    """LOSO score of one method, running (or reusing) the stages it needs.
+
+    Returns
+    -------
+    dict
+        ``method``, ``loso_score``, ``window`` [first, last sample],
+        ``per_subject_auc``, ``mean_auc``, ``data``, ``profile``.
+    """
+    if method not in METHODS:
+        raise KitError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    run = open_run(data, profile)
+    if method in BASELINES:
+        preds = run_baseline_stage(run, method, force=force)["oof"]
+        result = loso_score(preds, run.train.y, run.train.subject)
+    else:
+        run_mae_stage(run, force=force)
+        run_experts_stage(run, force=force)
+        if method in ("fusion", "ensemble"):
+            run_fusion_stage(run, force=force)
+        if method == "ensemble":
+            for b in BASELINES:
+                run_baseline_stage(run, b, force=force)
+            result = run_ensemble_stage(run, write=False).scores["ensemble"]
+        else:
+            preds = load_components(run, (method,))[method]["oof"]
+            result = loso_score(preds, run.train.y, run.train.subject)
+    result = {k: v for k, v in result.items() if k != "curve"}
+    return {"method": method, **result, "data": str(run.data_root), "profile": profile}
+
