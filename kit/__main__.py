@@ -1,0 +1,6 @@
+"""``python -m kit``: see :mod:`kit.cli`."""
+
+from .cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())

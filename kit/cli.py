@@ -1,0 +1,351 @@
+"""``python -m kit``: the command line of the kit.
+
+Subcommands::
+
+    demo-data OUT [--scale S] [--seed N] [--effect E] [--overwrite]   simulate a dataset
+    inspect PATH                                                        describe a .mat file or a data folder
+    run [--data DIR] [--profile quick|full]                             execute notebooks 01-05
+    cv [--data DIR] --method NAME [--profile quick|full]                LOSO score of one method
+    validate SUBMISSION [--data DIR]                                    check a submission file
+    score SUBMISSION --labels CSV                                       window-AUC of a submission
+    submit SUBMISSION -m MESSAGE [--data DIR] [--dry-run]               validate, then upload to Kaggle
+
+A :class:`kit.errors.KitError` (and an OS error on a user's path) prints one
+line ``error: <message>`` on stderr and exits with status 2; any other
+exception is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from . import COMPETITION, __version__
+from .errors import KitError
+
+CLASSICAL = ("starter", "thetacov")
+"""Methods scored by :func:`kit.baselines.run_baseline`."""
+DEEP = ("experts", "fusion", "ensemble")
+"""Methods scored by :func:`kit.pipeline.cv_method`."""
+
+
+def _fmt_window(window, times=None) -> str:
+    if window is None or window[0] is None:
+        return "no window above chance (score 0.5)"
+    start, stop = int(window[0]), int(window[1])
+    text = f"samples {start}-{stop} ({stop - start + 1} samples"
+    if times is not None:
+        text += f", {times[start]:.3f}-{times[stop]:.3f} s"
+    return text + ")"
+
+
+def _jsonable(obj):
+    """Numpy scalars/arrays and non-string keys to plain JSON types."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+# ----------------------------------------------------------------------------- demo-data
+def cmd_demo_data(args: argparse.Namespace) -> int:
+    from .demo import DEFAULT_SCALE, write_demo_dataset
+
+    scale = DEFAULT_SCALE if args.scale is None else args.scale
+    out = Path(args.out).expanduser()
+    if out.is_dir() and any(out.iterdir()) and not args.overwrite:
+        raise KitError(f"{out}: already exists and is not empty; pass --overwrite to replace it")
+    out = write_demo_dataset(out, scale=scale, seed=args.seed, effect=args.effect, overwrite=args.overwrite)
+    print(f"demo dataset (scale {scale}, seed {args.seed}, effect {args.effect}) written to {out}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- inspect
+def _describe_mat(path: Path) -> None:
+    from .io import read_mat
+
+    rec = read_mat(path)
+    X = rec.trials
+    n_trials, n_chans, n_times = X.shape
+    print(f"{path}")
+    print(f"  trials    {n_trials} trials x {n_chans} channels x {n_times} samples, {X.dtype} (µV)")
+    print(f"  sfreq     {rec.sfreq:g} Hz")
+    print(f"  time      {rec.times[0]:.3f} to {rec.times[-1]:.3f} s")
+    print(f"  channels  {' '.join(rec.ch_names)}")
+    if X.size:
+        print(f"  values    mean {X.mean():.3g}, std {X.std():.3g}, min {X.min():.3g}, max {X.max():.3g} µV")
+    info = "none" if rec.trialinfo is None else f"shape {tuple(np.shape(rec.trialinfo))}"
+    print(f"  trialinfo {info}")
+
+
+def _describe_folder(root: Path) -> None:
+    from .io import discover, read_mat
+
+    layout = discover(root)
+    rows, ch_sets = [], {}
+    for sid, (neu, emo) in sorted(layout.train.items()):
+        r_neu, r_emo = read_mat(neu), read_mat(emo)
+        rows.append((sid, "train", len(r_neu.trials), len(r_emo.trials), r_neu))
+        ch_sets.setdefault(tuple(r_neu.ch_names), []).append(f"S{sid}")
+        ch_sets.setdefault(tuple(r_emo.ch_names), []).append(f"S{sid}")
+    for sid, path in sorted(layout.test.items()):
+        rec = read_mat(path)
+        rows.append((sid, "test", None, None, rec))
+        ch_sets.setdefault(tuple(rec.ch_names), []).append(f"test S{sid}")
+    print(f"{root}")
+    print(f"  {'subject':>7}  {'split':5}  {'neutral':>7}  {'emotional':>9}  {'trials':>6}  "
+          f"{'chans':>5}  {'sfreq':>6}  time (s)")
+    n_train = n_test = 0
+    for sid, split, n_neu, n_emo, rec in rows:
+        n = len(rec.trials) if split == "test" else n_neu + n_emo
+        n_train += n if split == "train" else 0
+        n_test += n if split == "test" else 0
+        neu = "-" if n_neu is None else str(n_neu)
+        emo = "-" if n_emo is None else str(n_emo)
+        print(f"  {sid:>7}  {split:5}  {neu:>7}  {emo:>9}  {n:>6}  {rec.trials.shape[1]:>5}  "
+              f"{rec.sfreq:>6g}  {rec.times[0]:.3f}-{rec.times[-1]:.3f}")
+    print(f"  {len(layout.train)} training subjects ({n_train} trials), {len(layout.test)} test subjects "
+          f"({n_test} trials)")
+    for names, where in ch_sets.items():
+        label = "channels" if len(ch_sets) == 1 else f"channels ({', '.join(where)})"
+        print(f"  {label}: {' '.join(names)}")
+    if len(ch_sets) > 1:
+        print("  warning: files differ in channel names or order")
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    path = Path(args.path).expanduser()
+    if path.is_dir():
+        _describe_folder(path)
+    elif path.is_file():
+        _describe_mat(path)
+    else:
+        raise KitError(f"{path}: no such file or folder")
+    return 0
+
+
+# ----------------------------------------------------------------------------- run
+def _submission_after(start: float) -> Path | None:
+    """The submission written by notebook 05 since ``start`` (epoch s).
+
+    Read from the newest ``artifacts/*/ensemble/result.json`` (key
+    ``submission``, written by :func:`kit.pipeline.run_ensemble_stage`), else
+    the newest ``submissions/*.csv``; None if neither is newer than ``start``.
+    """
+    from .paths import output_root
+
+    root = output_root()
+    fresh = lambda paths: [p for p in paths if p.is_file() and p.stat().st_mtime >= start - 1]  # noqa: E731
+    for result in sorted(fresh(root.glob("artifacts/*/ensemble/result.json")), key=lambda p: p.stat().st_mtime,
+                         reverse=True):
+        try:
+            written = json.loads(result.read_text()).get("submission")
+        except (OSError, ValueError):
+            continue
+        if written:
+            return Path(written)
+    csvs = fresh(root.glob("submissions/*.csv*"))
+    return max(csvs, key=lambda p: p.stat().st_mtime) if csvs else None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .runner import NOTEBOOKS, run_notebooks
+
+    start = time.time()
+    names = args.notebooks or NOTEBOOKS
+    unknown = [n for n in names if n not in NOTEBOOKS]
+    if unknown:
+        raise KitError(f"unknown notebooks {unknown}; the series is {list(NOTEBOOKS)}")
+    runs = run_notebooks(names, data=args.data, profile=args.profile, timeout=args.timeout)
+    total = time.time() - start
+    for run in runs:
+        print(f"  {run.name:22} {run.seconds:7.1f} s  {run.output}")
+    submission = _submission_after(start)
+    if submission is not None:
+        print(f"submission: {submission}")
+    elif NOTEBOOKS[-1] in names:
+        print("submission: none written (see the executed 05 notebook)")
+    print(f"total wall time: {total:.1f} s")
+    return 0
+
+
+# ----------------------------------------------------------------------------- cv
+def cv_result(method: str, data: str | None, profile: str) -> dict:
+    """LOSO result of ``method`` as a dict (the same for classical and deep methods).
+
+    Returns
+    -------
+    dict
+        At least ``method``, ``loso_score``, ``window`` ([first, last] sample
+        or [None, None]), ``per_subject_auc`` and ``mean_auc``.
+    """
+    if method in CLASSICAL:
+        from .baselines import run_baseline
+        from .cv import loso_score
+        from .io import load_dataset
+
+        ds = load_dataset(data)
+        tr, te = ds.train, ds.test
+        oof, _ = run_baseline(method, tr.X, tr.y, tr.subject, te.X, te.subject, tr.sfreq)
+        out = dict(loso_score(oof, tr.y, tr.subject), data=str(ds.root), profile=profile)
+    elif method in DEEP:
+        from .pipeline import cv_method
+
+        out = dict(cv_method(method, data=data, profile=profile))
+    else:
+        raise KitError(f"method {method!r}: expected one of {list(CLASSICAL + DEEP)}")
+    out["method"] = method
+    return out
+
+
+def cmd_cv(args: argparse.Namespace) -> int:
+    start = time.time()
+    res = cv_result(args.method, args.data, args.profile)
+    window = res.get("window") or [None, None]
+    per_subject = res.get("per_subject_auc", {})
+    print(f"{args.method}: LOSO window-AUC {res['loso_score']:.4f} over {_fmt_window(window)}")
+    for sid, auc in per_subject.items():
+        print(f"  subject {sid}: mean AUC {auc:.4f}")
+    if "mean_auc" in res:
+        print(f"  mean AUC over samples and subjects {res['mean_auc']:.4f}")
+    summary = {k: v for k, v in res.items() if k not in ("curve", "oof", "test")}
+    summary.update(method=args.method, profile=args.profile, window=list(window),
+                   per_subject_auc=per_subject, seconds=round(time.time() - start, 2))
+    print(json.dumps(_jsonable(summary), sort_keys=True))
+    return 0
+
+
+# ----------------------------------------------------------------------------- validate / score / submit
+def _validate(submission: str, data: str | None) -> tuple[int, int]:
+    from .io import load_dataset
+    from .submission import validate_submission
+
+    ds = load_dataset(data, splits=("test",))
+    validate_submission(submission, subject=ds.subject, trial=ds.trial, n_times=ds.X.shape[2])
+    return len(ds) * ds.X.shape[2], len(ds)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    rows, trials = _validate(args.submission, args.data)
+    print(f"OK: {rows} rows, {trials} test trials")
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from .submission import score_submission
+
+    res = score_submission(args.submission, args.labels)
+    window = [res.start, res.stop]
+    print(f"score {res.score:.4f} over {_fmt_window(window)}")
+    print(json.dumps(_jsonable({"score": res.score, "window": window,
+                                "per_subject_auc": res.per_subject_auc}), sort_keys=True))
+    return 0
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    rows, trials = _validate(args.submission, args.data)
+    print(f"OK: {rows} rows, {trials} test trials")
+    cmd = ["kaggle", "competitions", "submit", "-c", COMPETITION, "-f", str(args.submission), "-m", args.message]
+    if args.dry_run:
+        print("would run: " + " ".join(cmd))
+        return 0
+    if shutil.which("kaggle") is None:
+        raise KitError("kaggle: command not found; pip install kaggle and set up its API token")
+    code = subprocess.call(cmd)
+    if code != 0:
+        raise KitError(f"{args.submission}: kaggle upload failed (exit {code}; its message is above)")
+    return 0
+
+
+# ----------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser of ``python -m kit``."""
+    p = argparse.ArgumentParser(prog="python -m kit", description="Emotion decoding from NREM-sleep EEG: "
+                                "data, validation, notebooks and submissions.")
+    p.add_argument("--version", action="version", version=f"kit {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("demo-data", help="write a simulated dataset in the competition layout")
+    s.add_argument("out", help="folder to create")
+    s.add_argument("--scale", type=float, default=None, help="fraction of the real trial counts (default: demo default)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--effect", type=float, default=1.0, help="size of the emotional effect; 0 = null data")
+    s.add_argument("--overwrite", action="store_true", help="replace an existing folder")
+    s.set_defaults(func=cmd_demo_data)
+
+    s = sub.add_parser("inspect", help="describe a .mat file or a data folder")
+    s.add_argument("path")
+    s.set_defaults(func=cmd_inspect)
+
+    s = sub.add_parser("run", help="execute the notebooks 01-05 in order (executed copies in reports/runs/)")
+    s.add_argument("--data", default=None, help="data folder (default: $KIT_DATA, Kaggle input, data/raw, demo)")
+    s.add_argument("--profile", choices=("quick", "full"), default="quick")
+    s.add_argument("--notebooks", nargs="+", default=None, metavar="NAME", help="run only these notebooks")
+    s.add_argument("--timeout", type=int, default=3600, help="seconds one cell may run (default 3600)")
+    s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("cv", help="leave-one-subject-out score of one method; last line is JSON")
+    s.add_argument("--data", default=None, help="data folder (default as for run)")
+    s.add_argument("--method", required=True, choices=CLASSICAL + DEEP)
+    s.add_argument("--profile", choices=("quick", "full"), default="quick")
+    s.set_defaults(func=cmd_cv)
+
+    s = sub.add_parser("validate", help="check a submission against the test files")
+    s.add_argument("submission")
+    s.add_argument("--data", default=None, help="data folder holding testing/")
+    s.set_defaults(func=cmd_validate)
+
+    s = sub.add_parser("score", help="window-based AUC of a submission against a labels CSV (id,label)")
+    s.add_argument("submission")
+    s.add_argument("--labels", required=True, help="CSV with id={subject}_{trial},label")
+    s.set_defaults(func=cmd_score)
+
+    s = sub.add_parser("submit", help="validate a submission, then upload it with the kaggle CLI")
+    s.add_argument("submission")
+    s.add_argument("-m", "--message", required=True)
+    s.add_argument("--data", default=None, help="data folder holding testing/")
+    s.add_argument("--dry-run", action="store_true", help="validate and print the upload command only")
+    s.set_defaults(func=cmd_submit)
+    return p
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split()) or "unknown error"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 ok, 2 user error).
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Arguments without the program name; default ``sys.argv[1:]``.
+    """
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KitError as exc:
+        message = str(exc)
+    except FileNotFoundError as exc:
+        message = f"{exc.filename}: no such file or folder" if exc.filename else str(exc)
+    except OSError as exc:
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        message = f"{where}{exc.strerror or exc}"
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    print(f"error: {_one_line(message)}", file=sys.stderr)
+    return 2
