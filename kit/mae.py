@@ -108,6 +108,7 @@ def pretrain_mae(features: np.ndarray, cfg: MAEConfig, out_dir: str | os.PathLik
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         gen.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])  # dropout draws from the global generator
         history, start_epoch = list(state["history"]), int(state["epoch"])
         if progress:
             print(f"resuming MAE pretraining from {last} after epoch {start_epoch}")
@@ -133,7 +134,8 @@ def pretrain_mae(features: np.ndarray, cfg: MAEConfig, out_dir: str | os.PathLik
             print(f"MAE epoch {epoch + 1}/{cfg.epochs}: masked MSE {total / count:.4f} "
                   f"({history[-1]['seconds']:.1f} s)")
         save_checkpoint(last, model.state_dict(), cfg, optimizer=opt.state_dict(), scheduler=sched.state_dict(),
-                        generator=gen.get_state(), history=history, epoch=epoch + 1)
+                        generator=gen.get_state(), torch_rng=torch.get_rng_state(), history=history,
+                        epoch=epoch + 1)
     model = model.cpu().eval()
     save_checkpoint(out_dir / "mae.pt", model.state_dict(), cfg, history=history)
     if last.exists():

@@ -1,0 +1,62 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 05 · Ensembling and the submission
+#
+# Components: the organisers' starter (theta power, per-sample LDA), the 2nd-place
+# theta-covariance recipe, the FOMAML experts (averaged) and the fusion model. Each is put on
+# one scale per subject, blended with non-negative weights, and post-processed along time
+# (none, smoothing, the trial's mean broadcast to all samples, or a blend of the two): the
+# window metric rewards a **sustained** above-chance AUC, not a brief peak.
+#
+# Weights and post-processing are chosen on out-of-fold predictions only. The ensemble's own
+# LOSO score is **nested**: subject k is predicted with the blend chosen on the other
+# subjects. The submission is validated before it is written.
+
+# %% tags=["parameters"]
+DATA = None  # data folder; None = $KIT_DATA, the Kaggle input, data/raw or the demo data
+PROFILE = "quick"  # "quick" or "full"
+FORCE = False  # recompute the baselines even if their artifacts exist
+
+# %%
+import numpy as np
+
+from kit import pipeline
+from kit.plots import plot_auc_timecourse
+from kit.submission import validate_submission, expected_ids
+
+run = pipeline.open_run(DATA, PROFILE)
+for name in pipeline.BASELINES:
+    pipeline.run_baseline_stage(run, name, force=FORCE)
+
+# %%
+result = pipeline.run_ensemble_stage(run)
+print(result.table.to_string(index=False))
+print("chosen blend:", result.best.label())
+
+# %%
+curves = {k: np.array(v["curve"]) for k, v in result.scores.items()}
+fig = plot_auc_timecourse(curves, run.train.times, window=tuple(result.scores["ensemble"]["window"]))
+
+# %% [markdown]
+# ## The submission
+# `id = {subject}_{trial}_{sample}`, one row per test trial and sample, P(emotional) in [0, 1].
+# Submit with `python -m kit submit <file> -m "message"` or
+# `kaggle competitions submit -c predicting-emotions-using-brain-waves -f <file> -m "message"`.
+
+# %%
+te = run.test
+df = validate_submission(result.submission, expected_ids(te.subject, te.trial))
+print(f"{result.submission}: {len(df):,} rows, valid")
+df.head()
