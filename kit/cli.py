@@ -216,7 +216,10 @@ def cmd_cv(args: argparse.Namespace) -> int:
     res = cv_result(args.method, args.data, args.profile)
     window = res.get("window") or [None, None]
     per_subject = res.get("per_subject_auc", {})
-    print(f"{args.method}: LOSO window-AUC {res['loso_score']:.4f} over {_fmt_window(window)}")
+    from .io import SFREQ
+
+    times = np.arange(int(window[1]) + 1) / SFREQ if window[0] is not None else None
+    print(f"{args.method}: LOSO window-AUC {res['loso_score']:.4f} over {_fmt_window(window, times)}")
     for sid, auc in per_subject.items():
         print(f"  subject {sid}: mean AUC {auc:.4f}")
     if "mean_auc" in res:

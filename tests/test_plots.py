@@ -129,3 +129,19 @@ def test_auc_timecourse(tmp_path):
         plots.plot_auc_timecourse(curve, TIMES, (150, 250))
     with pytest.raises(KitError, match="samples"):
         plots.plot_auc_timecourse({"short": curve[:10]}, TIMES)
+
+
+def test_psd_by_class_peaks_at_the_sine(tmp_path):
+    rng = np.random.default_rng(1)
+    t = np.arange(200) / 200.0
+    y = np.r_[np.zeros(30), np.ones(30)].astype(int)
+    X = rng.normal(0, 1, (60, 16, 200))
+    X[y == 1] += 5 * np.sin(2 * np.pi * 6 * t)  # emotional trials: a 6 Hz sine on every channel
+    fig = plots.plot_psd_by_class(X, y, 200.0, CH, channels=["Cz"], save_dir=tmp_path)
+    assert len(fig.axes) == 1
+    neu, emo = (line for line in fig.axes[0].lines if line.get_label() in ("neutral", "emotional"))
+    f = emo.get_xdata()
+    assert f[np.argmax(emo.get_ydata())] == pytest.approx(6.0)
+    assert emo.get_ydata()[f == 6.0][0] - neu.get_ydata()[f == 6.0][0] > 10  # dB
+    assert abs(emo.get_ydata()[f == 20.0][0] - neu.get_ydata()[f == 20.0][0]) < 3
+    assert _is_png(tmp_path / "psd_by_class.png")
