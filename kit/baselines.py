@@ -148,7 +148,17 @@ class StarterLDA:
         return self
 
     def decision_function(self, X: np.ndarray, subject: np.ndarray) -> np.ndarray:
-        """LDA score per trial and sample, shape (n_trials, n_times)."""
+        """LDA decision value (log-odds of emotional) per trial and sample.
+
+        Parameters
+        ----------
+        X : ndarray, shape (n_trials, n_chans, n_times), µV
+        subject : ndarray, shape (n_trials,)
+
+        Returns
+        -------
+        ndarray, shape (n_trials, n_times)
+        """
         if not hasattr(self, "coef_"):
             raise KitError("StarterLDA: call fit before predict")
         X, _, subject = _check_xy(X, None, subject, fit=False)
@@ -213,7 +223,18 @@ def covariance_features(Xf: np.ndarray, window: tuple[int, int]) -> np.ndarray:
 
 
 def welch_t(F: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Welch t statistic (class 1 minus class 0) per feature, shape (n_features,)."""
+    """Welch t statistic (class 1 minus class 0) per feature.
+
+    Parameters
+    ----------
+    F : ndarray, shape (n_trials, n_features)
+    y : ndarray, shape (n_trials,), 0/1 (at least two trials per class)
+
+    Returns
+    -------
+    ndarray, shape (n_features,)
+        ``(mean1 - mean0) / sqrt(var1/n1 + var0/n0)``; 0 where both variances are 0.
+    """
     a, b = F[y == 1], F[y == 0]
     se = np.sqrt(a.var(axis=0, ddof=1) / len(a) + b.var(axis=0, ddof=1) / len(b))
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -167,7 +167,7 @@ def band_power(X: np.ndarray, sfreq: float, bands: Mapping[str, tuple[float, flo
     return out
 
 
-def zscore_per_subject(F: np.ndarray, subject: np.ndarray) -> np.ndarray:
+def zscore_per_subject(F: np.ndarray, subject: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
     """Z-score features within each subject.
 
     For each subject the mean and standard deviation are taken over that
@@ -183,6 +183,9 @@ def zscore_per_subject(F: np.ndarray, subject: np.ndarray) -> np.ndarray:
         (n_trials, n_chans, n_times, n_bands).
     subject : ndarray, shape (n_trials,)
         Subject id of each trial.
+    out : ndarray, optional
+        Where to write the result (may be ``F`` itself, to z-score in place
+        without a second copy of a large array).
 
     Returns
     -------
@@ -203,14 +206,18 @@ def zscore_per_subject(F: np.ndarray, subject: np.ndarray) -> np.ndarray:
         raise KitError(f"zscore_per_subject: subject has shape {subject.shape}, features have "
                        f"{F.shape[0]} trials")
     axes = (0,) if F.ndim == 2 else (0, 2)
-    out = np.empty(F.shape, dtype=np.float64 if F.dtype == np.float64 else np.float32)
+    if out is None:
+        out = np.empty(F.shape, dtype=np.float64 if F.dtype == np.float64 else np.float32)
+    elif out.shape != F.shape:
+        raise KitError(f"zscore_per_subject: out has shape {out.shape}, features {F.shape}")
     for sid in np.unique(subject):
         idx = np.flatnonzero(subject == sid)
         block = F[idx]
         mean = block.mean(axis=axes, keepdims=True, dtype=np.float64)
         std = block.std(axis=axes, keepdims=True, dtype=np.float64)
         std[std == 0] = np.inf
-        out[idx] = (block - mean) / std
+        # statistics in float64, arithmetic in the output's precision (no float64 copy of a block)
+        out[idx] = (block - mean.astype(out.dtype)) / std.astype(out.dtype)
     return out
 
 
@@ -242,7 +249,8 @@ def band_features(X: np.ndarray, subject: np.ndarray, sfreq: float,
     X = _check_trials(X)
     if np.asarray(subject).shape != (X.shape[0],):
         raise KitError(f"band_features: subject has shape {np.shape(subject)}, X has {X.shape[0]} trials")
-    return zscore_per_subject(band_power(X, sfreq, bands), subject)
+    P = band_power(X, sfreq, bands)
+    return zscore_per_subject(P, subject, out=P)  # in place: one float32 array in all
 
 
 def theta_power(X: np.ndarray, sfreq: float, subject: np.ndarray | None = None, *,
@@ -275,4 +283,4 @@ def theta_power(X: np.ndarray, sfreq: float, subject: np.ndarray | None = None, 
     if subject is None:
         subject = np.zeros(X.shape[0], dtype=np.int64)
     P = band_power(X, sfreq, {"band": band}, order=order)[..., 0]
-    return zscore_per_subject(P, subject)
+    return zscore_per_subject(P, subject, out=P)

@@ -96,6 +96,17 @@ def test_zscore_per_subject_statistics_and_independence():
     np.testing.assert_allclose(Z[:, 0], [-1.0, 1.0, 0.0, 0.0])  # constant feature -> 0
 
 
+def test_zscore_per_subject_in_place():
+    F = np.random.default_rng(4).normal(3.0, 2.0, size=(6, 2, 10)).astype(np.float32)
+    subject = np.array([1, 1, 1, 2, 2, 2])
+    want = zscore_per_subject(F, subject)
+    got = zscore_per_subject(F, subject, out=F)
+    assert got is F
+    np.testing.assert_allclose(F, want, atol=1e-6)
+    with pytest.raises(KitError, match="out has shape"):
+        zscore_per_subject(F, subject, out=np.empty((6, 2)))
+
+
 def test_zscore_per_subject_errors():
     with pytest.raises(KitError, match="subject"):
         zscore_per_subject(np.zeros((4, 2, 3)), np.zeros(5))

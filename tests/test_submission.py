@@ -78,9 +78,9 @@ def test_write_is_fast_for_the_real_size(tmp_path):
     subject = np.repeat(list(TEST_COUNTS), list(TEST_COUNTS.values()))
     trial = np.concatenate([np.arange(n) for n in TEST_COUNTS.values()])
     pred = np.random.default_rng(0).random((subject.size, 200))
-    t0 = time.perf_counter()
+    t0 = time.process_time()  # CPU time: robust to other jobs sharing the machine
     path = write_submission(tmp_path / "sub.csv", pred, subject, trial)
-    assert time.perf_counter() - t0 < 2.0
+    assert time.process_time() - t0 < 2.0
     df = validate_submission(path, subject=subject, trial=trial)
     assert len(df) == 346_800
 
