@@ -392,7 +392,8 @@ def plot_topomap_difference(P: np.ndarray, y: np.ndarray, times: np.ndarray, ch_
     lim = float(np.abs(diff).max()) or 1.0
     fig, ax = plt.subplots(figsize=(4.6, 4.0), layout="constrained")
     im, _ = mne.viz.plot_topomap(diff, info, axes=ax, show=False, names=names, cmap="RdBu_r",
-                                 vlim=(-lim, lim), contours=4, sensors=True)
+                                 vlim=(-lim, lim), contours=4, sensors=True,
+                                 extrapolate="local")
     fig.colorbar(im, ax=ax, shrink=0.8, label=f"emotional − neutral ({unit})")
     ax.set_title(f"{band} power, {tmin:.2f}-{tmax:.2f} s after cue")
     save_figure(fig, save_dir, name)

@@ -111,3 +111,26 @@ def test_series_names_match_notebooks_folder():
     assert runner.NOTEBOOKS[0] == "01_eda_theta_power" and len(runner.NOTEBOOKS) == 5
     present = {p.stem for p in (project_root() / "notebooks").glob("*.py")}
     assert present <= set(runner.NOTEBOOKS), f"notebooks not in the series: {present - set(runner.NOTEBOOKS)}"
+
+
+def test_notebook_01_runs_on_a_tiny_demo(tmp_path, monkeypatch):
+    """The EDA notebook end to end: figures, the starter's predictions for 05, an executed copy."""
+    import numpy as np
+
+    from kit.artifacts import load_npz
+    from kit.demo import write_demo_dataset
+
+    if not (project_root() / "notebooks" / "01_eda_theta_power.py").is_file():
+        pytest.skip("notebook 01 not present")
+    data = write_demo_dataset(tmp_path / "demo", scale=0.03, seed=1)
+    monkeypatch.setenv("KIT_OUTPUT", str(tmp_path / "out"))
+    (run,) = runner.run_notebooks(["01_eda_theta_power"], data=data, log=None)
+    figures = sorted(p.name for p in (tmp_path / "out" / "reports" / "figures").glob("*.png"))
+    assert figures == ["01_psd_by_class.png", "01_starter_auc_timecourse.png", "01_theta_by_class.png",
+                       "01_theta_difference_by_subject.png", "01_theta_topomap_0.4-0.6s.png"]
+    pred = load_npz(tmp_path / "out" / "artifacts" / "demo" / "starter" / "predictions.npz")
+    n_train = sum(a + b for a, b in json.loads((data / "demo.json").read_text())["train_counts"].values())
+    assert pred["oof"].shape == (n_train, 200) and pred["test"].shape == (len(pred["test_trial"]), 200)
+    assert np.all((pred["oof"] >= 0) & (pred["oof"] <= 1))
+    assert run.output == tmp_path / "out" / "reports" / "runs" / "01_eda_theta_power.ipynb"
+    assert "starter LOSO score" in _stdout(nbformat.read(run.output, as_version=4))
