@@ -1,0 +1,347 @@
+"""The embedded default dataset: simulated NREM-sleep EEG in the competition's exact layout.
+
+Lets every notebook and test run without the Kaggle data.  Each subject is
+one simulated session of auditory cues (targeted memory reactivation), the
+emotional and neutral cues interleaved; every trial is the 1 s after a cue
+at 200 Hz on the competition's 16 channels, in µV.  A trial is the sum of:
+
+* aperiodic 1/f^chi background (chi ~ 1.5-2; Donoghue et al., Nat. Neurosci.
+  2020), spread over the scalp by a smooth volume-conduction mixing matrix
+  built from the 10-20 positions, plus a common reference (mastoid) part;
+* slow oscillations, 0.5-1.5 Hz, large and frontal, travelling front to back
+  and growing with a slowly drifting sleep depth (N2 <-> N3; Massimini et al.,
+  J. Neurosci. 2004; AASM scoring manual: N3 slow waves > 75 µV peak-to-peak);
+* sleep spindles, 12-15 Hz waxing-waning bursts of 0.5-2 s at random times,
+  centro-parietal, commoner in light sleep (AASM: 11-16 Hz, >= 0.5 s);
+* the cue-evoked response common to both classes: small N1/P2, a K-complex-
+  like frontal negativity at ~0.5 s in a fraction of trials (Halasz, Sleep
+  Med. Rev. 2005), jittered, and a burst of evoked theta/alpha power;
+* a late fronto-central theta (4-8 Hz) burst with random phase, Gaussian in
+  time around 0.5 s: in emotional trials its power is scaled by
+  ``exp(effect * r_s)``, with the log power ratio ``r_s`` drawn per subject
+  around a positive mean (a few subjects ~0 or slightly negative).  This is the decodable effect: a theta
+  power increase ~0.4-0.6 s after the cue, as reported by Abdellahi,
+  Tsimpanouli & Lewis (bioRxiv 2025.08.11.669349); weak on single trials;
+* subject gains, per-channel gains, white sensor noise and rare artefacts
+  (slow drifts, electrode pops, muscle bursts).
+
+With the 2nd-place recipe (theta covariance, shrinkage LDA) the simulated
+data decode at roughly 0.55-0.60 mean per-subject AUC leave-one-subject-out
+(``effect=1``) and at chance with ``effect=0``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import scipy.fft
+from scipy.signal import lfilter
+
+from . import __version__
+from .artifacts import atomic_write
+from .errors import DataError
+from .io import CH_NAMES, N_TIMES, SFREQ, TEST_IDS, TRAIN_IDS, write_mat
+
+DEFAULT_SCALE = 0.2
+"""Default size: 20 % of the real trial counts (about 2,000 training trials)."""
+
+TRAIN_COUNTS = {2: (278, 269), 3: (334, 351), 4: (371, 400), 5: (311, 250), 6: (359, 386), 8: (406, 449),
+                9: (309, 313), 10: (157, 200), 11: (172, 168), 13: (754, 740), 14: (496, 411), 15: (510, 466),
+                16: (311, 320), 17: (403, 315)}
+"""Real trials per training subject: (neutral, emotional) (COMPETITION.md)."""
+TEST_COUNTS = {1: 372, 7: 479, 12: 883}
+"""Real trials per test subject."""
+MIN_PER_CLASS = 8
+
+EFFECT_MEAN = 0.65
+"""Mean over subjects of ``r_s``: emotional late-theta power = exp(effect * r_s) x neutral."""
+EFFECT_SD = 0.45
+"""Spread of ``r_s`` over subjects (a few land near 0 or slightly below)."""
+LATE_THETA_UV = 6.0
+"""RMS amplitude (µV, before gains) of the late theta burst at its peak in neutral trials."""
+
+# unit vectors of the 10-20 positions (MNE standard_1020 montage, normalised)
+POS = np.array([
+    [-0.595, 0.629, 0.500], [0.607, 0.636, 0.478], [-0.707, -0.126, 0.696], [0.721, -0.117, 0.683],
+    [0.004, -0.091, 0.996], [-0.928, -0.159, 0.337], [0.934, -0.143, 0.327], [-0.619, -0.458, 0.639],
+    [0.638, -0.446, 0.628], [-0.818, -0.479, 0.318], [0.831, -0.460, 0.311], [-0.702, -0.712, -0.024],
+    [0.707, -0.707, -0.025], [0.003, -0.701, 0.714], [-0.252, -0.965, 0.076], [0.256, -0.964, 0.076]])
+_FZ = np.array([0.004, 0.661, 0.751])
+_FCZ = np.array([0.004, 0.295, 0.955])
+_CPZ = np.array([0.003, -0.420, 0.907])
+_CZ_LIKE = np.array([0.004, 0.100, 0.995])
+_LATERAL = np.array([c in ("C5", "C6", "CP5", "CP6", "P7", "P8", "O1", "O2") for c in CH_NAMES])
+
+
+def _unit(v):
+    return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+
+def _topo(center, width):
+    """Gaussian of the angle (rad) between each channel and ``center``: (16,) in (0, 1]."""
+    ang = np.arccos(np.clip(POS @ _unit(np.asarray(center, float)), -1.0, 1.0))
+    return np.exp(-0.5 * (ang / width) ** 2)
+
+
+def _subject_params(seed: int, sid: int) -> dict:
+    """Per-subject constants; independent of ``scale`` (own random stream)."""
+    rng = np.random.default_rng([seed, sid, 0])
+    ang = np.arccos(np.clip(POS @ POS.T, -1, 1))
+    width = rng.uniform(0.3, 0.45)
+    mix = np.exp(-0.5 * (ang / width) ** 2)
+    mix /= np.linalg.norm(mix, axis=1, keepdims=True)
+    return dict(
+        gain=rng.lognormal(0.0, 0.25), chan_gain=rng.lognormal(0.0, 0.1, 16),
+        noise_sd=rng.uniform(0.5, 2.0, 16), chi=rng.uniform(1.5, 2.0), bg_uv=rng.uniform(9.0, 14.0),
+        mix=mix.astype(np.float32), ref_w=rng.uniform(0.15, 0.35),
+        so_freq=rng.uniform(0.7, 1.1), so_uv=rng.uniform(25.0, 45.0), depth_mean=rng.normal(0.0, 0.7),
+        sp_freq=rng.uniform(12.3, 14.0), sp_rate=rng.uniform(0.3, 0.6), sp_uv=rng.uniform(8.0, 14.0),
+        kc_prob=rng.uniform(0.2, 0.45), kc_uv=rng.uniform(25.0, 50.0), kc_lat=rng.uniform(0.45, 0.55),
+        evoked_theta_uv=rng.uniform(3.0, 6.0), erp_uv=rng.uniform(2.0, 5.0),
+        late_uv=LATE_THETA_UV * rng.lognormal(0.0, 0.2), late_lat=rng.uniform(0.47, 0.53),
+        late_center=_FCZ + rng.normal(0.0, 0.15, 3),
+        r=rng.normal(EFFECT_MEAN, EFFECT_SD),
+    )
+
+
+def _colored(rng, lead: tuple, chi: float, n_fft: int = 512) -> np.ndarray:
+    """Unit-variance noise with a 1/f^chi power spectrum (knee 0.5 Hz, gentle low-pass at 45 Hz).
+
+    Returns float32 ``lead + (N_TIMES,)``, cut from the middle of ``n_fft`` samples.
+    """
+    white = rng.standard_normal(lead + (n_fft,), dtype=np.float32)
+    f = scipy.fft.rfftfreq(n_fft, 1.0 / SFREQ)
+    amp = (f ** 2 + 0.25) ** (-chi / 4.0) / np.sqrt(1.0 + (f / 45.0) ** 8)
+    amp[0] = 0.0
+    amp = (amp / np.sqrt(np.mean(amp ** 2))).astype(np.float32)
+    out = scipy.fft.irfft(scipy.fft.rfft(white, axis=-1, workers=-1) * amp, n_fft, axis=-1, workers=-1)
+    start = (n_fft - N_TIMES) // 2
+    out = out[..., start:start + N_TIMES]
+    return out / out.std()
+
+
+def _burst(rng, n, freq, center, sigma, t):
+    """Random-phase oscillations with a Gaussian envelope: (n, n_times), Rayleigh amplitude, RMS 1 at the peak."""
+    g = rng.standard_normal((2, n, 1))
+    ph = 2 * np.pi * freq[:, None] * (t - center[:, None])
+    env = np.exp(-0.5 * ((t - center[:, None]) / sigma) ** 2)
+    return (env * (g[0] * np.cos(ph) + g[1] * np.sin(ph))).astype(np.float32)
+
+
+def simulate_subject(seed: int, sid: int, labels: np.ndarray, effect: float = 1.0) -> tuple[np.ndarray, dict]:
+    """Simulate one subject's session of cue trials.
+
+    Parameters
+    ----------
+    seed : int
+        Dataset seed.
+    sid : int
+        Subject id (selects the subject's constants and random stream).
+    labels : ndarray, shape (n_trials,)
+        1 emotional, 0 neutral, in session (cue) order.
+    effect : float
+        Scale of the emotional effect; 0 gives identical statistics for both classes.
+
+    Returns
+    -------
+    X : ndarray, shape (n_trials, 16, 200), float32
+        EEG in µV, channels :data:`kit.io.CH_NAMES`.
+    info : dict
+        ``r`` (the subject's effect before scaling), ``depth`` (n_trials,) in [0, 1]
+        and ``stage`` (n_trials,) 2 or 3.
+    """
+    p = _subject_params(seed, sid)
+    rng = np.random.default_rng([seed, sid, 1])
+    labels = np.asarray(labels)
+    n, C = len(labels), len(CH_NAMES)
+    t = (np.arange(N_TIMES) / SFREQ)[None]
+    # sleep depth: slow AR(1) drift over the session, in (0, 1)
+    depth = 1.0 / (1.0 + np.exp(-(p["depth_mean"] + lfilter([0.2], [1, -0.98], rng.standard_normal(n)) * 1.5)))
+
+    # aperiodic background through a smooth mixing matrix, plus a common reference part
+    src = _colored(rng, (n, C + 1), p["chi"])
+    X = np.einsum("ij,njt->nit", p["mix"], src[:, :C]) + p["ref_w"] * src[:, C:]
+    X *= p["bg_uv"]
+
+    # slow oscillations (frontal, travelling backwards), larger in deep sleep
+    f_so = np.clip(p["so_freq"] * rng.uniform(0.7, 1.4, n), 0.5, 1.5)
+    a_so = p["so_uv"] * depth ** 1.5 * rng.lognormal(0.0, 0.3, n)
+    phi = rng.uniform(0, 2 * np.pi, n)
+    delay = (POS[:, 1] - POS[:, 1].max()) * -0.06  # s, front to back
+    ph = 2 * np.pi * f_so[:, None, None] * (t[None] - delay[None, :, None]) + phi[:, None, None]
+    so = np.cos(ph) + 0.3 * np.cos(2 * ph)
+    X += (a_so[:, None, None] * _topo(_FZ, 0.9)[None, :, None] * so).astype(np.float32)
+
+    # sleep spindles: waxing-waning 12-15 Hz bursts, 0.5-2 s, at random times, centro-parietal
+    has = rng.random(n) < p["sp_rate"] * (1.2 - 0.7 * depth)
+    c, dur = rng.uniform(-0.6, 1.6, n), rng.uniform(0.5, 2.0, n)
+    f_sp = np.clip(p["sp_freq"] + rng.normal(0, 0.4, n), 12.0, 15.0)
+    u = np.clip((t - c[:, None]) / dur[:, None], -0.5, 0.5)
+    sp = np.cos(np.pi * u) ** 2 * np.sin(2 * np.pi * f_sp[:, None] * t + rng.uniform(0, 2 * np.pi, (n, 1)))
+    a_sp = has * p["sp_uv"] * rng.lognormal(0.0, 0.3, n)
+    X += (a_sp[:, None] * sp)[:, None, :].astype(np.float32) * _topo(_CPZ, 0.7)[None, :, None].astype(np.float32)
+
+    # cue-evoked response common to both classes
+    jit = rng.normal(0.0, 0.02, (n, 1))
+    erp = p["erp_uv"] * (-0.8 * np.exp(-0.5 * ((t - 0.11 - jit) / 0.025) ** 2)
+                         + np.exp(-0.5 * ((t - 0.21 - jit) / 0.04) ** 2))
+    kc_on = rng.random(n) < p["kc_prob"] * (0.5 + depth)
+    lat = p["kc_lat"] + rng.normal(0.0, 0.05, (n, 1))
+    a_kc = kc_on[:, None] * p["kc_uv"] * rng.lognormal(0.0, 0.35, (n, 1))
+    kc = a_kc * (-np.exp(-0.5 * ((t - lat) / 0.07) ** 2) + 0.45 * np.exp(-0.5 * ((t - lat - 0.38) / 0.11) ** 2))
+    X += ((erp + kc)[:, None, :] * _topo(_FCZ, 0.8)[None, :, None]).astype(np.float32)
+    ev = _burst(rng, n, rng.uniform(4.5, 10.0, n), rng.normal(0.28, 0.04, n), 0.1, t)
+    X += (p["evoked_theta_uv"] * ev)[:, None, :] * _topo(_CZ_LIKE, 0.8)[None, :, None].astype(np.float32)
+
+    # late fronto-central theta (the emotional effect: power scaled in emotional trials)
+    late = _burst(rng, n, rng.uniform(4.5, 7.5, n), p["late_lat"] + rng.normal(0.0, 0.03, n), 0.08, t)
+    power = np.where(labels == 1, np.exp(effect * p["r"]), 1.0)
+    X += ((p["late_uv"] * np.sqrt(power))[:, None] * late)[:, None, :] * \
+        _topo(p["late_center"], 0.7)[None, :, None].astype(np.float32)
+
+    _artefacts(rng, X, t)
+    X += rng.standard_normal(X.shape, dtype=np.float32) * p["noise_sd"][None, :, None].astype(np.float32)
+    X *= (p["gain"] * p["chan_gain"]).astype(np.float32)[None, :, None]
+    stage = np.where(depth > 0.6, 3, 2)
+    return X.astype(np.float32, copy=False), dict(r=float(p["r"]), depth=depth, stage=stage)
+
+
+def _artefacts(rng, X, t):
+    """Add rare artefacts in place: slow drifts (2 %), electrode pops (1.5 %), muscle bursts (2 %)."""
+    n, C, T = X.shape
+    idx = np.flatnonzero(rng.random(n) < 0.02)  # slow drift, frontal-weighted
+    if idx.size:
+        k = rng.normal(0, 1, (idx.size, 2)) * [60.0, 40.0]
+        drift = k[:, :1] * (t - 0.5) + k[:, 1:] * ((t - 0.5) ** 2 - 1 / 12) * 4
+        X[idx] += (drift[:, None, :] * (0.5 + 0.5 * _topo(_FZ, 1.0))[None, :, None]).astype(np.float32)
+    idx = np.flatnonzero(rng.random(n) < 0.015)  # electrode pop: a jump decaying over ~0.1-0.3 s
+    if idx.size:
+        ch = rng.integers(0, C, idx.size)
+        t0 = rng.uniform(0.0, 0.9, (idx.size, 1))
+        tau = rng.uniform(0.1, 0.3, (idx.size, 1))
+        a = rng.choice([-1.0, 1.0], (idx.size, 1)) * rng.uniform(60.0, 200.0, (idx.size, 1))
+        X[idx, ch] += (a * (t >= t0) * np.exp(-np.clip(t - t0, 0, None) / tau)).astype(np.float32)
+    idx = np.flatnonzero(rng.random(n) < 0.02)  # muscle: 20-90 Hz noise bursts on lateral channels
+    if idx.size:
+        hf = rng.standard_normal((idx.size, C, T), dtype=np.float32)
+        spec = scipy.fft.rfft(hf, axis=-1)
+        spec[..., scipy.fft.rfftfreq(T, 1 / SFREQ) < 20.0] = 0
+        hf = scipy.fft.irfft(spec, T, axis=-1)
+        c, d = rng.uniform(0.1, 0.9, (idx.size, 1)), rng.uniform(0.1, 0.5, (idx.size, 1))
+        env = np.exp(-0.5 * ((t - c) / (d / 2)) ** 2) * rng.uniform(10.0, 30.0, (idx.size, 1))
+        w = _LATERAL[None, :] * rng.uniform(0.3, 1.0, (idx.size, C))
+        X[idx] += (env[:, None, :] * w[:, :, None] * hf).astype(np.float32)
+
+
+def _counts(scale: float, seed: int) -> tuple[dict, dict]:
+    """Trial counts at ``scale``: train {sid: (n_neu, n_emo)}, test {sid: (n, n_emo)}."""
+    rng = np.random.default_rng([seed, 999])
+    train = {sid: tuple(max(MIN_PER_CLASS, round(scale * k)) for k in TRAIN_COUNTS[sid]) for sid in TRAIN_IDS}
+    test = {}
+    for sid in TEST_IDS:
+        n = max(2 * MIN_PER_CLASS, round(scale * TEST_COUNTS[sid]))
+        test[sid] = (n, int(np.clip(rng.binomial(n, 0.5), MIN_PER_CLASS, n - MIN_PER_CLASS)))
+    return train, test
+
+
+def _session_labels(seed: int, sid: int, n_neu: int, n_emo: int) -> np.ndarray:
+    return np.random.default_rng([seed, sid, 2]).permutation(np.r_[np.zeros(n_neu, int), np.ones(n_emo, int)])
+
+
+def write_demo_dataset(out: str | os.PathLike, *, scale: float = DEFAULT_SCALE, seed: int = 0,
+                       effect: float = 1.0, overwrite: bool = False) -> Path:
+    """Simulate a complete data folder in the competition's layout and file format.
+
+    Writes ``out/training/sleep_{neu,emo}/S_{id}_cleaned.mat`` for the 14
+    training subjects, ``out/testing/test_subject_{1,7,12}.mat`` (no
+    trialinfo, classes mixed about 50/50), ``out/test_labels.csv`` (``id,label``
+    with ``id = "{subject}_{trial}"``, trial in file order) and
+    ``out/demo.json`` (the parameters).  Everything is written to a hidden
+    sibling folder first and renamed into place at the end.
+
+    Parameters
+    ----------
+    out : path
+        The data folder to create.
+    scale : float
+        Trials per file = round(scale x the real count), at least 8 per class.
+    seed : int
+        Random seed; the same seed gives identical arrays.
+    effect : float
+        Strength of the emotional effect (late theta power); 0 -> null dataset.
+    overwrite : bool
+        Replace an existing non-empty ``out``.
+
+    Returns
+    -------
+    Path
+        ``out``.
+
+    Raises
+    ------
+    DataError
+        If ``out`` exists, is not empty and ``overwrite`` is False; or ``out`` is a file.
+    """
+    out = Path(out)
+    if not scale > 0:
+        raise ValueError(f"scale must be > 0, got {scale}")
+    if out.exists() and not out.is_dir():
+        raise DataError(f"{out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise DataError(f"{out}: already exists and is not empty; pass overwrite=True to replace it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        meta = _write_all(tmp, scale, seed, effect)
+        with atomic_write(tmp / "demo.json", "w") as fh:
+            json.dump(meta, fh, indent=2)
+        old = None
+        if out.exists():
+            old = out.parent / f"{tmp.name}.old"
+            os.replace(out, old)
+        os.replace(tmp, out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _write_all(root: Path, scale: float, seed: int, effect: float) -> dict:
+    train, test = _counts(scale, seed)
+    times = np.arange(N_TIMES) / SFREQ
+    r = {}
+    for sid, (n_neu, n_emo) in train.items():
+        labels = _session_labels(seed, sid, n_neu, n_emo)
+        X, info = simulate_subject(seed, sid, labels, effect)
+        r[sid] = info["r"]
+        cue = np.random.default_rng([seed, sid, 3]).integers(1, 9, len(labels))  # sound id, not the class
+        trialinfo = np.c_[cue, np.arange(1, len(labels) + 1), info["stage"]]
+        for folder, k in (("sleep_neu", 0), ("sleep_emo", 1)):
+            m = labels == k
+            write_mat(root / "training" / folder / f"S_{sid}_cleaned.mat", X[m], times=times,
+                      ch_names=CH_NAMES, trialinfo=trialinfo[m])
+        del X
+    rows = ["id,label"]
+    for sid, (n, n_emo) in test.items():
+        labels = _session_labels(seed, sid, n - n_emo, n_emo)
+        X, info = simulate_subject(seed, sid, labels, effect)
+        r[sid] = info["r"]
+        write_mat(root / "testing" / f"test_subject_{sid}.mat", X, times=times, ch_names=CH_NAMES)
+        rows += [f"{sid}_{i},{lab}" for i, lab in enumerate(labels)]
+    with atomic_write(root / "test_labels.csv", "w") as fh:
+        fh.write("\n".join(rows) + "\n")
+    return dict(
+        generator="kit.demo", kit_version=__version__, scale=scale, seed=seed, effect=effect,
+        sfreq=SFREQ, n_times=N_TIMES, ch_names=list(CH_NAMES),
+        train_counts={str(s): list(c) for s, c in train.items()},
+        test_counts={str(s): [n, n_emo] for s, (n, n_emo) in test.items()},
+        effect_mean=EFFECT_MEAN, effect_sd=EFFECT_SD, late_theta_uv=LATE_THETA_UV,
+        subject_theta_power_ratio={str(s): float(np.exp(effect * v)) for s, v in sorted(r.items())},
+    )
