@@ -262,7 +262,8 @@ def write_demo_dataset(out: str | os.PathLike, *, scale: float = DEFAULT_SCALE, 
     trialinfo, classes mixed about 50/50), ``out/test_labels.csv`` (``id,label``
     with ``id = "{subject}_{trial}"``, trial in file order) and
     ``out/demo.json`` (the parameters).  Everything is written to a hidden
-    sibling folder first and renamed into place at the end.
+    sibling folder first and renamed into place at the end (if another
+    process creates ``out`` meanwhile, its copy is kept).
 
     Parameters
     ----------
@@ -304,7 +305,12 @@ def write_demo_dataset(out: str | os.PathLike, *, scale: float = DEFAULT_SCALE, 
         if out.exists():
             old = out.parent / f"{tmp.name}.old"
             os.replace(out, old)
-        os.replace(tmp, out)
+        try:
+            os.replace(tmp, out)
+        except OSError:
+            if overwrite or not (out.is_dir() and any(out.iterdir())):
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)  # another process wrote ``out`` meanwhile: keep its copy
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     except BaseException:

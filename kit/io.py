@@ -183,8 +183,9 @@ def _h5_value(f, obj, want_float32: bool = False):
             cell[idx] = _h5_value(f, f[ref], want_float32)
         return cell
     if _h5_class(obj) == "char":
-        codes = obj[()]
-        return "".join(map(chr, codes.T.ravel()))  # a char row vector (1, n) in MATLAB
+        codes = np.atleast_2d(obj[()].T)  # MATLAB order: (n_rows, n_chars)
+        rows = ["".join(map(chr, row)).rstrip() for row in codes]
+        return rows[0] if len(rows) == 1 else np.array(rows, dtype=object)  # char row or char matrix
     arr = obj.astype(np.float32)[()] if want_float32 and obj.dtype.kind == "f" else obj[()]
     return np.asarray(arr).T
 

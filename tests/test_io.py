@@ -208,6 +208,21 @@ def test_h5_missing_fsample_and_label(tmp_path):
     assert rec.ch_names == list(CH_NAMES) and rec.sfreq == 200.0
 
 
+def test_h5_label_as_char_matrix(tmp_path):
+    X = make_trials(2)
+    p = tmp_path / "charmat.mat"
+    width = max(map(len, CH_NAMES))
+    codes = np.array([[ord(ch) for ch in c.ljust(width)] for c in CH_NAMES], np.uint16)  # MATLAB (16, 3)
+    with h5_with_header(p) as f:
+        d = set_class(f.create_group("data"), "struct")
+        set_class(d.create_dataset("trial", data=X.T), "single")
+        set_class(d.create_dataset("fsample", data=np.full((1, 1), 200.0)), "double")
+        set_class(d.create_dataset("label", data=codes.T), "char")
+    rec = read_mat(p)
+    assert rec.ch_names == list(CH_NAMES)
+    np.testing.assert_array_equal(rec.trials, X)
+
+
 def test_200_trials_keep_matlab_axis_order(tmp_path):
     """n_trials == n_times (competition subject 10, emotional: 200 trials): the MATLAB order wins."""
     X = make_trials(200)
