@@ -151,6 +151,17 @@ def _error_line(nb, exc: Exception) -> str:
     return f"{ename}: {evalue}"
 
 
+def _caused_by(exc: BaseException, kind: type) -> bool:
+    """True if ``exc`` or an exception it was raised from or during is a ``kind``."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, kind):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def run_notebook(path: str | os.PathLike, *, parameters: Mapping[str, Any] | None = None,
                  output: str | os.PathLike | None = None, env: Mapping[str, str] | None = None,
                  cwd: str | os.PathLike | None = None, timeout: int = DEFAULT_TIMEOUT,
@@ -207,8 +218,10 @@ def run_notebook(path: str | os.PathLike, *, parameters: Mapping[str, Any] | Non
         failure = f"{path}: {_error_line(nb, exc)}"
     except CellTimeoutError as exc:
         failure = f"{path}: a cell ran past {timeout} s ({str(exc).strip().splitlines()[0]})"
-    except DeadKernelError as exc:
-        failure = f"{path}: the kernel died (out of memory?): {str(exc).strip().splitlines()[0]}"
+    except Exception as exc:  # nbclient may mask DeadKernelError with an error of its own cleanup
+        if not _caused_by(exc, DeadKernelError):
+            raise
+        failure = f"{path}: the kernel died while running a cell (out of memory, or killed)"
     seconds = time.perf_counter() - start
     with atomic_write(output, "w") as fh:
         nbformat.write(nb, fh)

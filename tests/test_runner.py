@@ -85,6 +85,12 @@ def test_failing_cell_raises_one_line_kiterror(tmp_path):
     assert any(o.get("output_type") == "error" for c in executed.cells for o in c.get("outputs", []))
 
 
+def test_dead_kernel_is_a_kiterror(tmp_path):
+    (tmp_path / "t_dead.py").write_text("# %%\nimport os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
+    with pytest.raises(KitError, match="t_dead.py: the kernel died"):
+        runner.run_notebooks(["t_dead"], notebooks=tmp_path, out_dir=tmp_path / "runs", log=None)
+
+
 def test_bad_arguments(tmp_path):
     with pytest.raises(KitError, match="profile"):
         runner.run_notebooks(["x"], profile="huge", notebooks=tmp_path)
