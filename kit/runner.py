@@ -177,7 +177,9 @@ def run_notebook(path: str | os.PathLike, *, parameters: Mapping[str, Any] | Non
     output : path, optional
         Where the executed ``.ipynb`` goes (atomically); default
         ``reports/runs/{name}.ipynb`` under the output root.  Written also
-        when a cell fails, so the traceback can be read there.
+        when a cell fails, so the traceback can be read there.  The kernel
+        process's own log (not the cells' output) goes beside it, to
+        ``{name}.kernel.log``.
     env : mapping, optional
         Extra environment variables for the kernel (added to ``os.environ``).
     cwd : path, optional
@@ -210,10 +212,13 @@ def run_notebook(path: str | os.PathLike, *, parameters: Mapping[str, Any] | Non
     kernel_env = {**os.environ, **(env or {})}
     client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name,
                             resources={"metadata": {"path": str(cwd)}})
+    kernel_log = output.with_suffix(".kernel.log")  # the kernel process's own stderr, kept out of the console
+    kernel_log.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     failure = None
     try:
-        client.execute(env=kernel_env)
+        with open(kernel_log, "w") as log:
+            client.execute(env=kernel_env, stderr=log)
     except CellExecutionError as exc:
         failure = f"{path}: {_error_line(nb, exc)}"
     except CellTimeoutError as exc:
@@ -221,7 +226,7 @@ def run_notebook(path: str | os.PathLike, *, parameters: Mapping[str, Any] | Non
     except Exception as exc:  # nbclient may mask DeadKernelError with an error of its own cleanup
         if not _caused_by(exc, DeadKernelError):
             raise
-        failure = f"{path}: the kernel died while running a cell (out of memory, or killed)"
+        failure = f"{path}: the kernel died while running a cell (out of memory, or killed; see {kernel_log})"
     seconds = time.perf_counter() - start
     with atomic_write(output, "w") as fh:
         nbformat.write(nb, fh)
