@@ -37,14 +37,14 @@ DEEP = ("experts", "fusion", "ensemble")
 """Methods scored by :func:`kit.pipeline.cv_method`."""
 
 
-def _fmt_window(window, times=None) -> str:
+def _fmt_window(window) -> str:
+    """``samples a-b (n samples, t0-t1 s)``; times at the competition's 200 Hz, cue at 0 s."""
+    from .io import SFREQ
+
     if window is None or window[0] is None:
         return "no window above chance (score 0.5)"
     start, stop = int(window[0]), int(window[1])
-    text = f"samples {start}-{stop} ({stop - start + 1} samples"
-    if times is not None:
-        text += f", {times[start]:.3f}-{times[stop]:.3f} s"
-    return text + ")"
+    return f"samples {start}-{stop} ({stop - start + 1} samples, {start / SFREQ:.3f}-{stop / SFREQ:.3f} s)"
 
 
 def _jsonable(obj):
@@ -197,10 +197,9 @@ def cv_result(method: str, data: str | None, profile: str) -> dict:
         from .cv import loso_score
         from .io import load_dataset
 
-        ds = load_dataset(data)
-        tr, te = ds.train, ds.test
-        oof, _ = run_baseline(method, tr.X, tr.y, tr.subject, te.X, te.subject, tr.sfreq)
-        out = dict(loso_score(oof, tr.y, tr.subject), data=str(ds.root), profile=profile)
+        tr = load_dataset(data, splits=("train",))
+        oof, _ = run_baseline(method, tr.X, tr.y, tr.subject, sfreq=tr.sfreq)
+        out = dict(loso_score(oof, tr.y, tr.subject), data=str(tr.root), profile=profile)
     elif method in DEEP:
         from .pipeline import cv_method
 
@@ -216,10 +215,7 @@ def cmd_cv(args: argparse.Namespace) -> int:
     res = cv_result(args.method, args.data, args.profile)
     window = res.get("window") or [None, None]
     per_subject = res.get("per_subject_auc", {})
-    from .io import SFREQ
-
-    times = np.arange(int(window[1]) + 1) / SFREQ if window[0] is not None else None
-    print(f"{args.method}: LOSO window-AUC {res['loso_score']:.4f} over {_fmt_window(window, times)}")
+    print(f"{args.method}: LOSO window-AUC {res['loso_score']:.4f} over {_fmt_window(window)}")
     for sid, auc in per_subject.items():
         print(f"  subject {sid}: mean AUC {auc:.4f}")
     if "mean_auc" in res:
