@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -338,6 +339,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except KitError as exc:
         message = str(exc)
+    except BrokenPipeError:  # e.g. `python -m kit cv ... | head -1`: the reader left, nothing to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except FileNotFoundError as exc:
         message = f"{exc.filename}: no such file or folder" if exc.filename else str(exc)
     except OSError as exc:
