@@ -43,6 +43,13 @@ PROFILES: dict[str, dict[str, dict]] = {
         "fusion": dict(epochs=10),
         "ensemble": dict(),
     },
+    # smoke: seconds; for tests and CI only (every stage runs, nothing is learned)
+    "smoke": {
+        "mae": dict(pool=8, epochs=1, sequences_per_epoch=1024, batch_size=256),
+        "maml": dict(outer_steps=2, n_support=8, n_query=8, meta_batch=2),
+        "fusion": dict(epochs=2),
+        "ensemble": dict(weight_step=0.5, post=(("none", 0.0), ("broadcast", 0.0))),
+    },
     # full: the 3rd-place sizes on the full 200 samples; meant for a GPU (Kaggle kernel)
     "full": {"mae": dict(), "maml": dict(), "fusion": dict(), "ensemble": dict()},
 }
@@ -299,12 +306,11 @@ def run_ensemble_stage(run: Run, cfg: EnsembleConfig | None = None, *, component
     scores["ensemble"] = loso_score(nested, tr.y, tr.subject)
     table = score_table(scores)
     folder = run.stage_dir("ensemble")
+    test_pred = apply_ensemble(best, {k: v["test"] for k, v in comps.items()}, te.subject)
     save_npz(folder / "predictions.npz", oof=nested.astype(np.float32), subject=tr.subject, y=tr.y,
-             test=apply_ensemble(best, {k: v["test"] for k, v in comps.items()}, te.subject),
-             test_subject=te.subject, test_trial=te.trial)
+             test=test_pred, test_subject=te.subject, test_trial=te.trial)
     path = None
     if write and len(te):
-        test_pred = apply_ensemble(best, {k: v["test"] for k, v in comps.items()}, te.subject)
         name = name or f"{data_tag(run.data_root)}_{run.profile}_ensemble.csv"
         path = write_submission(output_root() / "submissions" / name, test_pred, te.subject, te.trial)
     write_json(folder / "result.json", {"blend": best.label(), "weights": best.weights, "post": best.post,
