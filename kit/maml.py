@@ -44,7 +44,7 @@ class MAMLConfig:
 
     inner_steps: int = 3  # SGD steps on the support set (0 = no meta-learning)
     inner_lr: float = 0.05  # inner-loop SGD step size
-    inner_params: str = "all"  # "all" (MAML) or "head" (ANIL: adapt only the output heads)
+    inner_params: str = "all"  # "all" (MAML) or "head" (ANIL: only the output heads take inner steps)
     first_order: bool = True  # FOMAML: do not differentiate through the inner steps
     outer_steps: int = 300  # outer (meta) updates per fold
     outer_lr: float = 1e-3  # AdamW learning rate of the outer loop
@@ -115,6 +115,36 @@ def sample_task(idx_neg: np.ndarray, idx_pos: np.ndarray, n_support: int, n_quer
     return np.concatenate(support), np.concatenate(query)
 
 
+def task_loss(model: ExpertBank, xs: torch.Tensor, ys: torch.Tensor, xq: torch.Tensor, yq: torch.Tensor,
+              cfg: MAMLConfig, *, shortcut: bool = True) -> torch.Tensor:
+    """Query loss of one task after the inner loop; its gradient is the task's outer gradient.
+
+    ``xs (n_support, n_chans, T, n_bands)``, ``ys (n_support,)``, ``xq``/``yq`` likewise.
+    With ``inner_params="head"`` and ``first_order`` the encoder is fixed in
+    the inner loop, so (``shortcut=True``) its support features are computed
+    once and only the heads take the inner steps; this equals the generic
+    path (``shortcut=False``) and costs one encoder pass instead of
+    ``inner_steps``.
+
+    Raises
+    ------
+    KitError
+        Unknown ``cfg.inner_params``.
+    """
+    if cfg.inner_params not in ("all", "head"):
+        raise KitError(f"MAMLConfig.inner_params must be 'all' or 'head', got {cfg.inner_params!r}")
+    if shortcut and cfg.inner_params == "head" and cfg.first_order:
+        with torch.no_grad():
+            hs = model.encoder(xs)  # (B, E, T, D), a constant for the inner loop
+        head = fast_adapt(model.head, dict(model.head.named_parameters()), hs, ys,
+                          steps=cfg.inner_steps, lr=cfg.inner_lr, first_order=True)
+        return bce_loss(functional_call(model.head, head, (model.encoder(xq),)), yq)
+    adapt = tuple(n for n, _ in model.named_parameters() if n.startswith("head.")) if cfg.inner_params == "head" else None
+    params = fast_adapt(model, dict(model.named_parameters()), xs, ys, steps=cfg.inner_steps,
+                        lr=cfg.inner_lr, first_order=cfg.first_order, adapt=adapt)
+    return bce_loss(functional_call(model, params, (xq,)), yq)
+
+
 def meta_train(model: ExpertBank, x: torch.Tensor, y: torch.Tensor, subject: np.ndarray,
                cfg: MAMLConfig, *, device: torch.device, progress: bool = False) -> list[float]:
     """Outer loop of (FO)MAML over the subjects in ``subject``.
@@ -143,7 +173,8 @@ def meta_train(model: ExpertBank, x: torch.Tensor, y: torch.Tensor, subject: np.
     tasks = {s: (np.flatnonzero((subject == s) & (y_np == 0)), np.flatnonzero((subject == s) & (y_np == 1)))
              for s in np.unique(subject)}
     sids = np.array(sorted(tasks))
-    adapt = None if cfg.inner_params == "all" else tuple(n for n, _ in model.named_parameters() if n.startswith("head"))
+    if cfg.inner_params not in ("all", "head"):
+        raise KitError(f"MAMLConfig.inner_params must be 'all' or 'head', got {cfg.inner_params!r}")
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.outer_lr, weight_decay=cfg.weight_decay)
     history = []
     model.train()
@@ -153,10 +184,8 @@ def meta_train(model: ExpertBank, x: torch.Tensor, y: torch.Tensor, subject: np.
         total = 0.0
         for s in batch:
             s_idx, q_idx = sample_task(*tasks[s], cfg.n_support, cfg.n_query, rng)
-            params = dict(model.named_parameters())
-            params = fast_adapt(model, params, x[s_idx].to(device), y[s_idx].to(device), steps=cfg.inner_steps,
-                                lr=cfg.inner_lr, first_order=cfg.first_order, adapt=adapt)
-            q_loss = bce_loss(functional_call(model, params, (x[q_idx].to(device),)), y[q_idx].to(device))
+            q_loss = task_loss(model, x[s_idx].to(device), y[s_idx].to(device), x[q_idx].to(device),
+                               y[q_idx].to(device), cfg)
             if not torch.isfinite(q_loss):
                 raise KitError(f"FOMAML query loss is {q_loss.item()} at outer step {step + 1}; stopping")
             (q_loss / len(batch)).backward()  # accumulates the outer gradient over tasks

@@ -187,6 +187,16 @@ class MaskedAutoencoder(nn.Module):
         return self.forward_loss(x, pred, mask), pred, mask
 
 
+class BankHead(BankLinear):
+    """Per-expert, per-sample logit head: ``(B, E, T, D)`` -> ``(B, E, T)`` (``D + 1`` parameters per expert)."""
+
+    def __init__(self, n_experts: int, d_model: int):
+        super().__init__(n_experts, d_model, 1)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return super().forward(h)[..., 0]
+
+
 class ExpertBank(nn.Module):
     """Sixteen channel experts: per-channel encoders with a per-sample logit head each.
 
@@ -199,10 +209,10 @@ class ExpertBank(nn.Module):
                  n_heads: int = 4, d_ff: int = 128, n_layers: int = 3, dropout: float = 0.1):
         super().__init__()
         self.encoder = ChannelTransformer(n_chans, n_times, n_bands, d_model, n_heads, d_ff, n_layers, dropout)
-        self.head = BankLinear(n_chans, d_model, 1)
+        self.head = BankHead(n_chans, d_model)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.encoder(x))[..., 0]  # (B, E, T, 1) -> (B, E, T)
+        return self.head(self.encoder(x))  # (B, E, T)
 
     def embeddings(self, x: torch.Tensor) -> torch.Tensor:
         """Encoder output ``(B, E, T, D)`` (used by fusion)."""

@@ -140,3 +140,21 @@ def test_experts_never_train_on_the_held_out_subject(tmp_path, monkeypatch):
                                     tmp_path / "mae" / "mae.pt", tmp_path / "experts", progress=False)
     assert seen == []
     np.testing.assert_array_equal(again["oof"], out["oof"])
+
+
+def test_anil_shortcut_equals_generic_head_only_adaptation():
+    # cached encoder features + head-only inner steps == the generic path with adapt=<head names>
+    rng = np.random.default_rng(0)
+    xs, xq = (torch.from_numpy(rng.standard_normal((8, 2, 5, 5)).astype(np.float32)) for _ in range(2))
+    ys = yq = torch.tensor([0, 1] * 4)
+    cfg = MAMLConfig(inner_params="head", inner_steps=3, inner_lr=0.5)
+    grads = []
+    for shortcut in (True, False):
+        torch.manual_seed(0)
+        bank = ExpertBank(2, 5, d_model=8, n_heads=2, d_ff=16, n_layers=1, dropout=0.0)
+        maml.task_loss(bank, xs, ys, xq, yq, cfg, shortcut=shortcut).backward()
+        grads.append(torch.cat([p.grad.flatten() for p in bank.parameters()]))
+    assert grads[0].abs().sum() > 0
+    torch.testing.assert_close(grads[0], grads[1])
+    with pytest.raises(Exception, match="inner_params"):
+        maml.task_loss(bank, xs, ys, xq, yq, MAMLConfig(inner_params="body"))
