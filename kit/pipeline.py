@@ -39,7 +39,7 @@ PROFILES: dict[str, dict[str, dict]] = {
     # quick: minutes on 2 CPU cores at the demo size; sequences pooled 8x (25 model samples)
     "quick": {
         "mae": dict(pool=8, epochs=3, sequences_per_epoch=8192, batch_size=256),
-        "maml": dict(outer_steps=15, n_support=16, n_query=16, meta_batch=4),
+        "maml": dict(outer_steps=30, outer_lr=3e-3, n_support=16, n_query=16, meta_batch=4, inner_params="head"),
         "fusion": dict(epochs=10),
         "ensemble": dict(),
     },
