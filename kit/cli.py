@@ -193,6 +193,10 @@ def cv_result(method: str, data: str | None, profile: str) -> dict:
         At least ``method``, ``loso_score``, ``window`` ([first, last] sample
         or [None, None]), ``per_subject_auc`` and ``mean_auc``.
     """
+    from .pipeline import PROFILES
+
+    if profile not in PROFILES:
+        raise KitError(f"profile {profile!r}: expected one of {sorted(PROFILES)}")
     if method in CLASSICAL:
         from .baselines import run_baseline
         from .cv import loso_score
@@ -292,7 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("run", help="execute the notebooks 01-05 in order (executed copies in reports/runs/)")
     s.add_argument("--data", default=None, help="data folder (default: $KIT_DATA, Kaggle input, data/raw, demo)")
-    s.add_argument("--profile", choices=("quick", "full"), default="quick")
+    s.add_argument("--profile", default="quick", help="quick (default), full or smoke; see kit.pipeline.PROFILES")
     s.add_argument("--notebooks", nargs="+", default=None, metavar="NAME", help="run only these notebooks")
     s.add_argument("--timeout", type=int, default=3600, help="seconds one cell may run (default 3600)")
     s.set_defaults(func=cmd_run)
@@ -300,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("cv", help="leave-one-subject-out score of one method; last line is JSON")
     s.add_argument("--data", default=None, help="data folder (default as for run)")
     s.add_argument("--method", required=True, choices=CLASSICAL + DEEP)
-    s.add_argument("--profile", choices=("quick", "full"), default="quick")
+    s.add_argument("--profile", default="quick", help="quick (default), full or smoke; see kit.pipeline.PROFILES")
     s.set_defaults(func=cmd_cv)
 
     s = sub.add_parser("validate", help="check a submission against the test files")

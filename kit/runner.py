@@ -26,7 +26,6 @@ from .paths import output_root, project_root
 NOTEBOOKS = ("01_eda_theta_power", "02_mae_pretraining", "03_fomaml_experts", "04_fusion", "05_ensembling")
 """The series, in the order it must run (each notebook reads the artifacts of the ones before)."""
 
-PROFILES = ("quick", "full")
 DEFAULT_TIMEOUT = 3600
 """Seconds one cell may run before the run is stopped."""
 
@@ -249,8 +248,9 @@ def run_notebooks(names: Iterable[str] = NOTEBOOKS, *, data: str | os.PathLike |
     data : path, optional
         Data folder: injected as ``DATA`` and exported as ``$KIT_DATA`` to the
         kernel.  None lets each notebook resolve it (:func:`kit.paths.resolve_data_dir`).
-    profile : {"quick", "full"}
-        Injected as ``PROFILE``.
+    profile : str
+        Injected as ``PROFILE``: a key of :data:`kit.pipeline.PROFILES`
+        ("quick", "full", "smoke").
     out_dir : path, optional
         Folder of the executed copies; default ``reports/runs`` under the output root.
     timeout : int
@@ -273,8 +273,10 @@ def run_notebooks(names: Iterable[str] = NOTEBOOKS, *, data: str | os.PathLike |
         Unknown profile, missing data folder or notebook, or a failing cell
         (the first failure stops the series).
     """
+    from .pipeline import PROFILES
+
     if profile not in PROFILES:
-        raise KitError(f"profile {profile!r}: expected one of {PROFILES}")
+        raise KitError(f"profile {profile!r}: expected one of {sorted(PROFILES)}")
     env = {}
     if data is not None:
         data = Path(data).expanduser().resolve()

@@ -87,6 +87,8 @@ def test_malformed_submission(capsys, demo, tmp_path):
 def test_other_user_errors(capsys, demo, tmp_path):
     assert_user_error(*run_cli(capsys, "demo-data", demo, "--scale", "0.03"), str(demo))  # exists, no --overwrite
     assert_user_error(*run_cli(capsys, "run", "--notebooks", "99_nope"), "99_nope")
+    assert_user_error(*run_cli(capsys, "run", "--profile", "huge"), "'huge'")
+    assert_user_error(*run_cli(capsys, "cv", "--data", demo, "--method", "starter", "--profile", "huge"), "'huge'")
     assert_user_error(*run_cli(capsys, "score", tmp_path / "none.csv", "--labels", demo / "test_labels.csv"),
                       "none.csv")
     with pytest.raises(SystemExit) as exc:  # argparse: bad method name
