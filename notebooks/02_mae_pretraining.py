@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -38,6 +40,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from kit import pipeline
+from kit.paths import output_root
+from kit.plots import save_figure
 from kit.mae import load_mae, reconstruction_error
 from kit.models import count_parameters
 
@@ -73,6 +77,8 @@ fig, ax = plt.subplots(figsize=(5, 3))
 ax.plot([h["epoch"] for h in history], [h["loss"] for h in history], "o-")
 ax.set(xlabel="epoch", ylabel="masked-sample MSE", title="MAE pretraining loss")
 fig.tight_layout()
+FIGURES = output_root() / "reports" / "figures"
+save_figure(fig, FIGURES, "02_mae_loss")
 
 # %% [markdown]
 # ## Does the encoder use context?
@@ -103,3 +109,4 @@ for ax, band in zip(axes, (1, 3)):
     ax.set(title=["delta", "theta", "alpha", "sigma", "beta"][band], xlabel="model sample")
 axes[0].legend(fontsize=8)
 fig.tight_layout()
+save_figure(fig, FIGURES, "02_mae_reconstruction")

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -42,6 +44,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from kit import pipeline
+from kit.paths import output_root
+from kit.plots import save_figure
 from kit.cv import loso_score
 from kit.plots import plot_auc_timecourse
 
@@ -69,8 +73,11 @@ ax.axhline(0.5, color="k", lw=0.8)
 ax.set(ylabel="mean LOSO AUC over samples", title="single-expert decoding")
 ax.set_ylim(0.45, max(0.56, max(s["mean_auc"] for s in per_channel) + 0.01))
 fig.tight_layout()
+FIGURES = output_root() / "reports" / "figures"
+save_figure(fig, FIGURES, "03_expert_auc_by_channel")
 print(f"experts (mean): LOSO score {mean_score['loso_score']:.4f}, window {mean_score['window']}")
 
 # %%
 fig = plot_auc_timecourse({"experts (mean)": np.array(mean_score["curve"])}, tr.times,
-                          window=tuple(mean_score["window"]))
+                          window=tuple(mean_score["window"]), save_dir=FIGURES,
+                          name="03_experts_auc_timecourse")

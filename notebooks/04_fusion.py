@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -29,6 +31,7 @@ FORCE = False  # retrain even if artifacts for the same config exist
 import numpy as np
 
 from kit import pipeline
+from kit.paths import output_root
 from kit.cv import loso_score
 from kit.plots import plot_auc_timecourse
 
@@ -46,4 +49,5 @@ for name, s in (("experts (mean)", experts), ("fusion", fusion)):
 
 # %%
 fig = plot_auc_timecourse({"experts (mean)": np.array(experts["curve"]), "fusion": np.array(fusion["curve"])},
-                          tr.times, window=tuple(fusion["window"]))
+                          tr.times, window=tuple(fusion["window"]),
+                          save_dir=output_root() / "reports" / "figures", name="04_fusion_auc_timecourse")

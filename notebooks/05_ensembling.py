@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -33,6 +35,7 @@ FORCE = False  # recompute the baselines even if their artifacts exist
 import numpy as np
 
 from kit import pipeline
+from kit.paths import output_root
 from kit.plots import plot_auc_timecourse
 from kit.submission import validate_submission, expected_ids
 
@@ -47,7 +50,8 @@ print("chosen blend:", result.best.label())
 
 # %%
 curves = {k: np.array(v["curve"]) for k, v in result.scores.items()}
-fig = plot_auc_timecourse(curves, run.train.times, window=tuple(result.scores["ensemble"]["window"]))
+fig = plot_auc_timecourse(curves, run.train.times, window=tuple(result.scores["ensemble"]["window"]),
+                          save_dir=output_root() / "reports" / "figures", name="05_ensemble_auc_timecourse")
 
 # %% [markdown]
 # ## The submission
