@@ -33,6 +33,7 @@ from .io import Dataset, load_dataset
 from .mae import MAEConfig, pretrain_mae
 from .maml import MAMLConfig, train_experts_loso
 from .paths import output_root, resolve_data_dir
+from .runtime import set_threads
 from .submission import write_submission
 
 PROFILES: dict[str, dict[str, dict]] = {
@@ -96,6 +97,7 @@ class Run:
     verbose: bool = True
 
     def __post_init__(self):
+        set_threads()
         if self.profile not in PROFILES:
             raise KitError(f"unknown profile {self.profile!r}; choose from {sorted(PROFILES)}")
         if self.artifacts is None:

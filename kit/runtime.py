@@ -29,3 +29,16 @@ def seed_everything(seed: int) -> torch.Generator:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+
+def set_threads(n: int | None = None) -> int:
+    """Set torch's intra-op threads for the small models of the kit; returns the number set.
+
+    Default ``$KIT_THREADS`` or 1.  The experts and the fusion model are
+    tiny (d_model 16), so their cost is per-operation overhead: one thread is
+    as fast as two on an idle 2-core machine, and many times faster when
+    other processes share the cores (OpenMP workers spin-wait for each other).
+    """
+    n = int(n or os.environ.get("KIT_THREADS", 1))
+    torch.set_num_threads(n)
+    return n

@@ -1,0 +1,94 @@
+"""The main job end to end: `python -m kit run` executes notebooks 01-05 and writes a valid submission.
+
+Runs on a tiny simulated data folder with the ``smoke`` profile (every stage does its real work on
+real arrays, with few steps), in a temporary output root.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kit import pipeline
+from kit.demo import write_demo_dataset
+from kit.errors import KitError
+from kit.paths import project_root
+from kit.submission import score_submission, validate_submission
+
+STAGES = ("starter", "thetacov", "mae", "experts", "fusion", "ensemble")
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("run")
+    data = write_demo_dataset(root / "demo", scale=0.03, seed=3)
+    env = {**os.environ, "KIT_OUTPUT": str(root / "out")}
+    proc = subprocess.run([sys.executable, "-m", "kit", "run", "--data", str(data), "--profile", "smoke"],
+                          cwd=project_root(), env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return data, root / "out", proc.stdout
+
+
+def test_run_writes_every_stage_and_a_valid_submission(finished_run):
+    data, out, stdout = finished_run
+    art = out / "artifacts" / "demo"
+    for stage in STAGES:
+        assert (art / stage / "stage.json").exists() or stage == "ensemble", stage
+    assert (art / "mae" / "mae.pt").exists()
+    n_subjects = len(pd.read_csv(art / "folds.csv"))
+    assert n_subjects == 14
+    assert len(list((art / "experts").glob("fold*_seed0.pt"))) == 14
+    assert len(list((art / "fusion").glob("fold*_seed0.pt"))) == 14
+    for name in ("01_eda_theta_power", "02_mae_pretraining", "03_fomaml_experts", "04_fusion", "05_ensembling"):
+        assert (out / "reports" / "runs" / f"{name}.ipynb").exists()
+    assert len(list((out / "reports" / "figures").glob("*.png"))) >= 8
+    sub = out / "submissions" / "demo_smoke_ensemble.csv"
+    assert str(sub) in stdout
+    run = pipeline.Run(data, "smoke", verbose=False)
+    te = run.test
+    df = validate_submission(sub, subject=te.subject, trial=te.trial)
+    assert len(df) == len(te) * 200
+    ws = score_submission(sub, data / "test_labels.csv")
+    assert 0.5 <= ws.score <= 1.0
+
+
+def test_stage_predictions_align_with_the_data(finished_run, monkeypatch):
+    data, out, _ = finished_run
+    monkeypatch.setenv("KIT_OUTPUT", str(out))
+    run = pipeline.Run(data, "smoke", verbose=False)
+    comps = pipeline.load_components(run)
+    assert set(comps) == {"starter", "thetacov", "experts", "fusion"}
+    n_train, n_test = len(run.train), len(run.test)
+    for name, c in comps.items():
+        assert c["oof"].shape == (n_train, 200), name
+        assert c["test"].shape == (n_test, 200), name
+        assert np.isfinite(c["oof"]).all() and ((c["oof"] >= 0) & (c["oof"] <= 1)).all(), name
+    result = json.loads((out / "artifacts" / "demo" / "ensemble" / "result.json").read_text())
+    assert [r["method"] for r in result["table"]] == ["starter", "thetacov", "experts", "fusion", "ensemble"]
+
+
+def test_rerun_skips_finished_stages_and_cv_reports_json(finished_run, monkeypatch, capsys):
+    data, out, _ = finished_run
+    monkeypatch.setenv("KIT_OUTPUT", str(out))
+    mtime = (out / "artifacts" / "demo" / "experts" / "predictions.npz").stat().st_mtime_ns
+    res = pipeline.cv_method("fusion", data=data, profile="smoke")
+    assert (out / "artifacts" / "demo" / "experts" / "predictions.npz").stat().st_mtime_ns == mtime
+    assert "skipped" in capsys.readouterr().out
+    assert set(res) >= {"method", "loso_score", "window", "per_subject_auc"}
+    assert len(res["per_subject_auc"]) == 14
+
+
+def test_stages_refuse_to_run_out_of_order(tmp_path, monkeypatch):
+    monkeypatch.setenv("KIT_OUTPUT", str(tmp_path / "out"))
+    data = write_demo_dataset(tmp_path / "demo", scale=0.03, seed=4)
+    run = pipeline.Run(data, "smoke", verbose=False)
+    with pytest.raises(KitError, match="run notebook 02"):
+        pipeline.run_experts_stage(run)
+    with pytest.raises(KitError, match="run notebook 03"):
+        pipeline.run_fusion_stage(run)
+    with pytest.raises(KitError, match="unknown profile"):
+        pipeline.Run(data, "fast")
