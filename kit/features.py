@@ -284,3 +284,49 @@ def theta_power(X: np.ndarray, sfreq: float, subject: np.ndarray | None = None, 
         subject = np.zeros(X.shape[0], dtype=np.int64)
     P = band_power(X, sfreq, {"band": band}, order=order)[..., 0]
     return zscore_per_subject(P, subject, out=P)
+
+
+def euclidean_alignment(X: np.ndarray, subject: np.ndarray, *, eps: float = 1e-6) -> np.ndarray:
+    """Whiten each subject's trials by the inverse square root of its mean covariance.
+
+    ``X̃_i = R_s^{-1/2} X_i`` with ``R_s`` the mean over subject ``s``'s trials of
+    ``X_i X_iᵀ / n_times``, so every subject's mean covariance becomes the
+    identity.  Uses no labels (it may be applied to test subjects).
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_trials, n_chans, n_times)
+        EEG in µV.
+    subject : ndarray, shape (n_trials,)
+    eps : float
+        Eigenvalues below ``eps`` x the largest are raised to it (rank-deficient data).
+
+    Returns
+    -------
+    ndarray, shape (n_trials, n_chans, n_times), float32
+        Aligned signals (unitless: whitened).
+
+    Raises
+    ------
+    KitError
+        Bad shapes.
+
+    Notes
+    -----
+    He & Wu, "Transfer learning for brain-computer interfaces: a Euclidean
+    space data alignment approach", IEEE TBME 67(2), 2020.
+    """
+    X = _check_trials(X)
+    subject = np.asarray(subject)
+    if subject.shape != (X.shape[0],):
+        raise KitError(f"subject: shape {subject.shape} does not match {X.shape[0]} trials")
+    out = np.empty(X.shape, np.float32)
+    for s in np.unique(subject):
+        idx = np.flatnonzero(subject == s)
+        Xs = X[idx].astype(np.float64)
+        R = np.einsum("nct,ndt->cd", Xs, Xs) / (len(idx) * X.shape[2])  # (n_chans, n_chans)
+        w, V = np.linalg.eigh(R)
+        w = np.maximum(w, eps * w.max())
+        W = (V / np.sqrt(w)) @ V.T  # R^{-1/2}
+        out[idx] = np.einsum("cd,ndt->nct", W, Xs)
+    return out

@@ -53,6 +53,9 @@ class MAMLConfig:
     n_support: int = 32  # support trials per task (half per class)
     n_query: int = 32  # query trials per task (half per class)
     init: str = "mae"  # "mae" (encoder from stage 02) or "random"
+    aug_shift: int = 0  # max random time shift of a training trial, in model samples (0 = off)
+    aug_mask: float = 0.0  # share of samples set to 0 (the z-scored mean) in a random span (0 = off)
+    aug_offset: float = 0.0  # sd of a random per-trial, channel and band offset of the z-scored power (0 = off)
     predict_batch: int = 256  # trials per forward pass at prediction time
     seed: int = 0  # seeds task sampling, dropout and the heads' initialisation
 
@@ -113,6 +116,31 @@ def sample_task(idx_neg: np.ndarray, idx_pos: np.ndarray, n_support: int, n_quer
         support.append(perm[:k])
         query.append(perm[k : k + half_q])
     return np.concatenate(support), np.concatenate(query)
+
+
+def augment(x: torch.Tensor, cfg: MAMLConfig, gen: torch.Generator) -> torch.Tensor:
+    """Random augmentations of band-feature trials ``(B, n_chans, T, n_bands)`` for training.
+
+    Time shift (edge-padded roll by up to ``aug_shift`` samples), one masked
+    span of ``aug_mask`` x T samples per trial (set to 0, the z-scored mean),
+    and a per-trial, channel and band offset with sd ``aug_offset``.  Masking
+    and cropping-like shifts are among the most useful EEG augmentations in
+    Rommel et al., J Neural Eng 2022 and the SimpleSleepNet study.
+    """
+    B, _, T, _ = x.shape
+    if cfg.aug_shift > 0:
+        shifts = torch.randint(-cfg.aug_shift, cfg.aug_shift + 1, (B,), generator=gen)
+        t = (torch.arange(T)[None, :] - shifts[:, None]).clamp(0, T - 1)  # (B, T) source sample
+        x = torch.gather(x, 2, t[:, None, :, None].expand_as(x))
+    if cfg.aug_mask > 0:
+        width = max(1, int(round(cfg.aug_mask * T)))
+        start = torch.randint(0, T - width + 1, (B,), generator=gen)
+        t = torch.arange(T)[None, :]
+        keep = ~((t >= start[:, None]) & (t < start[:, None] + width))  # (B, T)
+        x = x * keep[:, None, :, None].to(x.dtype)
+    if cfg.aug_offset > 0:
+        x = x + cfg.aug_offset * torch.randn(B, x.shape[1], 1, x.shape[3], generator=gen)
+    return x
 
 
 def task_loss(model: ExpertBank, xs: torch.Tensor, ys: torch.Tensor, xq: torch.Tensor, yq: torch.Tensor,
@@ -176,6 +204,8 @@ def meta_train(model: ExpertBank, x: torch.Tensor, y: torch.Tensor, subject: np.
     if cfg.inner_params not in ("all", "head"):
         raise KitError(f"MAMLConfig.inner_params must be 'all' or 'head', got {cfg.inner_params!r}")
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.outer_lr, weight_decay=cfg.weight_decay)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    augmenting = cfg.aug_shift > 0 or cfg.aug_mask > 0 or cfg.aug_offset > 0
     history = []
     model.train()
     for step in range(cfg.outer_steps):
@@ -184,8 +214,10 @@ def meta_train(model: ExpertBank, x: torch.Tensor, y: torch.Tensor, subject: np.
         total = 0.0
         for s in batch:
             s_idx, q_idx = sample_task(*tasks[s], cfg.n_support, cfg.n_query, rng)
-            q_loss = task_loss(model, x[s_idx].to(device), y[s_idx].to(device), x[q_idx].to(device),
-                               y[q_idx].to(device), cfg)
+            xs, xq = x[s_idx], x[q_idx]
+            if augmenting:
+                xs, xq = augment(xs, cfg, gen), augment(xq, cfg, gen)
+            q_loss = task_loss(model, xs.to(device), y[s_idx].to(device), xq.to(device), y[q_idx].to(device), cfg)
             if not torch.isfinite(q_loss):
                 raise KitError(f"FOMAML query loss is {q_loss.item()} at outer step {step + 1}; stopping")
             (q_loss / len(batch)).backward()  # accumulates the outer gradient over tasks

@@ -27,7 +27,7 @@ from .artifacts import config_dict, config_hash, load_npz, save_npz, write_json
 from .cv import load_or_create_folds, loso_score
 from .ensemble import EnsembleConfig, apply_ensemble, fit_ensemble
 from .errors import KitError
-from .features import band_features
+from .features import band_features, euclidean_alignment
 from .fusion import FusionConfig, train_fusion_loso
 from .io import Dataset, load_dataset
 from .mae import MAEConfig, pretrain_mae
@@ -39,6 +39,7 @@ from .submission import write_submission
 PROFILES: dict[str, dict[str, dict]] = {
     # quick: minutes on 2 CPU cores at the demo size; sequences pooled 8x (25 model samples)
     "quick": {
+        "features": dict(),
         "mae": dict(pool=8, epochs=3, sequences_per_epoch=8192, batch_size=256),
         "maml": dict(outer_steps=30, outer_lr=3e-3, n_support=16, n_query=16, meta_batch=4, inner_params="head"),
         "fusion": dict(epochs=10),
@@ -46,13 +47,14 @@ PROFILES: dict[str, dict[str, dict]] = {
     },
     # smoke: seconds; for tests and CI only (every stage runs, nothing is learned)
     "smoke": {
+        "features": dict(),
         "mae": dict(pool=8, epochs=1, sequences_per_epoch=1024, batch_size=256),
         "maml": dict(outer_steps=2, n_support=8, n_query=8, meta_batch=2),
         "fusion": dict(epochs=2),
         "ensemble": dict(weight_step=0.5, post=(("none", 0.0), ("broadcast", 0.0))),
     },
     # full: the 3rd-place sizes on the full 200 samples; meant for a GPU (Kaggle kernel)
-    "full": {"mae": dict(), "maml": dict(), "fusion": dict(), "ensemble": dict()},
+    "full": {"features": dict(), "mae": dict(), "maml": dict(), "fusion": dict(), "ensemble": dict()},
 }
 BASELINES = ("starter", "thetacov")
 METHODS = BASELINES + ("experts", "fusion", "ensemble")
@@ -68,10 +70,17 @@ def stage_config(stage: str, profile: str):
     """
     if profile not in PROFILES:
         raise KitError(f"unknown profile {profile!r}; choose from {sorted(PROFILES)}")
-    classes = {"mae": MAEConfig, "maml": MAMLConfig, "fusion": FusionConfig, "ensemble": EnsembleConfig}
+    classes = {"features": FeatureConfig, "mae": MAEConfig, "maml": MAMLConfig, "fusion": FusionConfig, "ensemble": EnsembleConfig}
     if stage not in classes:
         raise KitError(f"unknown stage {stage!r}; choose from {sorted(classes)}")
     return classes[stage](**PROFILES[profile][stage])
+
+
+@dataclass
+class FeatureConfig:
+    """Inputs of the deep stages (02-04)."""
+
+    align: bool = False  # Euclidean alignment per subject before the band powers (He & Wu 2020)
 
 
 def data_tag(root: Path) -> str:
@@ -120,7 +129,12 @@ class Run:
     def features(self) -> np.ndarray:
         """z-scored log band power of every trial, ``(n_trials, n_chans, n_times, 5)`` float32."""
         ds = self.dataset
-        return band_features(ds.X, ds.subject, ds.sfreq)
+        X = euclidean_alignment(ds.X, ds.subject) if self.feature_config.align else ds.X
+        return band_features(X, ds.subject, ds.sfreq)
+
+    @cached_property
+    def feature_config(self) -> FeatureConfig:
+        return stage_config("features", self.profile)
 
     @cached_property
     def fingerprint(self) -> str:
@@ -149,6 +163,8 @@ class Run:
     def _stamp(self, stage: str, config, upstream: tuple[str, ...]) -> dict:
         ups = {u: self._read_stamp(u).get("hash") for u in upstream}
         body = {"config": config_dict(config), "data": self.fingerprint, "upstream": ups}
+        if stage in ("mae", "experts", "fusion", "experts_nometa"):
+            body["features"] = config_dict(self.feature_config)
         return {**body, "hash": config_hash(body)}
 
     def _read_stamp(self, stage: str) -> dict:

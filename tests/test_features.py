@@ -127,3 +127,19 @@ def test_band_features_and_theta_power_agree():
         X, SFREQ, {"t": BANDS["theta"]})[..., 0], np.zeros(12)), atol=1e-5)
     with pytest.raises(KitError, match="subject"):
         band_features(X, subject[:5], SFREQ)
+
+
+def test_euclidean_alignment_whitens_each_subject():
+    from kit.features import euclidean_alignment
+
+    rng = np.random.default_rng(0)
+    mix = [rng.standard_normal((4, 4)), rng.standard_normal((4, 4)) * 3]
+    X = np.concatenate([np.einsum("cd,ndt->nct", m, rng.standard_normal((30, 4, 50))) for m in mix])
+    subject = np.repeat([1, 2], 30)
+    Z = euclidean_alignment(X, subject)
+    for s in (1, 2):
+        Zs = Z[subject == s].astype(np.float64)
+        R = np.einsum("nct,ndt->cd", Zs, Zs) / (Zs.shape[0] * Zs.shape[2])
+        np.testing.assert_allclose(R, np.eye(4), atol=1e-4)
+    # the alignment of one subject does not depend on another subject's trials
+    np.testing.assert_allclose(euclidean_alignment(X[:30], subject[:30]), Z[:30], rtol=1e-5, atol=1e-6)

@@ -158,3 +158,18 @@ def test_anil_shortcut_equals_generic_head_only_adaptation():
     torch.testing.assert_close(grads[0], grads[1])
     with pytest.raises(Exception, match="inner_params"):
         maml.task_loss(bank, xs, ys, xq, yq, MAMLConfig(inner_params="body"))
+
+
+def test_augmentations_by_hand():
+    x = torch.arange(6.0).reshape(1, 1, 6, 1).repeat(3, 1, 1, 1)  # three trials, samples 0..5
+    shifted = maml.augment(x, MAMLConfig(aug_shift=2), torch.Generator().manual_seed(0))
+    shifts = torch.randint(-2, 3, (3,), generator=torch.Generator().manual_seed(0)).tolist()
+    for row, s in zip(shifted[:, 0, :, 0].tolist(), shifts):  # sample t takes sample t - s, edges repeated
+        assert row == [float(min(max(t - s, 0), 5)) for t in range(6)]
+    masked = maml.augment(x + 1, MAMLConfig(aug_mask=0.5), torch.Generator().manual_seed(0))
+    assert ((masked == 0).sum(dim=2) == 3).all()  # one span of 3 of the 6 samples per trial
+    zeros = (masked[:, 0, :, 0] == 0).int()
+    assert (zeros.diff(dim=1).abs().sum(dim=1) <= 2).all()  # the masked samples are contiguous
+    offset = maml.augment(x, MAMLConfig(aug_offset=1.0), torch.Generator().manual_seed(0)) - x
+    assert torch.allclose(offset, offset[:, :, :1].expand_as(offset)) and offset.abs().sum() > 0
+    assert torch.equal(maml.augment(x, MAMLConfig(), torch.Generator()), x)
