@@ -1,0 +1,11 @@
+"""Shared test settings."""
+
+import pytest
+
+from kit.runtime import set_threads
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """The tests' models are tiny: one torch thread, as the kit's stages use (see kit.runtime.set_threads)."""
+    set_threads(1)
