@@ -8,7 +8,9 @@ Subcommands::
     cv [--data DIR] --method NAME [--profile quick|full]                LOSO score of one method
     validate SUBMISSION [--data DIR]                                    check a submission file
     score SUBMISSION --labels CSV                                       window-AUC of a submission
-    submit SUBMISSION -m MESSAGE [--data DIR] [--dry-run]               validate, then upload to Kaggle
+    submit SUBMISSION -m MESSAGE [--data DIR] [--dry-run]               validate, then upload to Kaggle (its API)
+    kaggle-kernel [NOTEBOOK] OUT [--user U] [--gpu] [--kit-dataset U/S]  a push-ready Kaggle kernel folder
+    kaggle-dataset OUT [--user U] [--slug S]                            the kit as a Kaggle dataset (a wheel)
 
 A :class:`kit.errors.KitError` (and an OS error on a user's path) prints one
 line ``error: <message>`` on stderr and exits with status 2; any other
@@ -20,8 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -260,17 +260,47 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
+    """Validate, check the Kaggle credentials, then upload with ``kaggle``'s API (:func:`kit.kaggle.submit`)."""
+    from . import kaggle
+
     rows, trials = _validate(args.submission, args.data)
     print(f"OK: {rows} rows, {trials} test trials")
-    cmd = ["kaggle", "competitions", "submit", "-c", COMPETITION, "-f", str(args.submission), "-m", args.message]
     if args.dry_run:
-        print("would run: " + " ".join(cmd))
+        try:
+            creds = kaggle.find_credentials()
+            found = f"credentials: {creds.source}" + (f" (user {creds.username})" if creds.username else "")
+        except KitError as exc:
+            found = f"credentials: none usable ({exc})"
+        print(f"would run: kaggle competitions submit -c {COMPETITION} -f {args.submission} -m {args.message!r} "
+              "(through the kaggle package's API)")
+        print(found)
         return 0
-    if shutil.which("kaggle") is None:
-        raise KitError("kaggle: command not found; pip install kaggle and set up its API token")
-    code = subprocess.call(cmd)
-    if code != 0:
-        raise KitError(f"{args.submission}: kaggle upload failed (exit {code}; its message is above)")
+    reply = kaggle.submit(args.submission, args.message, competition=COMPETITION)
+    print(f"submitted {args.submission} to {COMPETITION}" + (f": {reply}" if reply else ""))
+    print(f"see https://www.kaggle.com/competitions/{COMPETITION}/submissions")
+    return 0
+
+
+# ----------------------------------------------------------------------------- kaggle-kernel / kaggle-dataset
+def cmd_kaggle_kernel(args: argparse.Namespace) -> int:
+    from . import kaggle
+
+    out = kaggle.build_kernel(args.out, args.notebook, user=args.user, title=args.title, profile=args.profile,
+                              gpu=args.gpu, kit_dataset=args.kit_dataset, private=not args.public)
+    print("\n".join(kaggle.kernel_summary(out)))
+    return 0
+
+
+def cmd_kaggle_dataset(args: argparse.Namespace) -> int:
+    from . import kaggle
+
+    out = kaggle.build_dataset(args.out, user=args.user, slug=args.slug, title=args.title)
+    meta = json.loads((out / "dataset-metadata.json").read_text())
+    wheel = next(out.glob("*.whl"))
+    print(f"dataset folder {out}: {wheel.name} ({wheel.stat().st_size / 1024:.0f} KiB), dataset-metadata.json")
+    print(f"  id {meta['id']}; create: kaggle datasets create -p {out}  "
+          f"(update: kaggle datasets version -p {out} -m \"kit {__version__}\")")
+    print(f"  then: python -m kit kaggle-kernel OUT --kit-dataset {meta['id']}")
     return 0
 
 
@@ -317,12 +347,32 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--labels", required=True, help="CSV with id={subject}_{trial},label")
     s.set_defaults(func=cmd_score)
 
-    s = sub.add_parser("submit", help="validate a submission, then upload it with the kaggle CLI")
+    s = sub.add_parser("submit", help="validate a submission, then upload it with the kaggle package's API")
     s.add_argument("submission")
     s.add_argument("-m", "--message", required=True)
     s.add_argument("--data", default=None, help="data folder holding testing/")
     s.add_argument("--dry-run", action="store_true", help="validate and print the upload command only")
     s.set_defaults(func=cmd_submit)
+
+    s = sub.add_parser("kaggle-kernel", help="write a push-ready Kaggle kernel folder (kaggle kernels push -p OUT)")
+    s.add_argument("notebook", nargs="?", default="all",
+                   help="a notebook of the series (e.g. 01_eda_theta_power) or all (default: 01-05 in one notebook)")
+    s.add_argument("out", help="folder to write")
+    s.add_argument("--user", default=None, help="Kaggle user name (default: from the Kaggle credentials)")
+    s.add_argument("--title", default=None, help="kernel title; its slug is the kernel id")
+    s.add_argument("--profile", default="quick", help="PROFILE of the notebooks (quick, full, smoke)")
+    s.add_argument("--gpu", action="store_true", help="ask Kaggle for a GPU (enable_gpu)")
+    s.add_argument("--kit-dataset", default=None, metavar="OWNER/SLUG",
+                   help="read the kit from this attached Kaggle dataset (see kaggle-dataset) instead of embedding it")
+    s.add_argument("--public", action="store_true", help="make the kernel public (default private)")
+    s.set_defaults(func=cmd_kaggle_kernel)
+
+    s = sub.add_parser("kaggle-dataset", help="write the kit as a Kaggle dataset folder (kaggle datasets create)")
+    s.add_argument("out", help="folder to write")
+    s.add_argument("--user", default=None, help="Kaggle user name (default: from the Kaggle credentials)")
+    s.add_argument("--slug", default="sleep-emotion-kit", help="dataset slug (default sleep-emotion-kit)")
+    s.add_argument("--title", default=None, help="dataset title (default 'Sleep emotion kit')")
+    s.set_defaults(func=cmd_kaggle_dataset)
     return p
 
 
