@@ -6,6 +6,7 @@ Subcommands::
     inspect PATH                                                        describe a .mat file or a data folder
     run [--data DIR] [--profile quick|full]                             execute notebooks 01-05
     cv [--data DIR] --method NAME [--profile quick|full]                LOSO score of one method
+    bench [--data DIR ...] [--profile P] [--out MD] [--memory]          every anchor and stage side by side
     validate SUBMISSION [--data DIR]                                    check a submission file
     score SUBMISSION --labels CSV                                       window-AUC of a submission
     submit SUBMISSION -m MESSAGE [--data DIR] [--dry-run]               validate, then upload to Kaggle (its API)
@@ -75,10 +76,21 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------- inspect
+def _nan_policy() -> str:
+    """``$KIT_NAN_POLICY`` (``raise`` when unset), as :func:`kit.io.load_dataset` reads it."""
+    from .errors import DataError
+    from .io import NAN_POLICIES
+
+    policy = os.environ.get("KIT_NAN_POLICY") or "raise"
+    if policy not in NAN_POLICIES:
+        raise DataError(f"KIT_NAN_POLICY={policy!r}: expected one of {', '.join(NAN_POLICIES)}")
+    return policy
+
+
 def _describe_mat(path: Path) -> None:
     from .io import read_mat
 
-    rec = read_mat(path)
+    rec = read_mat(path, nan_policy=_nan_policy())
     X = rec.trials
     n_trials, n_chans, n_times = X.shape
     print(f"{path}")
@@ -98,12 +110,12 @@ def _describe_folder(root: Path) -> None:
     layout = discover(root)
     rows, ch_sets = [], {}
     for sid, (neu, emo) in sorted(layout.train.items()):
-        r_neu, r_emo = read_mat(neu), read_mat(emo)
+        r_neu, r_emo = read_mat(neu, nan_policy=_nan_policy()), read_mat(emo, nan_policy=_nan_policy())
         rows.append((sid, "train", len(r_neu.trials), len(r_emo.trials), r_neu))
         ch_sets.setdefault(tuple(r_neu.ch_names), []).append(f"S{sid}")
         ch_sets.setdefault(tuple(r_emo.ch_names), []).append(f"S{sid}")
     for sid, path in sorted(layout.test.items()):
-        rec = read_mat(path)
+        rec = read_mat(path, nan_policy=_nan_policy())
         rows.append((sid, "test", None, None, rec))
         ch_sets.setdefault(tuple(rec.ch_names), []).append(f"test S{sid}")
     print(f"{root}")
@@ -232,6 +244,13 @@ def cmd_cv(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- bench
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import bench_command
+
+    return bench_command(args)
+
+
 # ----------------------------------------------------------------------------- validate / score / submit
 def _validate(submission: str, data: str | None) -> tuple[int, int]:
     from .io import load_dataset
@@ -336,6 +355,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--method", required=True, choices=CLASSICAL + DEEP)
     s.add_argument("--profile", default="quick", help="quick (default), full or smoke; see kit.pipeline.PROFILES")
     s.set_defaults(func=cmd_cv)
+
+    s = sub.add_parser("bench", help="every anchor and kit stage on the same LOSO folds; writes reports/bench.md")
+    s.add_argument("--data", nargs="+", default=None, metavar="DIR", help="data folders (default as for run)")
+    s.add_argument("--profile", default="quick", help="quick (default), full or smoke; see kit.pipeline.PROFILES")
+    s.add_argument("--out", default=None, help="report path (default: reports/bench.md under the output root)")
+    s.add_argument("--methods", nargs="+", default=None, metavar="NAME", help="a subset of the methods")
+    s.add_argument("--null", action=argparse.BooleanOptionalAction, default=None,
+                   help="bench a null copy of the demo data (default: whenever a demo folder is benched)")
+    s.add_argument("--memory", action="store_true", help="also measure peak memory of load + features at full scale")
+    s.add_argument("--threads", type=int, default=1, help="threads per numeric library (default 1; 0 = theirs)")
+    s.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples over subjects (default 2000)")
+    s.set_defaults(func=cmd_bench)
 
     s = sub.add_parser("validate", help="check a submission against the test files")
     s.add_argument("submission")

@@ -355,7 +355,8 @@ def _repair(X: np.ndarray, path: Path, ch_names: list[str], nan_policy: str) -> 
         raise DataError(
             f"{path}: {n_bad} NaN/inf samples in {int(rows.any(axis=1).sum())} of {len(X)} trials "
             f"(first: trial {i}, channel {c} {ch_names[c]}); pass nan_policy='zero' (set to 0 µV) "
-            "or nan_policy='interpolate' (linear in time) to repair")
+            "or nan_policy='interpolate' (linear in time) to repair (command line and notebooks: "
+            "KIT_NAN_POLICY=zero or interpolate)")
     if nan_policy == "zero":
         X[bad] = 0.0
         return
@@ -612,7 +613,7 @@ class Dataset:
 
 
 def load_dataset(root: str | os.PathLike | None = None, *, splits=("train", "test"),
-                 nan_policy: str = "raise") -> Dataset:
+                 nan_policy: str | None = None) -> Dataset:
     """Load a data folder into one :class:`Dataset`.
 
     Parameters
@@ -622,8 +623,9 @@ def load_dataset(root: str | os.PathLike | None = None, *, splits=("train", "tes
         ``data/raw`` or the simulated ``data/demo``).
     splits : sequence of {"train", "test"}
         Which parts to load.
-    nan_policy : {"raise", "zero", "interpolate"}
-        Passed to :func:`read_mat`.
+    nan_policy : {"raise", "zero", "interpolate"}, optional
+        Passed to :func:`read_mat`; default ``$KIT_NAN_POLICY`` or ``"raise"``
+        (the environment variable reaches the command line and the notebooks).
 
     Returns
     -------
@@ -636,11 +638,15 @@ def load_dataset(root: str | os.PathLike | None = None, *, splits=("train", "tes
     DataError
         From :func:`discover` and :func:`read_mat`; a requested split with no
         files; a file whose channel set, sampling rate or number of samples
-        differs from the first file's.
+        differs from the first file's; an unknown ``$KIT_NAN_POLICY``.
     """
     from .paths import resolve_data_dir
 
     splits = tuple(splits)
+    if nan_policy is None:
+        nan_policy = os.environ.get("KIT_NAN_POLICY") or "raise"
+        if nan_policy not in NAN_POLICIES:
+            raise DataError(f"KIT_NAN_POLICY={nan_policy!r}: expected one of {', '.join(NAN_POLICIES)}")
     unknown = set(splits) - {"train", "test"}
     if unknown or not splits:
         raise ValueError(f"splits must be a non-empty subset of ('train', 'test'), got {splits}")

@@ -127,7 +127,9 @@ def _first_line(path: Path) -> str:
 
 def _read_two_columns(path: Path, header: str) -> pd.DataFrame:
     if not path.is_file():
-        raise SubmissionError(f"{path}: file not found")
+        raise SubmissionError(f"{path}: a folder, not a file" if path.is_dir() else f"{path}: file not found")
+    if path.stat().st_size == 0:
+        raise SubmissionError(f"{path}: empty file (0 bytes), expected the header '{header}' and rows")
     first = _first_line(path)
     if first != header:
         raise SubmissionError(f"{path}: header must be exactly '{header}', got '{first[:60]}'")
