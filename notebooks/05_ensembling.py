@@ -17,7 +17,7 @@
 # # 05 · Ensembling and the submission
 #
 # Components: the organisers' starter (theta power, per-sample LDA), the 2nd-place
-# theta-covariance recipe, the FOMAML experts (averaged) and the fusion model. Each is put on
+# theta-covariance recipe, a log band-power anchor over all five bands, the FOMAML experts (averaged) and the fusion model. Each is put on
 # one scale per subject, blended with non-negative weights, and post-processed along time
 # (none, smoothing, the trial's mean broadcast to all samples, or a blend of the two): the
 # window metric rewards a **sustained** above-chance AUC, not a brief peak.
@@ -40,11 +40,13 @@ from kit.plots import plot_auc_timecourse
 from kit.submission import validate_submission, expected_ids
 
 run = pipeline.open_run(DATA, PROFILE)
-for name in pipeline.BASELINES:
-    pipeline.run_baseline_stage(run, name, force=FORCE)
+COMPONENTS = pipeline.ENSEMBLE_COMPONENTS  # add "eegnet" to blend EEGNet too (minutes on a CPU)
+for name in COMPONENTS:
+    if name in pipeline.BASELINES:
+        pipeline.run_baseline_stage(run, name, force=FORCE)
 
 # %%
-result = pipeline.run_ensemble_stage(run)
+result = pipeline.run_ensemble_stage(run, components=COMPONENTS)
 print(result.table.to_string(index=False))
 print("chosen blend:", result.best.label())
 

@@ -19,7 +19,7 @@ from kit.errors import KitError
 from kit.paths import project_root
 from kit.submission import score_submission, validate_submission
 
-STAGES = ("starter", "thetacov", "mae", "experts", "fusion", "ensemble")
+STAGES = ("starter", "thetacov", "bandpower", "mae", "experts", "fusion", "ensemble")
 
 
 @pytest.fixture(scope="module")
@@ -61,14 +61,14 @@ def test_stage_predictions_align_with_the_data(finished_run, monkeypatch):
     monkeypatch.setenv("KIT_OUTPUT", str(out))
     run = pipeline.Run(data, "smoke", verbose=False)
     comps = pipeline.load_components(run)
-    assert set(comps) == {"starter", "thetacov", "experts", "fusion"}
+    assert set(comps) == set(pipeline.ENSEMBLE_COMPONENTS)
     n_train, n_test = len(run.train), len(run.test)
     for name, c in comps.items():
         assert c["oof"].shape == (n_train, 200), name
         assert c["test"].shape == (n_test, 200), name
         assert np.isfinite(c["oof"]).all() and ((c["oof"] >= 0) & (c["oof"] <= 1)).all(), name
     result = json.loads((out / "artifacts" / "demo" / "ensemble" / "result.json").read_text())
-    assert [r["method"] for r in result["table"]] == ["starter", "thetacov", "experts", "fusion", "ensemble"]
+    assert [r["method"] for r in result["table"]] == [*pipeline.ENSEMBLE_COMPONENTS, "ensemble"]
 
 
 def test_rerun_skips_finished_stages_and_cv_reports_json(finished_run, monkeypatch, capsys):
