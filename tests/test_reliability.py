@@ -129,7 +129,8 @@ def test_rerun_skips_every_stage_and_force_reruns(copy_of_b, capsys):
     pipeline.run_baseline_stage(run, "starter", force=True)
     pipeline.run_mae_stage(run, tiny("mae"), force=True)
     for name in ("starter/predictions.npz", "mae/mae.pt", "starter/stage.json", "mae/stage.json"):
-        assert os.stat(art / name).st_ino != before[name].st_ino, name  # rewritten ...
+        st = os.stat(art / name)  # rewritten (an unlinked stage.json's inode may be reused: compare both) ...
+        assert (st.st_ino, st.st_mtime_ns) != (before[name].st_ino, before[name].st_mtime_ns), name
     assert (art / "starter" / "predictions.npz").read_bytes() == old  # ... to the same bytes
     mae_new = load_checkpoint(art / "mae" / "mae.pt")["state_dict"]
     assert all(torch.equal(mae_old[k], mae_new[k]) for k in mae_old)
