@@ -174,6 +174,21 @@ def _submission_after(start: float) -> Path | None:
     return max(csvs, key=lambda p: p.stat().st_mtime) if csvs else None
 
 
+def _print_loso_table(start: float) -> None:
+    """Print the LOSO table that notebook 05 stored in ``artifacts/*/ensemble/result.json`` since ``start``."""
+    import pandas as pd
+
+    from .paths import output_root
+
+    results = [p for p in output_root().glob("artifacts/*/ensemble/result.json") if p.stat().st_mtime >= start - 1]
+    if not results:
+        return
+    result = json.loads(max(results, key=lambda p: p.stat().st_mtime).read_text())
+    print("LOSO scores (window metric over held-out training subjects):")
+    print(pd.DataFrame(result["table"]).to_string(index=False))
+    print(f"ensemble: {result['blend']}")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from .runner import NOTEBOOKS, run_notebooks
 
@@ -187,6 +202,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     for run in runs:
         print(f"  {run.name:22} {run.seconds:7.1f} s  {run.output}")
     submission = _submission_after(start)
+    _print_loso_table(start)
     if submission is not None:
         print(f"submission: {submission}")
     elif NOTEBOOKS[-1] in names:
