@@ -6,8 +6,10 @@ from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.metrics import roc_auc_score
 
 from kit import baselines
-from kit.baselines import (BASELINES, StarterConfig, StarterLDA, ThetaCov, ThetaCovConfig,
-                           covariance_features, run_baseline, stability_select)
+from kit.baselines import (BASELINES, BandPowerConfig, BandPowerLDA, StarterConfig, StarterLDA, ThetaCov,
+                           ThetaCovConfig, covariance_features, ledoit_wolf_lda, log_variance_features, run_baseline,
+                           stability_select)
+from kit.features import bandpass
 from kit.cv import loso_score
 from kit.errors import KitError
 from kit.features import theta_power
@@ -167,9 +169,9 @@ def test_starter_auto_shrinkage_uses_ledoit_wolf(signal):
 
 def test_errors(signal):
     X, y, s = signal
-    assert set(BASELINES) == {"starter", "thetacov"}
+    assert set(BASELINES) == {"starter", "thetacov", "bandpower", "eegnet"}
     with pytest.raises(KitError, match="unknown, choose one of"):
-        run_baseline("eegnet", X, y, s)
+        run_baseline("csp", X, y, s)
     with pytest.raises(KitError, match="n_feature"):
         run_baseline("thetacov", X, y, s, n_feature=10)
     with pytest.raises(KitError, match="both classes"):
@@ -182,3 +184,114 @@ def test_errors(signal):
         StarterLDA().predict(X, s)
     with pytest.raises(KitError, match="shrinkage"):
         StarterLDA(StarterConfig(shrinkage="lw")).fit(X, y, s)
+
+
+# --------------------------------------------------------------------------- bandpower
+
+def burst_data(freq, n_subjects=6, n_trials=60, effect=1.0, seed=0):
+    """White noise x a per-subject gain; class 1 adds a ``freq`` Hz burst (0.5 s +- 60 ms) on channels 0-3."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(200) / SFREQ
+    env = np.exp(-0.5 * ((t - 0.5) / 0.06) ** 2)
+    X, Y, S = [], [], []
+    for s in range(n_subjects):
+        y = np.tile([0, 1], n_trials // 2)
+        x = rng.normal(size=(n_trials, 16, 200))
+        x[:, :4] += effect * np.sin(2 * np.pi * freq * t + rng.uniform(0, 2 * np.pi, (n_trials, 4, 1))) * env * \
+            y[:, None, None]
+        X.append(x * rng.uniform(5, 20))
+        Y.append(y)
+        S.append(np.full(n_trials, s + 1))
+    return np.concatenate(X).astype(np.float32), np.concatenate(Y), np.concatenate(S)
+
+
+SMALL = BandPowerConfig(windows=((0, 200), (70, 130)))  # 32 candidates: enough to test the choice, fast
+
+
+def test_log_variance_features_by_hand():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3, 2, 200))
+    Xb = np.stack([bandpass(X, SFREQ, (4.0, 8.0)), bandpass(X, SFREQ, (8.0, 30.0))])
+    f = log_variance_features(Xb, (70, 130))
+    assert f.shape == (3, 2, 2)
+    assert f[1, 0, 1] == pytest.approx(np.log(np.var(Xb[0, 1, 1, 70:130]) + 1e-12))
+    assert f[2, 1, 0] == pytest.approx(np.log(np.var(Xb[1, 2, 0, 70:130]) + 1e-12))
+    with pytest.raises(KitError, match="window"):
+        log_variance_features(Xb, (150, 250))
+
+
+def test_bandpower_candidates():
+    model = BandPowerLDA()
+    bands = dict(model.band_list())
+    assert len(bands) == 15  # 5 bands + 10 contiguous unions
+    assert bands["theta"] == (4.0, 8.0) and bands["alpha-beta"] == (8.0, 30.0) and bands["delta-beta"] == (0.5, 30.0)
+    cands = model.candidates()
+    assert len(cands) == (1 + 15) * 5
+    assert cands[0][0] == "delta+theta+alpha+sigma+beta @ (0, 200)" and cands[0][1] == [0, 1, 2, 3, 4]
+    assert len(BandPowerLDA(BandPowerConfig(merge=False)).candidates()) == 5
+    L = model.trial_features(np.zeros((2, 16, 200), np.float32) + 1.0)
+    assert L.shape == (2, 15, 5, 16)
+
+
+@pytest.mark.parametrize("freq, band", [(6.0, (4.0, 8.0)), (20.0, (16.0, 30.0))])
+def test_bandpower_learns_which_band_carries_the_effect(freq, band):
+    X, y, s = burst_data(freq)
+    oof, test = run_baseline("bandpower", X, y, s, X[:30], s[:30] + 100, SFREQ, windows=SMALL.windows)
+    assert oof.shape == (360, 200) and test.shape == (30, 200)
+    np.testing.assert_array_equal(oof, oof[:, :1].repeat(200, axis=1))  # one score per trial
+    res = loso_score(oof, y, s)
+    assert res["loso_score"] > 0.8 and res["window"] == [0, 199]
+    model = BandPowerLDA(SMALL, sfreq=SFREQ).fit(X, y, s)
+    bands = model.band_list()
+    chosen = [bands[i][1] for i in model.choice_[1]]
+    assert any(lo <= band[0] and band[1] <= hi for lo, hi in chosen), model.choice_[0]
+    assert model.choice_[0] == max(model.inner_scores_, key=model.inner_scores_.get)
+    assert len(model.inner_scores_) == 32
+
+
+def test_ledoit_wolf_lda_equals_sklearn_lsqr_auto():
+    rng = np.random.default_rng(0)
+    for n, p in ((200, 16), (60, 80)):  # well and badly conditioned
+        F = rng.normal(size=(n, p)) * rng.uniform(0.5, 3, p) + rng.normal(size=p)
+        y = rng.integers(0, 2, n)
+        F[y == 1, :3] += 0.5
+        F[:, 5] = 1.0  # a constant feature
+        coef, icpt = ledoit_wolf_lda(F, y)
+        ref = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto").fit(F, y)
+        np.testing.assert_allclose(coef, ref.coef_[0], rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(F @ coef + icpt, ref.decision_function(F), rtol=1e-9, atol=1e-10)
+    # a batch of feature sets on the same trials = one fit each
+    Fb = rng.normal(size=(3, 100, 8))
+    yb = rng.integers(0, 2, 100)
+    coef, icpt = ledoit_wolf_lda(Fb, yb)
+    assert coef.shape == (3, 8) and icpt.shape == (3,)
+    for b in range(3):
+        c1, i1 = ledoit_wolf_lda(Fb[b], yb)
+        np.testing.assert_allclose(coef[b], c1, rtol=1e-12)
+        assert icpt[b] == pytest.approx(i1)
+
+
+@pytest.mark.parametrize("name", ["starter", "thetacov", "bandpower"])
+def test_held_out_labels_never_change_its_predictions(name):
+    """Shuffling one subject's labels leaves that subject's out-of-fold predictions unchanged."""
+    X, y, s = burst_data(6.0, n_subjects=4, n_trials=40)
+    params = {"windows": SMALL.windows} if name == "bandpower" else {}
+    oof, _ = run_baseline(name, X, y, s, sfreq=SFREQ, **params)
+    y2 = y.copy()
+    m = s == 2
+    y2[m] = np.random.default_rng(1).permutation(y[m])
+    oof2, _ = run_baseline(name, X, y2, s, sfreq=SFREQ, **params)
+    np.testing.assert_array_equal(oof[m], oof2[m])
+    assert not np.array_equal(oof[~m], oof2[~m])  # the other folds did train on the changed labels
+
+
+def test_bandpower_precomputed_features_equal_fit_predict():
+    X, y, s = burst_data(6.0, n_subjects=4, n_trials=40)
+    oof, _ = run_baseline("bandpower", X, y, s, sfreq=SFREQ, windows=SMALL.windows)
+    tr = s != 3
+    model = BandPowerLDA(SMALL, sfreq=SFREQ).fit(X[tr], y[tr], s[tr])
+    np.testing.assert_allclose(model.predict(X[~tr], s[~tr]), oof[~tr], rtol=1e-6, atol=1e-9)
+    with pytest.raises(KitError, match="call fit"):
+        BandPowerLDA().predict(X, s)
+    with pytest.raises(KitError, match="at least one band"):
+        BandPowerLDA(BandPowerConfig(windows=())).fit(X, y, s)

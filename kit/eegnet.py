@@ -1,0 +1,302 @@
+"""EEGNet-8,2: the field's standard compact CNN, as a cross-subject baseline.
+
+A faithful torch implementation of Lawhern et al., "EEGNet: a compact
+convolutional neural network for EEG-based brain-computer interfaces",
+J. Neural Eng. 15 (2018) 056013, table 2 (the authors' Keras code,
+``github.com/vlawhern/arl-eegmodels``, ``EEGNet``), with the kernel lengths
+scaled from their 128 Hz to ``sfreq``:
+
+=====  ===========================================================  ====================
+block  layer                                                         output
+=====  ===========================================================  ====================
+1      Conv2d(1, F1, (1, K1)), "same" padding, no bias               (F1, C, T)
+       BatchNorm                                                     (F1, C, T)
+       depthwise Conv2d(F1, D*F1, (C, 1)), no bias, max-norm 1       (D*F1, 1, T)
+       BatchNorm, ELU, AvgPool (1, 4), Dropout p                     (D*F1, 1, T//4)
+2      separable: depthwise Conv2d (1, K2) "same" + pointwise 1x1   (F2, 1, T//4)
+       BatchNorm, ELU, AvgPool (1, 8), Dropout p                     (F2, 1, T//32)
+       Flatten, Dense(n_classes), max-norm 0.25, softmax             (n_classes,)
+=====  ===========================================================  ====================
+
+EEGNet-8,2: F1 = 8, D = 2, F2 = F1 * D = 16; cross-subject dropout
+p = 0.25.  K1 = 64 samples at 128 Hz is half a second (a 2 Hz lowest
+frequency resolved), so K1 = ``round(sfreq / 2)`` = 100 at 200 Hz; K2 = 16
+samples at 128/4 = 32 Hz is 0.5 s as well, so K2 = ``round(sfreq / 8)`` = 25.
+Batch norm as Keras': momentum 0.99 (torch 0.01), epsilon 1e-3.  Training as
+in the paper: Adam (lr 1e-3), cross-entropy, minibatches of 64; the max-norm
+constraints are applied after every step (as Keras does, and braindecode's
+``EEGNetv4``).  The paper stops on a validation set; here the epoch count is
+fixed (``EEGNetConfig.epochs``), so the held-out subject never decides when
+to stop.
+
+Input: each trial's raw EEG, z-scored per subject and channel over that
+subject's trials and samples (:func:`kit.features.zscore_per_subject`: no
+labels, so the unlabelled test subjects are normalised the same way).
+Output: one P(emotional) per trial, copied to all ``n_times`` samples (the
+window metric then scores the trial-level AUC over the whole second).
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import KitError
+from .features import zscore_per_subject
+from .runtime import seed_everything
+
+
+@dataclass(frozen=True)
+class EEGNetConfig:
+    """EEGNet-8,2 sizes and its training schedule (defaults: the ``quick`` schedule).
+
+    ``kernel_length``/``sep_kernel_length`` of 0 mean "scaled from the paper's
+    128 Hz": ``round(sfreq / 2)`` and ``round(sfreq / 8)`` samples.
+    """
+
+    F1: int = 8                   # temporal filters
+    D: int = 2                    # spatial (depthwise) filters per temporal filter
+    F2: int = 16                  # pointwise filters of the separable convolution (F1 * D)
+    kernel_length: int = 0        # samples; 0 = round(sfreq / 2) (64 at 128 Hz, 100 at 200 Hz)
+    sep_kernel_length: int = 0    # samples at sfreq / 4; 0 = round(sfreq / 8) (16 at 128 Hz, 25 at 200 Hz)
+    dropout: float = 0.25         # cross-subject setting of the paper
+    epochs: int = 8               # fixed: no early stopping on the held-out subject
+    batch_size: int = 64
+    lr: float = 1e-3              # Adam
+    max_norm_spatial: float = 1.0  # L2 bound of each depthwise spatial filter
+    max_norm_dense: float = 0.25   # L2 bound of each class's dense weights
+    seed: int = 0                 # weights, dropout and minibatch order
+    threads: int = 1              # torch CPU threads while fitting/predicting; 0 = leave torch's setting
+
+
+EEGNET_SCHEDULES: dict[str, dict] = {"smoke": dict(epochs=1), "quick": dict(epochs=8), "full": dict(epochs=40)}
+"""Epochs per bench profile (``kit.bench``); the pipeline's baseline stage uses the defaults (quick)."""
+
+
+class EEGNet(nn.Module):
+    """EEGNet (Lawhern et al. 2018); see the module docstring for the layer table.
+
+    Parameters
+    ----------
+    n_chans, n_times : int
+        Electrodes C and samples T per trial.
+    n_classes : int
+        Softmax outputs (2: neutral, emotional).
+    F1, D, F2 : int
+        Filter counts (EEGNet-8,2: 8, 2, 16).
+    kernel_length, sep_kernel_length : int
+        Temporal kernel of block 1 and the separable kernel of block 2, in samples.
+    dropout : float
+
+    Raises
+    ------
+    KitError
+        A trial too short for the two pooling layers (``n_times < 32``).
+    """
+
+    def __init__(self, n_chans: int, n_times: int, n_classes: int = 2, *, F1: int = 8, D: int = 2, F2: int = 16,
+                 kernel_length: int = 100, sep_kernel_length: int = 25, dropout: float = 0.25):
+        super().__init__()
+        if n_times // 32 < 1:
+            raise KitError(f"EEGNet: need at least 32 samples per trial (two poolings of 4 and 8), got {n_times}")
+        self.n_chans, self.n_times = n_chans, n_times
+        bn = dict(momentum=0.01, eps=1e-3)  # Keras BatchNormalization defaults
+        self.conv_temporal = nn.Conv2d(1, F1, (1, kernel_length), bias=False)  # "same" padding in forward
+        self.bn1 = nn.BatchNorm2d(F1, **bn)
+        self.conv_spatial = nn.Conv2d(F1, F1 * D, (n_chans, 1), groups=F1, bias=False)
+        self.bn2 = nn.BatchNorm2d(F1 * D, **bn)
+        self.pool1 = nn.AvgPool2d((1, 4))
+        self.conv_sep_depth = nn.Conv2d(F1 * D, F1 * D, (1, sep_kernel_length), groups=F1 * D, bias=False)
+        self.conv_sep_point = nn.Conv2d(F1 * D, F2, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(F2, **bn)
+        self.pool2 = nn.AvgPool2d((1, 8))
+        self.drop = nn.Dropout(dropout)
+        self.n_flat = F2 * (n_times // 32)
+        self.dense = nn.Linear(self.n_flat, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits ``(B, n_classes)`` of trials ``x (B, n_chans, n_times)``.
+
+        The two temporal convolutions are computed as 1-D convolutions with
+        Keras' "same" padding (``(K - 1) // 2`` zeros before, the rest after):
+        the same numbers as ``Conv2d(..., padding="same")``, several times
+        faster on a CPU than a ``(1, K)`` 2-D kernel.
+        """
+        B, C, T = x.shape
+        w1 = self.conv_temporal.weight  # (F1, 1, 1, K1)
+        h = F.conv1d(_same_pad(x.reshape(B * C, 1, T), w1.shape[-1]), w1.flatten(1)[:, None])  # (B*C, F1, T)
+        h = self.bn1(h.view(B, C, -1, T).transpose(1, 2))  # (B, F1, C, T)
+        h = self.drop(self.pool1(F.elu(self.bn2(self.conv_spatial(h)))))  # (B, F1*D, 1, T//4)
+        w2 = self.conv_sep_depth.weight  # (F1*D, 1, 1, K2)
+        h = F.conv1d(_same_pad(h[:, :, 0], w2.shape[-1]), w2.flatten(1)[:, None], groups=w2.shape[0])[:, :, None]
+        h = self.drop(self.pool2(F.elu(self.bn3(self.conv_sep_point(h)))))  # (B, F2, 1, T//32)
+        return self.dense(h.flatten(1))
+
+    @torch.no_grad()
+    def apply_max_norm(self, spatial: float = 1.0, dense: float = 0.25) -> None:
+        """Clip each depthwise spatial filter to L2 norm ``spatial`` and each class's dense weights to ``dense``.
+
+        Keras ``max_norm`` on the depthwise kernel (norm over the electrodes,
+        one per spatial filter) and on the dense kernel (norm over the inputs,
+        one per class), as in the authors' code.
+        """
+        for w, bound in ((self.conv_spatial.weight, spatial), (self.dense.weight, dense)):
+            w.copy_(torch.renorm(w, p=2, dim=0, maxnorm=bound))
+
+
+@contextmanager
+def _torch_threads(n: int):
+    """Run the block with ``n`` torch CPU threads (0: unchanged), then restore the previous count.
+
+    One thread: EEGNet's small convolutions gain little from a second thread,
+    and on a loaded 2-core machine two OpenMP threads made a training step
+    about 20x slower (0.92 s vs 0.05 s per batch of 64, measured).
+    """
+    old = torch.get_num_threads()
+    if n > 0:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def _same_pad(x: torch.Tensor, k: int) -> torch.Tensor:
+    """Zero-pad the last axis for a "same" convolution with a kernel of ``k`` samples (Keras/TF convention)."""
+    return F.pad(x, ((k - 1) // 2, k // 2))
+
+
+def _kernels(config: EEGNetConfig, sfreq: float) -> tuple[int, int]:
+    k1 = config.kernel_length or max(2, int(round(sfreq / 2)))
+    k2 = config.sep_kernel_length or max(2, int(round(sfreq / 8)))
+    return k1, k2
+
+
+class EEGNetClassifier:
+    """EEGNet-8,2 fitted on training subjects; predicts P(emotional) broadcast over samples.
+
+    Same interface as the baselines of :mod:`kit.baselines` (``fit(X, y,
+    subject)``, ``predict(X, subject)``) so :func:`kit.baselines.run_baseline`
+    runs it under LOSO.
+
+    Parameters
+    ----------
+    config : EEGNetConfig, optional
+    sfreq : float
+        Sampling rate in Hz (sets the kernel lengths).
+    device : str, optional
+        torch device (default CPU: the model is small, the kit's deep stages
+        pick their own device).
+    """
+
+    def __init__(self, config: EEGNetConfig | None = None, *, sfreq: float = 200.0, device: str | None = None):
+        self.config = config or EEGNetConfig()
+        self.sfreq = float(sfreq)
+        self.device = torch.device(device or "cpu")
+
+    def _inputs(self, X: np.ndarray, subject: np.ndarray) -> torch.Tensor:
+        X = np.asarray(X)
+        if X.ndim != 3:
+            raise KitError(f"X: expected (n_trials, n_chans, n_times) µV, got shape {X.shape}")
+        if np.shape(subject) != (X.shape[0],):
+            raise KitError(f"subject: shape {np.shape(subject)} does not match X's {X.shape[0]} trials")
+        Z = zscore_per_subject(np.asarray(X, np.float32), np.asarray(subject))
+        return torch.from_numpy(np.ascontiguousarray(Z, dtype=np.float32))
+
+    def fit(self, X: np.ndarray, y: np.ndarray, subject: np.ndarray, *, verbose: bool = False) -> "EEGNetClassifier":
+        """Train for ``config.epochs`` epochs (Adam, cross-entropy, max-norm after each step).
+
+        Parameters
+        ----------
+        X : ndarray, shape (n_trials, n_chans, n_times), µV
+        y : ndarray, shape (n_trials,), 1 emotional / 0 neutral
+        subject : ndarray, shape (n_trials,)
+
+        Raises
+        ------
+        KitError
+            Bad shapes, labels not 0/1 with both classes, a loss that is not finite.
+        """
+        c = self.config
+        y = np.asarray(y)
+        if y.shape != (np.shape(X)[0],) or not np.all(np.isin(y, (0, 1))) or np.unique(y).size != 2:
+            raise KitError(f"y: expected 0/1 labels with both classes for {np.shape(X)[0]} trials, "
+                           f"got shape {y.shape}, values {np.unique(y)[:5].tolist()}")
+        x = self._inputs(X, subject)
+        with _torch_threads(c.threads):
+            self._train(x, torch.from_numpy(y.astype(np.int64)), verbose)
+        return self
+
+    def _train(self, x: torch.Tensor, t: torch.Tensor, verbose: bool) -> None:
+        c = self.config
+        gen = seed_everything(c.seed)
+        k1, k2 = _kernels(c, self.sfreq)
+        self.model_ = EEGNet(x.shape[1], x.shape[2], 2, F1=c.F1, D=c.D, F2=c.F2, kernel_length=k1,
+                             sep_kernel_length=k2, dropout=c.dropout).to(self.device)
+        self.model_.apply_max_norm(c.max_norm_spatial, c.max_norm_dense)
+        opt = torch.optim.Adam(self.model_.parameters(), lr=c.lr)
+        self.history_ = []
+        self.model_.train()
+        n = len(x)
+        for epoch in range(c.epochs):
+            t0, total = time.perf_counter(), 0.0
+            order = torch.randperm(n, generator=gen)
+            for i in range(0, n, c.batch_size):
+                idx = order[i:i + c.batch_size]
+                if len(idx) < 2:  # batch norm needs two trials
+                    continue
+                loss = F.cross_entropy(self.model_(x[idx].to(self.device)), t[idx].to(self.device))
+                if not torch.isfinite(loss):
+                    raise KitError(f"EEGNet: loss is {loss.item()} at epoch {epoch + 1}; stopping")
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                self.model_.apply_max_norm(c.max_norm_spatial, c.max_norm_dense)
+                total += loss.item() * len(idx)
+            self.history_.append(total / n)
+            if verbose:
+                print(f"  EEGNet epoch {epoch + 1}/{c.epochs}: loss {self.history_[-1]:.4f}, "
+                      f"{time.perf_counter() - t0:.1f} s", flush=True)
+
+    @torch.no_grad()
+    def predict_trials(self, X: np.ndarray, subject: np.ndarray, *, batch: int = 512) -> np.ndarray:
+        """P(emotional) per trial, shape (n_trials,), inputs z-scored per subject of ``X`` itself.
+
+        Raises
+        ------
+        KitError
+            Not fitted, bad shapes, another channel or sample count than in ``fit``.
+        """
+        if not hasattr(self, "model_"):
+            raise KitError("EEGNetClassifier: call fit before predict")
+        x = self._inputs(X, subject)
+        if x.shape[1:] != (self.model_.n_chans, self.model_.n_times):
+            raise KitError(f"X: trials of shape {tuple(x.shape[1:])}, the model was fit on "
+                           f"{(self.model_.n_chans, self.model_.n_times)}")
+        self.model_.eval()
+        with _torch_threads(self.config.threads):
+            out = [torch.softmax(self.model_(x[i:i + batch].to(self.device)), dim=1)[:, 1].cpu()
+                   for i in range(0, len(x), batch)]
+        return torch.cat(out).numpy().astype(np.float64) if out else np.zeros(0)
+
+    def predict(self, X: np.ndarray, subject: np.ndarray) -> np.ndarray:
+        """P(emotional) per trial copied to every sample: shape (n_trials, n_times).
+
+        Raises
+        ------
+        KitError
+            See :meth:`predict_trials`.
+        """
+        p = self.predict_trials(X, subject)
+        return np.repeat(p[:, None], np.shape(X)[2], axis=1)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Trainable parameters of ``model`` (batch-norm running statistics excluded)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
