@@ -70,8 +70,10 @@ def kaggle_env(tmp_path, input_root):
 
 
 def execute(nb, env, cwd, timeout=300):
-    NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}).execute(
-        env=env)
+    """Run all cells; on a busy machine wait for every output (nbclient drops late ones after 4 s by default)."""
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(cwd)}},
+                            iopub_timeout=120, raise_on_iopub_timeout=True, startup_timeout=180)
+    client.execute(env=env)
     return nb
 
 
