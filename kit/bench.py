@@ -1,0 +1,680 @@
+"""The benchmark: every anchor and every stage of the kit, side by side, on the same LOSO folds.
+
+For each data folder, :func:`bench_folder` computes out-of-fold predictions
+(leave-one-subject-out, fold ``k`` = ``k``-th sorted training subject, as
+:func:`kit.cv.loso_folds` and the pipeline's ``folds.csv``) of
+
+- the anchors: ``starter`` (organisers), ``thetacov`` (2nd place),
+  ``bandpower`` (log-variance in five bands, shrinkage LDA) and ``eegnet``
+  (EEGNet-8,2), through :func:`kit.pipeline.run_baseline_stage`;
+- the kit's stages: ``experts_nometa`` (MAE-initialised channel experts
+  trained on all training subjects without meta-learning:
+  ``MAMLConfig(inner_steps=0)``), ``experts`` (FOMAML), ``fusion`` and
+  ``ensemble`` (:func:`kit.pipeline.run_ensemble_stage` on the components
+  the pipeline gives it, :data:`kit.pipeline.ENSEMBLE_COMPONENTS`, nested LOSO),
+
+and scores each with :func:`summarize`: the competition metric over the
+held-out subjects, its window, the mean per-subject AUC, a 95 % bootstrap
+interval over subjects and the "expected leaderboard": the metric over every
+3-subject subset of the held-out subjects (the real test set has 3
+subjects), mean and 5th/95th percentiles.
+
+A demo data folder is also benched as a NULL copy (same simulator, scale and
+seed, emotional effect 0): every method should stay at chance there; a score
+above :data:`NULL_LIMIT` flags a leak.
+
+``python -m kit bench`` writes ``reports/bench.md`` (a table per folder),
+``reports/figures/bench_auc_<data>.png`` (AUC time courses) and prints a
+JSON summary as its last line.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from .artifacts import atomic_write, load_npz, save_npz
+from .errors import KitError
+from .metric import CHANCE, MIN_LEN, auc_curves, window_score
+
+ANCHORS = ("starter", "thetacov", "bandpower", "eegnet")
+"""The reference methods (kit.baselines)."""
+NOMETA = "experts_nometa"
+"""Stage folder of the MAE-initialised experts trained without meta-learning."""
+STAGES = (NOMETA, "experts", "fusion", "ensemble")
+"""The kit's deep stages, in pipeline order."""
+ALL_METHODS = ANCHORS + STAGES
+NULL_LIMIT = 0.53
+"""Highest LOSO score accepted on null data (the issue's target); above it, suspect a leak."""
+N_BOOT = 2000
+"""Bootstrap resamples of the subjects."""
+SUBSET_SIZE = 3
+"""Subjects in the competition's test set (1, 7, 12)."""
+
+
+# ----------------------------------------------------------------------------- statistics
+def subset_scores(A: np.ndarray, idx: np.ndarray, *, threshold: float = CHANCE, min_len: int = MIN_LEN) -> np.ndarray:
+    """Window metric of the mean AUC curve of each row's subjects.
+
+    Parameters
+    ----------
+    A : ndarray, shape (n_subjects, n_times)
+        Per-subject AUC curves (:func:`kit.metric.auc_curves`).
+    idx : ndarray of int, shape (n_sets, k)
+        Rows of ``A`` making up each set (repeats allowed: a bootstrap sample).
+    threshold, min_len
+        See :func:`kit.metric.window_score`.
+
+    Returns
+    -------
+    ndarray, shape (n_sets,)
+        ``window_score(A[idx[i]].mean(axis=0)).score`` for every ``i``.
+
+    Raises
+    ------
+    KitError
+        ``A`` not 2-D or an index outside its rows.
+    """
+    A = np.asarray(A, dtype=np.float64)
+    idx = np.asarray(idx)
+    if A.ndim != 2:
+        raise KitError(f"AUC curves: expected (n_subjects, n_times), got shape {A.shape}")
+    if idx.ndim != 2 or (idx.size and (idx.min() < 0 or idx.max() >= len(A))):
+        raise KitError(f"subset indices: expected (n_sets, k) rows of the {len(A)} subjects, got shape {idx.shape}")
+    means = A[idx].mean(axis=1)  # (n_sets, n_times)
+    return np.array([window_score(m, threshold=threshold, min_len=min_len).score for m in means])
+
+
+def bootstrap_scores(A: np.ndarray, *, n_boot: int = N_BOOT, seed: int = 0, **metric) -> np.ndarray:
+    """The window metric on ``n_boot`` resamples of the subjects (with replacement).
+
+    Each resample draws ``n_subjects`` rows of ``A`` with replacement
+    (``numpy.random.default_rng(seed).integers``) and recomputes the metric
+    from the mean of their AUC curves, the window included (the percentile
+    bootstrap over subjects: Efron & Tibshirani, *An Introduction to the
+    Bootstrap*, 1993, ch. 13).
+
+    Returns
+    -------
+    ndarray, shape (n_boot,)
+    """
+    A = np.asarray(A)
+    rng = np.random.default_rng(seed)
+    return subset_scores(A, rng.integers(0, len(A), size=(int(n_boot), len(A))), **metric)
+
+
+def bootstrap_interval(A: np.ndarray, *, level: float = 0.95, n_boot: int = N_BOOT, seed: int = 0,
+                       **metric) -> tuple[float, float]:
+    """Percentile bootstrap interval of the window metric over subjects.
+
+    Parameters
+    ----------
+    A : ndarray, shape (n_subjects, n_times)
+    level : float
+        Coverage (0.95: the 2.5th and 97.5th percentiles).
+
+    Returns
+    -------
+    (low, high) : floats
+    """
+    s = bootstrap_scores(A, n_boot=n_boot, seed=seed, **metric)
+    a = (1.0 - level) / 2.0
+    return float(np.percentile(s, 100 * a)), float(np.percentile(s, 100 * (1 - a)))
+
+
+def leaderboard_scores(A: np.ndarray, k: int = SUBSET_SIZE, **metric) -> np.ndarray:
+    """The window metric over every ``k``-subject subset of the subjects (no repeats).
+
+    With 14 held-out subjects and ``k = 3``, the 364 test sets of the
+    competition's size that the LOSO subjects could have formed: the spread
+    shows how far a 3-subject leaderboard can move a score.
+
+    Returns
+    -------
+    ndarray, shape (C(n_subjects, k),)
+        In :func:`itertools.combinations` order.  With fewer than ``k``
+        subjects, one set of all of them.
+    """
+    A = np.asarray(A)
+    k = min(int(k), len(A))
+    idx = np.array(list(itertools.combinations(range(len(A)), k)), dtype=np.int64).reshape(-1, k)
+    return subset_scores(A, idx, **metric)
+
+
+def summarize(oof: np.ndarray, y: np.ndarray, subject: np.ndarray, *, n_boot: int = N_BOOT, seed: int = 0,
+              k: int = SUBSET_SIZE) -> dict:
+    """Every number of a bench row from out-of-fold predictions.
+
+    Parameters
+    ----------
+    oof : ndarray, shape (n_trials, n_times)
+        Out-of-fold P(emotional) (any score monotone within a subject).
+    y, subject : ndarray, shape (n_trials,)
+
+    Returns
+    -------
+    dict
+        ``score`` (LOSO window metric), ``window`` [start, stop] samples or
+        [None, None], ``mean_subject_auc``, ``ci`` [low, high] (95 %
+        bootstrap over subjects), ``lb_mean``, ``lb_p5``, ``lb_p95`` (metric
+        over every ``k``-subject subset), ``per_subject_auc`` {subject: mean
+        AUC}, ``curve`` (n_times,) list.
+
+    Raises
+    ------
+    KitError
+        See :func:`kit.metric.auc_curves`.
+    """
+    subjects, A = auc_curves(oof, y, subject)
+    ws = window_score(A.mean(axis=0))
+    lb = leaderboard_scores(A, k)
+    return {
+        "score": float(ws.score), "window": [ws.start, ws.stop],
+        "mean_subject_auc": float(A.mean()),
+        "ci": list(bootstrap_interval(A, n_boot=n_boot, seed=seed)),
+        "lb_mean": float(lb.mean()), "lb_p5": float(np.percentile(lb, 5)), "lb_p95": float(np.percentile(lb, 95)),
+        "per_subject_auc": {int(s): float(a.mean()) for s, a in zip(subjects, A)},
+        "curve": [float(v) for v in ws.curve],
+    }
+
+
+# ----------------------------------------------------------------------------- stages
+def anchor_params(name: str, profile: str) -> dict:
+    """Config overrides of an anchor for a bench profile (only EEGNet's epochs depend on it)."""
+    if name != "eegnet":
+        return {}
+    from .eegnet import EEGNET_SCHEDULES, EEGNetConfig
+
+    sched = EEGNET_SCHEDULES.get(profile, {})
+    default = EEGNetConfig()
+    return {k: v for k, v in sched.items() if getattr(default, k) != v}
+
+
+def run_anchor_stage(run, name: str, params: dict | None = None, *, force: bool = False) -> dict:
+    """An anchor's LOSO predictions in ``artifacts/{tag}/{name}/``, with config overrides.
+
+    Without overrides this is :func:`kit.pipeline.run_baseline_stage`; with
+    them the stage stamp records them, so a later pipeline run with the
+    defaults recomputes instead of reusing them.
+    """
+    from .baselines import run_baseline
+    from .pipeline import run_baseline_stage
+
+    if not params:
+        return run_baseline_stage(run, name, force=force)
+    stamp = run._stamp(name, {"baseline": name, **params}, ())
+    if run._fresh(name, stamp, force, ("predictions.npz",)):
+        return load_npz(run.artifacts / name / "predictions.npz")
+    tr, te = run.train, run.test
+    oof, test = run_baseline(name, tr.X, tr.y, tr.subject, te.X, te.subject, tr.sfreq, **params)
+    arrays = dict(oof=np.asarray(oof, np.float32), test=np.asarray(test, np.float32), subject=tr.subject, y=tr.y,
+                  test_subject=te.subject, test_trial=te.trial)
+    save_npz(run.stage_dir(name) / "predictions.npz", **arrays)
+    run._done(name, stamp)
+    return arrays
+
+
+def run_nometa_stage(run, *, force: bool = False) -> dict:
+    """MAE-initialised experts without meta-learning (``inner_steps=0``) into ``artifacts/{tag}/experts_nometa/``.
+
+    The profile's FOMAML config with ``inner_steps=0``: every outer step is
+    then a plain minibatch step of the query loss over ``meta_batch``
+    training subjects, the same data and step count as FOMAML, so the
+    difference between the two rows is the meta-learning alone.
+
+    Raises
+    ------
+    KitError
+        No MAE checkpoint (run :func:`kit.pipeline.run_mae_stage` first).
+    """
+    from .maml import train_experts_loso
+    from .pipeline import stage_config
+
+    cfg = replace(stage_config("maml", run.profile), inner_steps=0)
+    mae_path = run.artifacts / "mae" / "mae.pt"
+    if not mae_path.exists():
+        raise KitError(f"{mae_path}: not found; run the MAE stage first")
+    stamp = run._stamp(NOMETA, cfg, ("mae",))
+    if run._fresh(NOMETA, stamp, force, ("predictions.npz",)):
+        return load_npz(run.artifacts / NOMETA / "predictions.npz")
+    run.folds  # noqa: B018 - the fold table is written once, before any training
+    ds = run.dataset
+    arrays = train_experts_loso(run.features, ds.y, ds.subject, ds.is_test, cfg, mae_path, run.stage_dir(NOMETA),
+                                progress=run.verbose)
+    run._done(NOMETA, stamp)
+    return arrays
+
+
+@contextmanager
+def thread_limit(n: int):
+    """Limit BLAS/OpenMP (threadpoolctl) and torch CPU threads to ``n`` inside the block (0: unchanged).
+
+    On a shared 2-core machine two threads per library made small problems
+    20-80x slower than one (oversubscription: spinning OpenMP threads).
+    """
+    if n <= 0:
+        yield
+        return
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        with threadpool_limits(limits=n):
+            yield
+    finally:
+        torch.set_num_threads(old)
+
+
+# ----------------------------------------------------------------------------- one folder
+@dataclass
+class FolderResult:
+    """Bench of one data folder."""
+
+    tag: str
+    data: Path
+    n_subjects: int
+    n_trials: int
+    rows: dict = field(default_factory=dict)      # method -> summarize() dict
+    seconds: dict = field(default_factory=dict)   # method -> wall time of its stage (s)
+    cached: dict = field(default_factory=dict)    # method -> True when its artifacts were reused
+    total_seconds: float = 0.0
+    null: bool = False
+    ensemble_blend: str = ""
+    times: np.ndarray | None = None
+
+
+def _stamp_time(run, name: str) -> float | None:
+    p = run.artifacts / name / "stage.json"
+    return p.stat().st_mtime_ns if p.exists() else None
+
+
+def bench_folder(data, profile: str = "quick", *, methods=ALL_METHODS, n_boot: int = N_BOOT, seed: int = 0,
+                 null: bool = False, verbose: bool = True, artifacts: Path | None = None) -> FolderResult:
+    """Compute and score every method of ``methods`` on one data folder.
+
+    Parameters
+    ----------
+    data : path
+        A competition-layout data folder.
+    profile : str
+        A profile of :data:`kit.pipeline.PROFILES` (``quick``, ``full``, ``smoke``).
+    methods : sequence of str
+        Subset of :data:`ALL_METHODS`; ``ensemble`` adds every component the
+        pipeline blends (:data:`kit.pipeline.ENSEMBLE_COMPONENTS`).
+    n_boot, seed : int
+        Bootstrap resamples and their seed.
+    null : bool
+        Mark the folder as null data (its table flags scores above :data:`NULL_LIMIT`).
+    artifacts : Path, optional
+        Artifacts folder (default ``{output_root}/artifacts/{data tag}``, shared with the pipeline:
+        finished stages with the same config are reused).
+
+    Returns
+    -------
+    FolderResult
+
+    Raises
+    ------
+    KitError
+        Unknown method or profile; any stage's error.
+    """
+    from . import pipeline
+
+    unknown = [m for m in methods if m not in ALL_METHODS]
+    if unknown:
+        raise KitError(f"bench: unknown methods {unknown}; choose from {', '.join(ALL_METHODS)}")
+    wanted = [m for m in ALL_METHODS if m in methods]
+    if "ensemble" in wanted:  # the ensemble blends the pipeline's default components: compute them all
+        wanted = [m for m in ALL_METHODS if m in set(wanted) | set(pipeline.ENSEMBLE_COMPONENTS)]
+    t_start = time.perf_counter()
+    run = pipeline.Run(Path(data), profile, artifacts=artifacts, verbose=verbose)
+    tr = run.train
+    run.folds  # noqa: B018 - one fold table for every stage
+    res = FolderResult(pipeline.data_tag(run.data_root), run.data_root, int(np.unique(tr.subject).size), len(tr),
+                       null=null, times=np.asarray(tr.times))
+
+    def timed(name, fn):
+        before = _stamp_time(run, name)
+        t0 = time.perf_counter()
+        if verbose:
+            print(f"[bench {res.tag}] {name} ...", flush=True)
+        out = fn()
+        res.seconds[name] = time.perf_counter() - t0
+        res.cached[name] = before is not None and before == _stamp_time(run, name)
+        return out
+
+    preds = {}
+    for name in ANCHORS:
+        if name in wanted:
+            preds[name] = timed(name, lambda: run_anchor_stage(run, name, anchor_params(name, profile)))["oof"]
+    deep = [m for m in wanted if m in STAGES]
+    if deep:
+        timed("mae", lambda: pipeline.run_mae_stage(run))
+    if NOMETA in deep:
+        timed(NOMETA, lambda: run_nometa_stage(run))
+    if {"experts", "fusion"} & set(deep):
+        timed("experts", lambda: pipeline.run_experts_stage(run))
+    if "fusion" in deep:
+        timed("fusion", lambda: pipeline.run_fusion_stage(run))
+    for name in (NOMETA, "experts", "fusion"):
+        if name in deep:
+            preds[name] = pipeline.load_components(run, (name,))[name]["oof"]
+    if "ensemble" in deep:
+        result = timed("ensemble", lambda: pipeline.run_ensemble_stage(run, write=False))
+        res.cached["ensemble"] = False
+        preds["ensemble"] = load_npz(run.artifacts / "ensemble" / "predictions.npz")["oof"]
+        res.ensemble_blend = result.best.label()
+    for name in wanted:
+        res.rows[name] = summarize(preds[name], tr.y, tr.subject, n_boot=n_boot, seed=seed)
+    res.total_seconds = time.perf_counter() - t_start
+    return res
+
+
+def null_copy(data: Path, where: Path) -> Path | None:
+    """A NULL copy (``effect=0``) of a demo data folder, same scale and seed, in ``where/{name}-null``.
+
+    Returns None when ``data`` is not a simulated folder (no ``demo.json``)
+    or is already null.  An existing copy with the same parameters is reused.
+    """
+    from .demo import write_demo_dataset
+
+    meta_path = Path(data) / "demo.json"
+    if not meta_path.is_file():
+        return None
+    meta = json.loads(meta_path.read_text())
+    if float(meta.get("effect", 1.0)) == 0.0:
+        return None
+    out = Path(where) / f"{Path(data).resolve().name}-null"
+    have = out / "demo.json"
+    if have.is_file():
+        old = json.loads(have.read_text())
+        if (old.get("scale"), old.get("seed"), float(old.get("effect", -1))) == (meta["scale"], meta["seed"], 0.0):
+            return out
+    return write_demo_dataset(out, scale=meta["scale"], seed=meta["seed"], effect=0.0, overwrite=True)
+
+
+# ----------------------------------------------------------------------------- memory
+_MEMORY_CHILD = """
+import json, resource, sys, time, tracemalloc
+import numpy as np
+from kit.features import band_features
+from kit.io import load_dataset
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+tracemalloc.start()
+t0 = time.perf_counter()
+ds = load_dataset(sys.argv[1])
+t_load = time.perf_counter() - t0
+rss_load = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+F = band_features(ds.X, ds.subject, ds.sfreq)
+t_feat = time.perf_counter() - t0 - t_load
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"n_trials": len(ds), "X_bytes": ds.X.nbytes, "features_bytes": F.nbytes,
+                  "rss_after_imports_kib": base, "rss_after_load_kib": rss_load, "peak_rss_kib": peak,
+                  "tracemalloc_peak_bytes": tracemalloc.get_traced_memory()[1],
+                  "load_s": t_load, "features_s": t_feat}))
+"""
+
+
+def memory_probe(scale: float = 1.0, *, seed: int = 0) -> dict:
+    """Peak memory of loading a data folder and building its band features, in a fresh process.
+
+    Simulates a demo folder at ``scale`` (1.0 = the real 10,209 + 1,734
+    trials) into a temporary folder, then a child Python process runs
+    :func:`kit.io.load_dataset` and :func:`kit.features.band_features` and
+    reports its peak resident set size (``resource.getrusage(RUSAGE_SELF).ru_maxrss``,
+    KiB on Linux) and the peak of :mod:`tracemalloc` (numpy arrays included).
+
+    Returns
+    -------
+    dict
+        ``n_trials``, ``X_bytes``, ``features_bytes``, ``peak_rss_gib``,
+        ``rss_after_imports_kib``, ``rss_after_load_kib``, ``peak_rss_kib``,
+        ``tracemalloc_peak_bytes``, ``load_s``, ``features_s``, ``write_s``, ``scale``.
+
+    Raises
+    ------
+    KitError
+        If the child process fails.
+    """
+    from .demo import write_demo_dataset
+    from .paths import project_root
+
+    with tempfile.TemporaryDirectory(prefix="kit-memory-") as tmp:
+        t0 = time.perf_counter()
+        data = write_demo_dataset(Path(tmp) / "demo", scale=scale, seed=seed)
+        write_s = time.perf_counter() - t0
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(project_root()),
+                                                                          os.environ.get("PYTHONPATH")]))}
+        proc = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, str(data)], capture_output=True, text=True,
+                              env=env, cwd=project_root())
+    if proc.returncode != 0:
+        tail = " ".join(proc.stderr.strip().splitlines()[-1:])
+        raise KitError(f"memory probe: child process failed ({proc.returncode}): {tail}")
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out.update(scale=scale, write_s=write_s, peak_rss_gib=out["peak_rss_kib"] / 2**20)
+    return out
+
+
+def memory_line(m: dict) -> str:
+    """One line for the memory section."""
+    return (f"load + band features at scale {m['scale']:g} ({m['n_trials']:,} trials): peak RSS "
+            f"{m['peak_rss_gib']:.2f} GiB (ru_maxrss; {m['rss_after_imports_kib'] / 2**20:.2f} GiB after imports, "
+            f"{m['rss_after_load_kib'] / 2**20:.2f} GiB after loading), tracemalloc peak "
+            f"{m['tracemalloc_peak_bytes'] / 2**30:.2f} GiB; X {m['X_bytes'] / 2**20:.0f} MiB, features "
+            f"{m['features_bytes'] / 2**20:.0f} MiB; load {m['load_s']:.1f} s, features {m['features_s']:.1f} s "
+            f"(target < 4 GiB: {'met' if m['peak_rss_gib'] < 4 else 'MISSED'})")
+
+
+# ----------------------------------------------------------------------------- report
+def _fmt_window(w, times) -> str:
+    if w is None or w[0] is None:
+        return "none"
+    return f"{times[w[0]]:.3f}-{times[w[1]]:.3f} s"
+
+
+def folder_table(res: FolderResult) -> str:
+    """The markdown table of one folder (one row per method), with notes below it."""
+    lines = [f"### {res.tag}{' (NULL: no emotional effect)' if res.null else ''}", "",
+             f"`{res.data}`: {res.n_subjects} training subjects, {res.n_trials:,} trials, LOSO "
+             f"({res.n_subjects} folds, the same for every method). Wall time {res.total_seconds:.0f} s.", "",
+             "| method | LOSO score | window | mean subject AUC | 95 % CI (bootstrap over subjects) | "
+             "3-subject LB: mean [p5, p95] | wall (s) |",
+             "|---|---|---|---|---|---|---|"]
+    times = res.times if res.times is not None else np.arange(200) / 200.0
+    for name, r in res.rows.items():
+        flag = " **> 0.53: leak?**" if res.null and r["score"] > NULL_LIMIT else ""
+        wall = f"{res.seconds.get(name, 0.0):.0f}" + (" (cached)" if res.cached.get(name) else "")
+        lines.append(f"| {name} | {r['score']:.4f}{flag} | {_fmt_window(r['window'], times)} | "
+                     f"{r['mean_subject_auc']:.4f} | [{r['ci'][0]:.4f}, {r['ci'][1]:.4f}] | "
+                     f"{r['lb_mean']:.4f} [{r['lb_p5']:.4f}, {r['lb_p95']:.4f}] | {wall} |")
+    lines.append("")
+    anchors = {k: v["score"] for k, v in res.rows.items() if k in ANCHORS}
+    if anchors:
+        best = max(anchors, key=anchors.get)
+        note = f"Best anchor: **{best}** ({anchors[best]:.4f})."
+        if "ensemble" in res.rows:
+            d = res.rows["ensemble"]["score"] - anchors[best]
+            note += (f" Ensemble {'+' if d >= 0 else '-'}{abs(d):.4f} vs the best anchor "
+                     f"({'meets' if d >= 0.01 else 'misses'} the +0.01 target).")
+        lines.append(note)
+    if "mae" in res.seconds:
+        lines.append(f"MAE pretraining: {res.seconds['mae']:.0f} s" + (" (cached)" if res.cached.get("mae") else "")
+                     + "; its time is not in the experts' rows.")
+    if res.ensemble_blend:
+        lines.append(f"Ensemble blend chosen on all subjects: {res.ensemble_blend}.")
+    if res.null:
+        over = [k for k, v in res.rows.items() if v["score"] > NULL_LIMIT]
+        lines.append(f"NULL check (every method <= {NULL_LIMIT}): "
+                     + ("passed." if not over else f"FAILED for {', '.join(over)}."))
+    return "\n".join(lines) + "\n"
+
+
+def write_report(path: Path, results: list[FolderResult], *, profile: str, command: str, threads: int,
+                 memory: dict | None, wall: float) -> Path:
+    """Write ``bench.md``: a header, one table per folder, the memory line."""
+    head = [
+        "# Benchmark: anchors and kit stages, leave-one-subject-out",
+        "",
+        f"Made by `{command}` (profile `{profile}`) on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, "
+        f"{os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), "
+        f"{'library-default' if threads <= 0 else threads} thread(s) per library; total wall time {wall:.0f} s.",
+        "",
+        "Columns: **LOSO score** = the competition's window metric over the held-out subjects' out-of-fold "
+        "predictions; **window** = the run of samples it scored; **mean subject AUC** = per-sample AUC averaged "
+        "over samples and subjects; **95 % CI** = percentile bootstrap over subjects (2,000 resamples, window "
+        "recomputed each time); **3-subject LB** = the metric over every 3-subject subset of the held-out "
+        "subjects (the real test set has 3), its mean and 5th/95th percentiles. Anchors: `starter` (organisers), "
+        "`thetacov` (2nd place), `bandpower` (log-variance in 5 bands or a merged band, window and band chosen by "
+        "inner LOSO, shrinkage LDA), `eegnet` (EEGNet-8,2, Lawhern et al. 2018). Kit: `experts_nometa` "
+        "(MAE-initialised experts, no meta-learning), `experts` (FOMAML), `fusion`, `ensemble` (nested LOSO).",
+        "",
+    ]
+    body = [folder_table(r) for r in results]
+    figs = [f"![AUC time courses, {r.tag}](figures/bench_auc_{r.tag}.png)" for r in results]
+    tail = ["## Memory", "", memory_line(memory) if memory else "not measured (run with `--memory`).", ""]
+    text = "\n".join(head) + "\n## Results\n\n" + "\n".join(body) + "\n" + "\n".join(figs) + "\n\n" + "\n".join(tail)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path, "w") as fh:
+        fh.write(text)
+    return path
+
+
+def save_figure(res: FolderResult, folder: Path) -> Path:
+    """``bench_auc_<tag>.png``: every method's AUC time course with its scored window."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from .plots import plot_auc_timecourse
+
+    curves = {k: np.array(v["curve"]) for k, v in res.rows.items()}
+    windows = {k: tuple(v["window"]) for k, v in res.rows.items()}
+    fig = plot_auc_timecourse(curves, res.times, window=windows, save_dir=folder, name=f"bench_auc_{res.tag}",
+                              title=f"LOSO AUC over time, {res.tag}" + (" (null)" if res.null else ""))
+    plt.close(fig)
+    return Path(folder) / f"bench_auc_{res.tag}.png"
+
+
+def summary_json(results: list[FolderResult], *, wall: float, report: Path, memory: dict | None) -> dict:
+    """The JSON summary printed as the bench's last line."""
+    out = {"report": str(report), "wall_s": round(wall, 1), "folders": {}}
+    for r in results:
+        out["folders"][r.tag] = {
+            "data": str(r.data), "null": r.null, "wall_s": round(r.total_seconds, 1),
+            "methods": {k: {"score": round(v["score"], 4), "window": v["window"],
+                            "mean_subject_auc": round(v["mean_subject_auc"], 4),
+                            "ci": [round(c, 4) for c in v["ci"]], "lb_mean": round(v["lb_mean"], 4),
+                            "lb_p5": round(v["lb_p5"], 4), "lb_p95": round(v["lb_p95"], 4),
+                            "seconds": round(r.seconds.get(k, 0.0), 1)} for k, v in r.rows.items()},
+        }
+    if memory:
+        out["memory"] = {"peak_rss_gib": round(memory["peak_rss_gib"], 3), "scale": memory["scale"],
+                         "n_trials": memory["n_trials"]}
+    return out
+
+
+def run_bench(data=None, *, profile: str = "quick", out: str | os.PathLike | None = None, null: bool | None = None,
+              memory: bool = False, methods=ALL_METHODS, n_boot: int = N_BOOT, seed: int = 0, threads: int = 1,
+              verbose: bool = True, command: str = "python -m kit bench") -> dict:
+    """The whole bench: every folder (and the null copy of a demo folder), the report, the figure.
+
+    Parameters
+    ----------
+    data : path or list of paths, optional
+        Data folders; default :func:`kit.paths.resolve_data_dir` (the demo data without others).
+    profile : str
+        ``quick``, ``full`` or ``smoke`` (:data:`kit.pipeline.PROFILES`).
+    out : path, optional
+        Report path; default ``{output_root}/reports/bench.md``.  Figures go to ``figures/`` beside it.
+    null : bool or None
+        None: bench a null copy of every demo folder benched; True: also of
+        the default demo data when none was benched; False: no null copy.
+    memory : bool
+        Add the full-scale memory probe (:func:`memory_probe`).
+    threads : int
+        Threads per numeric library during the bench (0: the libraries' defaults).
+
+    Returns
+    -------
+    dict
+        :func:`summary_json`.
+
+    Raises
+    ------
+    KitError
+        Unknown profile or method, a bad data folder, any stage's error.
+    """
+    from .paths import output_root, resolve_data_dir
+    from .pipeline import PROFILES
+
+    if profile not in PROFILES:
+        raise KitError(f"unknown profile {profile!r}; choose from {sorted(PROFILES)}")
+    t0 = time.perf_counter()
+    folders = [resolve_data_dir(d) for d in (data if isinstance(data, (list, tuple)) else [data])] if data else \
+        [resolve_data_dir(None)]
+    jobs = [(f, False) for f in folders]
+    if null is not False:
+        where = output_root() / "bench"
+        copies = [c for c in (null_copy(f, where) for f in folders) if c is not None]
+        if not copies and null:
+            copies = [c for c in [null_copy(resolve_data_dir(None), where)] if c is not None]
+        jobs += [(c, True) for c in copies]
+    out = Path(out) if out else output_root() / "reports" / "bench.md"
+    results = []
+    with thread_limit(threads):
+        for folder, is_null in jobs:
+            res = bench_folder(folder, profile, methods=methods, n_boot=n_boot, seed=seed, null=is_null,
+                               verbose=verbose)
+            results.append(res)
+            save_figure(res, out.parent / "figures")
+            print(folder_table(res), flush=True)
+    mem = None
+    if memory:
+        mem = memory_probe(1.0)
+        print(memory_line(mem), flush=True)
+    wall = time.perf_counter() - t0
+    report = write_report(out, results, profile=profile, command=command, threads=threads, memory=mem, wall=wall)
+    print(f"report: {report}", flush=True)
+    return summary_json(results, wall=wall, report=report, memory=mem)
+
+
+def bench_command(args) -> int:
+    """``python -m kit bench``: run :func:`run_bench` from parsed arguments; the last printed line is JSON.
+
+    Returns
+    -------
+    int
+        0.
+    """
+    argv = ["python -m kit bench"]
+    if args.data:
+        argv += ["--data", *map(str, args.data)]
+    argv += ["--profile", args.profile]
+    for flag, value in (("--methods", args.methods), ("--out", args.out)):
+        if value:
+            argv += [flag, *([value] if isinstance(value, str) else value)]
+    if args.null is not None:
+        argv.append("--null" if args.null else "--no-null")
+    if args.memory:
+        argv.append("--memory")
+    summary = run_bench(args.data, profile=args.profile, out=args.out, null=args.null, memory=args.memory,
+                        methods=tuple(args.methods) if args.methods else ALL_METHODS, n_boot=args.n_boot,
+                        threads=args.threads, command=" ".join(argv))
+    print(json.dumps(summary, sort_keys=True))
+    return 0

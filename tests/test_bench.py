@@ -1,0 +1,178 @@
+"""Tests for kit.bench: subset/bootstrap statistics by hand, the bench end to end, and the NULL-data leak check."""
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from kit import bench
+from kit.baselines import BandPowerLDA, ledoit_wolf_lda, run_baseline
+from kit.cli import main
+from kit.cv import loso_score
+from kit.demo import write_demo_dataset
+from kit.errors import KitError
+from kit.features import zscore_per_subject
+from kit.io import load_dataset
+from kit.metric import auc_curves
+
+
+def flat(*levels, n=20):
+    """Per-subject AUC curves constant over ``n`` samples."""
+    return np.repeat(np.array(levels, float)[:, None], n, axis=1)
+
+
+# ----------------------------------------------------------------------------- statistics by hand
+def test_leaderboard_scores_over_every_3_subject_subset():
+    A = flat(0.6, 0.5, 0.7, 0.35)
+    s = bench.leaderboard_scores(A, 3)
+    # subsets in combinations order: (0,1,2) 0.6; (0,1,3) 0.4833 -> no run above 0.5 -> 0.5;
+    # (0,2,3) 1.65/3 = 0.55; (1,2,3) 1.55/3 = 0.51667
+    np.testing.assert_allclose(s, [0.6, 0.5, 0.55, 1.55 / 3])
+    assert s.mean() == pytest.approx((0.6 + 0.5 + 0.55 + 1.55 / 3) / 4)
+    # numpy's linear percentiles of [0.5, 0.51667, 0.55, 0.6]: positions 0.15 and 2.85
+    assert np.percentile(s, 5) == pytest.approx(0.5 + 0.15 * (1.55 / 3 - 0.5))
+    assert np.percentile(s, 95) == pytest.approx(0.55 + 0.85 * 0.05)
+    assert len(bench.leaderboard_scores(flat(*[0.6] * 14), 3)) == 364  # C(14, 3)
+    np.testing.assert_allclose(bench.leaderboard_scores(flat(0.6, 0.7), 3), [0.65])  # fewer than k subjects
+
+
+def test_subset_scores_recompute_the_window():
+    n = 30
+    A = np.full((3, n), 0.5)
+    A[0, 5:15] = 0.8   # 10 samples
+    A[1, 10:30] = 0.7  # 20 samples
+    A[2] = 0.45
+    idx = np.array([[0, 1], [0, 2], [1, 2], [0, 0], [2, 2]])
+    # (0,1): run 5..29 = 5 x 0.65 + 5 x 0.75 + 15 x 0.6 over 25; (0,2): 5..14 at 0.625;
+    # (1,2): 10..29 at 0.575; (0,0): 0.8 over 5..14; (2,2): nothing above 0.5 -> 0.5
+    np.testing.assert_allclose(bench.subset_scores(A, idx), [16 / 25, 0.625, 0.575, 0.8, 0.5])
+    # min_len is honoured: a 10-sample run does not count with min_len=11
+    np.testing.assert_allclose(bench.subset_scores(A, idx[3:4], min_len=11), [0.5])
+    with pytest.raises(KitError, match="subset indices"):
+        bench.subset_scores(A, np.array([[0, 3]]))
+
+
+def test_bootstrap_resamples_subjects_with_replacement():
+    A = flat(0.6, 0.4)
+    s = bench.bootstrap_scores(A, n_boot=4000, seed=7)
+    # a resample scores 0.6 only when both draws are subject 0 (p = 1/4); otherwise the mean is <= 0.5
+    draws = np.random.default_rng(7).integers(0, 2, size=(4000, 2))
+    np.testing.assert_allclose(s, np.where((draws == 0).all(axis=1), 0.6, 0.5), rtol=1e-12)
+    assert (s > 0.55).mean() == pytest.approx(0.25, abs=0.03)
+    assert bench.bootstrap_interval(A, n_boot=4000, seed=7) == pytest.approx((0.5, 0.6))
+    lo, hi = bench.bootstrap_interval(flat(0.55, 0.6, 0.65, 0.7), n_boot=2000, seed=0)
+    assert 0.55 <= lo < 0.625 < hi <= 0.7
+
+
+def test_summarize_agrees_with_loso_score():
+    rng = np.random.default_rng(0)
+    subject = np.repeat([1, 2, 3, 4], 40)
+    y = np.tile([0, 1], 80)
+    oof = rng.random((160, 50)) + 0.3 * y[:, None] * (subject[:, None] != 4)
+    row = bench.summarize(oof, y, subject, n_boot=500)
+    ref = loso_score(oof, y, subject)
+    assert row["score"] == pytest.approx(ref["loso_score"]) and row["window"] == ref["window"]
+    assert row["per_subject_auc"] == pytest.approx(ref["per_subject_auc"])
+    m = subject == 4
+    assert row["per_subject_auc"][4] == pytest.approx(np.mean([roc_auc_score(y[m], oof[m, t]) for t in range(50)]))
+    assert row["mean_subject_auc"] == pytest.approx(np.mean(list(ref["per_subject_auc"].values())))
+    assert row["ci"][0] <= row["score"] <= row["ci"][1]
+    assert row["lb_p5"] <= row["lb_mean"] <= row["lb_p95"]
+
+
+# ----------------------------------------------------------------------------- the bench end to end
+def test_bench_smoke_writes_every_method_table_and_figure(tmp_path, monkeypatch, capsys):
+    """Every anchor and stage on a tiny demo, through ``python -m kit bench`` (profile smoke: nothing is learned)."""
+    monkeypatch.setenv("KIT_OUTPUT", str(tmp_path / "out"))
+    data = write_demo_dataset(tmp_path / "demo", scale=0.03, seed=3)
+    out = tmp_path / "reports" / "bench.md"
+    assert main(["bench", "--data", str(data), "--profile", "smoke", "--out", str(out), "--no-null",
+                 "--n-boot", "100"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    rows = summary["folders"]["demo"]["methods"]
+    assert set(rows) == set(bench.ALL_METHODS)
+    for name, r in rows.items():
+        assert 0.5 <= r["score"] <= 1.0 and r["ci"][0] <= r["ci"][1], name
+        assert r["lb_p5"] <= r["lb_mean"] <= r["lb_p95"], name
+    text = out.read_text()
+    assert [text.index(f"| {name} | ") for name in bench.ALL_METHODS] == sorted(
+        text.index(f"| {name} | ") for name in bench.ALL_METHODS)  # one row each, anchors first
+    assert "### demo" in text and "Best anchor" in text and "python -m kit bench --data" in text
+    assert (tmp_path / "reports" / "figures" / "bench_auc_demo.png").stat().st_size > 10_000
+    art = tmp_path / "out" / "artifacts" / "demo"
+    assert (art / bench.NOMETA / "stage.json").exists() and (art / "experts" / "stage.json").exists()
+    # the no-meta stage is the profile's FOMAML config with inner_steps=0
+    stamp = json.loads((art / bench.NOMETA / "stage.json").read_text())
+    assert stamp["config"]["inner_steps"] == 0
+    assert json.loads((art / "experts" / "stage.json").read_text())["config"]["inner_steps"] > 0
+
+
+def test_null_copy_matches_the_demo_and_is_reused(tmp_path):
+    data = write_demo_dataset(tmp_path / "demo", scale=0.01, seed=5)
+    copy = bench.null_copy(data, tmp_path / "bench")
+    meta = json.loads((copy / "demo.json").read_text())
+    assert copy.name == "demo-null" and (meta["scale"], meta["seed"], meta["effect"]) == (0.01, 5, 0.0)
+    mtime = (copy / "demo.json").stat().st_mtime_ns
+    assert bench.null_copy(data, tmp_path / "bench") == copy
+    assert (copy / "demo.json").stat().st_mtime_ns == mtime  # reused, not rewritten
+    assert bench.null_copy(copy, tmp_path / "bench") is None  # already null
+    assert bench.null_copy(tmp_path, tmp_path / "bench") is None  # not a simulated folder
+    with pytest.raises(KitError, match="unknown methods"):
+        bench.bench_folder(data, "smoke", methods=("starter", "csp"))
+
+
+def test_memory_probe_reports_peak_rss_of_a_fresh_process():
+    m = bench.memory_probe(scale=0.01)
+    assert m["n_trials"] > 200
+    assert m["features_bytes"] == m["n_trials"] * 16 * 200 * 5 * 4  # float32, 5 bands
+    assert m["rss_after_imports_kib"] <= m["rss_after_load_kib"] <= m["peak_rss_kib"]
+    assert m["tracemalloc_peak_bytes"] >= m["features_bytes"]
+    assert "peak RSS" in bench.memory_line(m) and "target < 4 GiB" in bench.memory_line(m)
+
+
+# ----------------------------------------------------------------------------- NULL data: no leak
+@pytest.fixture(scope="module")
+def null_data(tmp_path_factory):
+    return load_dataset(write_demo_dataset(tmp_path_factory.mktemp("null") / "demo-null", scale=0.2, seed=0,
+                                           effect=0.0), splits=("train",))
+
+
+def test_null_demo_keeps_every_cheap_method_at_chance_and_a_leak_would_show(null_data):
+    """On the null demo (effect 0) every method must score <= 0.53 (the issue's target).
+
+    Why 0.53 is a real check here: 2,042 training trials of 14 subjects (the
+    default demo size, seed 0: the bench's own null copy).  A subject's AUC
+    over ~146 trials has sd ~0.048 under the null, the mean of 14 subjects
+    ~0.013, so an honest method sits at 0.50-0.53 (the window metric is
+    >= 0.5 and biased upwards; here thetacov scores 0.529, the closest).
+    Two leaks computed below on the same data, (1) picking each held-out
+    subject's best band-power feature with its own labels and (2) fitting
+    the LDA on every subject including the held-out one, score 0.66 and
+    0.62: far above 0.53, so the threshold catches leaks of that kind.
+    It cannot catch a leak worth less than ~0.02, and it is one draw: on
+    null seeds 1-3 bandpower scored 0.45 (mean AUC), 0.52 and 0.54, thetacov
+    0.51, 0.50 and 0.51; bandpower's inner choice among 80 feature sets makes
+    the folds' errors move together, so its null spread is ~3x the
+    independent-subject figure.
+
+    Only the three cheap anchors run here (starter, thetacov, bandpower):
+    EEGNet and the deep stages are too slow for the test suite at this data
+    size; ``python -m kit bench`` checks them on the same null copy
+    (reports/bench.md, "demo-null").
+    """
+    tr = null_data
+    for name in ("starter", "thetacov", "bandpower"):
+        oof, _ = run_baseline(name, tr.X, tr.y, tr.subject, sfreq=tr.sfreq)
+        res = loso_score(oof, tr.y, tr.subject)
+        assert res["loso_score"] <= bench.NULL_LIMIT, (name, res["loso_score"])
+        assert abs(np.mean(list(res["per_subject_auc"].values())) - 0.5) < 0.03, name
+    # leak 1: each held-out subject's best band-power feature picked with its own labels
+    L = BandPowerLDA(sfreq=tr.sfreq).trial_features(tr.X)
+    Z = zscore_per_subject(L.reshape(len(L), -1), tr.subject)
+    _, A = auc_curves(Z, tr.y, tr.subject)  # (n_subjects, n_features): AUC of each feature
+    assert np.maximum(A, 1 - A).max(axis=1).mean() > 0.6
+    # leak 2: shrinkage LDA on the 5-band whole-trial features of every subject, scored on the same trials
+    F = Z.reshape(L.shape)[:, :5, 0].reshape(len(L), -1)
+    coef, icpt = ledoit_wolf_lda(F, tr.y)
+    assert auc_curves((F @ coef + icpt)[:, None], tr.y, tr.subject)[1].mean() > 0.58
