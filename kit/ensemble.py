@@ -11,7 +11,11 @@ post-processed along time:
 - ``smooth``     moving average over ``param`` samples (:func:`scipy.ndimage.uniform_filter1d`);
 - ``broadcast``  the trial's mean score copied to all samples (2nd-place trick: a
                  sustained, flat AUC curve is what the window metric rewards);
-- ``blend``      ``param`` x broadcast + (1 - ``param``) x the blend.
+- ``blend``      ``param`` x broadcast + (1 - ``param``) x the blend;
+- ``window``     the trial's mean over samples ``param = (start, stop)`` (stop
+                 exclusive) copied to all samples: a decoder that peaks at
+                 0.4-0.6 s (the paper's cluster) then scores its peak over the
+                 whole second.
 
 The weights and the post-processing are chosen by the competition metric
 on out-of-fold predictions only.  For the LOSO score of the ensemble the
@@ -37,11 +41,12 @@ class EnsembleConfig:
     """Search space of the blend (used by both profiles)."""
 
     weight_step: float = 0.25  # grid step of the blend weights on the simplex
-    post: tuple = (("none", 0.0), ("smooth", 21.0), ("smooth", 51.0), ("broadcast", 0.0),
-                   ("blend", 0.5))  # candidate post-processings (kind, param)
+    post: tuple = (("none", 0.0), ("smooth", 21.0), ("smooth", 51.0), ("broadcast", 0.0), ("blend", 0.5),
+                   ("window", (60, 140)), ("window", (80, 120)))  # candidate post-processings (kind, param)
     threshold: float = 0.5  # metric threshold
     min_len: int = 10  # metric's shortest run in samples (50 ms)
     components: tuple = ()  # names to blend; empty = every component given
+    top_k: int = 10  # average the k best candidates (steadier than the single best on 13 subjects)
 
 
 @dataclass
@@ -56,6 +61,8 @@ class Candidate:
     def label(self) -> str:
         w = " + ".join(f"{v:.2f} {k}" for k, v in self.weights.items() if v > 0)
         kind, p = self.post
+        if kind == "window":
+            return f"{w}; mean over samples {p[0]}-{p[1] - 1} broadcast"
         return f"{w}; {kind}" + (f"({p:g})" if kind in ("smooth", "blend") else "")
 
 
@@ -70,7 +77,7 @@ def standardize(pred: np.ndarray, subject: np.ndarray, eps: float = 1e-6) -> np.
     return out
 
 
-def postprocess(z: np.ndarray, kind: str, param: float = 0.0) -> np.ndarray:
+def postprocess(z: np.ndarray, kind: str, param=0.0) -> np.ndarray:
     """Apply a temporal post-processing to scores ``(n_trials, n_times)`` (see module docstring).
 
     Raises
@@ -82,6 +89,11 @@ def postprocess(z: np.ndarray, kind: str, param: float = 0.0) -> np.ndarray:
         return z
     if kind == "smooth":
         return uniform_filter1d(z, size=int(param), axis=1, mode="nearest")
+    if kind == "window":
+        start, stop = (int(v) for v in param)
+        if not 0 <= start < stop <= z.shape[1]:
+            raise KitError(f"window post-processing: samples {start}-{stop} outside 0-{z.shape[1]}")
+        return np.repeat(z[:, start:stop].mean(axis=1, keepdims=True), z.shape[1], axis=1)
     broadcast = np.repeat(z.mean(axis=1, keepdims=True), z.shape[1], axis=1)
     if kind == "broadcast":
         return broadcast
@@ -109,23 +121,32 @@ def _score(curves: np.ndarray, keep: np.ndarray, cfg: EnsembleConfig) -> float:
     return window_score(curves[keep].mean(axis=0), threshold=cfg.threshold, min_len=cfg.min_len).score
 
 
+def mix(chosen: list[Candidate], z: dict[str, np.ndarray]) -> np.ndarray:
+    """Mean of the post-processed blends of ``chosen`` over standardized scores ``z`` (each (n, n_times))."""
+    return np.mean([postprocess(blend(z, c.weights), *c.post) for c in chosen], axis=0)
+
+
 def fit_ensemble(oof: dict[str, np.ndarray], y: np.ndarray, subject: np.ndarray,
-                 cfg: EnsembleConfig = EnsembleConfig()) -> tuple[Candidate, np.ndarray, list[Candidate]]:
+                 cfg: EnsembleConfig = EnsembleConfig()) -> tuple[list[Candidate], np.ndarray, list[Candidate]]:
     """Choose the blend on out-of-fold predictions; nested LOSO for its own score.
+
+    The ``top_k`` best candidates are averaged (after their post-processing):
+    with ~13 subjects to choose on, the single best candidate is a noisy pick.
 
     Parameters
     ----------
     oof : dict name -> ndarray, shape (n_trials, n_times)
         Out-of-fold P(emotional) of every component, same trial order.
     y, subject : ndarray, shape (n_trials,)
+    cfg : EnsembleConfig
 
     Returns
     -------
-    best : Candidate
-        Chosen on all training subjects (used for the test set).
+    chosen : list of Candidate
+        The ``top_k`` candidates on all training subjects (used for the test set).
     nested_oof : ndarray, shape (n_trials, n_times)
-        Ensemble scores where subject k's rows come from the candidate chosen
-        without subject k (score it with :func:`kit.cv.loso_score`).
+        Ensemble P(emotional) where subject k's rows come from the candidates
+        chosen without subject k (score it with :func:`kit.cv.loso_score`).
     candidates : list of Candidate
         Every candidate with its score on all subjects, best first.
 
@@ -146,8 +167,7 @@ def fit_ensemble(oof: dict[str, np.ndarray], y: np.ndarray, subject: np.ndarray,
     for weights in weight_grid(names, cfg.weight_step):
         base = blend(z, weights)
         for post in cfg.post:
-            p = postprocess(base, *post)
-            _, curves = auc_curves(p, y, subject)
+            _, curves = auc_curves(postprocess(base, *post), y, subject)
             cands.append(Candidate(weights, tuple(post), curves=curves))
     every = np.ones(len(subjects), bool)
     for c in cands:
@@ -155,15 +175,18 @@ def fit_ensemble(oof: dict[str, np.ndarray], y: np.ndarray, subject: np.ndarray,
     nested = np.empty(oof[names[0]].shape)
     for i, s in enumerate(subjects):
         keep = every.copy()
-        keep[i] = False
-        best_k = max(cands, key=lambda c: _score(c.curves, keep, cfg))
+        keep[i] = False  # subject s's labels take no part in its own blend
+        chosen = sorted(cands, key=lambda c: -_score(c.curves, keep, cfg))[: cfg.top_k]
         m = subject == s
-        nested[m] = postprocess(blend({k: v[m] for k, v in z.items()}, best_k.weights), *best_k.post)
+        nested[m] = mix(chosen, {k: v[m] for k, v in z.items()})
     cands.sort(key=lambda c: -c.score)
-    return cands[0], expit(nested), cands
+    return cands[: cfg.top_k], expit(nested), cands
 
 
-def apply_ensemble(best: Candidate, preds: dict[str, np.ndarray], subject: np.ndarray) -> np.ndarray:
-    """P(emotional) ``(n_trials, n_times)`` of the chosen blend on new trials (e.g. the test set)."""
-    z = {k: standardize(preds[k], subject) for k, w in best.weights.items() if w > 0}
-    return expit(postprocess(blend(z, best.weights), *best.post)).astype(np.float32)
+def apply_ensemble(chosen: list[Candidate] | Candidate, preds: dict[str, np.ndarray],
+                   subject: np.ndarray) -> np.ndarray:
+    """P(emotional) ``(n_trials, n_times)`` of the chosen blend(s) on new trials (e.g. the test set)."""
+    chosen = [chosen] if isinstance(chosen, Candidate) else list(chosen)
+    names = {k for c in chosen for k, w in c.weights.items() if w > 0}
+    z = {k: standardize(preds[k], subject) for k in names}
+    return expit(mix(chosen, z)).astype(np.float32)

@@ -303,9 +303,14 @@ class EnsembleResult:
     """Outcome of stage 05: the LOSO table, the chosen blend and the submission written."""
 
     table: pd.DataFrame
-    best: object
+    chosen: list  # the averaged Candidates of kit.ensemble, best first
     submission: Path | None
     scores: dict = field(default_factory=dict)  # method -> loso_score dict (with curves)
+
+    @property
+    def best(self):
+        """The best of the averaged candidates."""
+        return self.chosen[0]
 
 
 def run_ensemble_stage(run: Run, cfg: EnsembleConfig | None = None, *, components=ENSEMBLE_COMPONENTS,
@@ -321,22 +326,28 @@ def run_ensemble_stage(run: Run, cfg: EnsembleConfig | None = None, *, component
     cfg = cfg or stage_config("ensemble", run.profile)
     comps = load_components(run, components)
     tr, te = run.train, run.test
-    best, nested, _ = fit_ensemble({k: v["oof"] for k, v in comps.items()}, tr.y, tr.subject, cfg)
+    chosen, nested, _ = fit_ensemble({k: v["oof"] for k, v in comps.items()}, tr.y, tr.subject, cfg)
     scores = {k: loso_score(v["oof"], tr.y, tr.subject) for k, v in comps.items()}
     scores["ensemble"] = loso_score(nested, tr.y, tr.subject)
     table = score_table(scores)
     folder = run.stage_dir("ensemble")
-    test_pred = apply_ensemble(best, {k: v["test"] for k, v in comps.items()}, te.subject)
+    test_pred = apply_ensemble(chosen, {k: v["test"] for k, v in comps.items()}, te.subject)
     save_npz(folder / "predictions.npz", oof=nested.astype(np.float32), subject=tr.subject, y=tr.y,
              test=test_pred, test_subject=te.subject, test_trial=te.trial)
     path = None
     if write and len(te):
         name = name or f"{data_tag(run.data_root)}_{run.profile}_ensemble.csv"
         path = write_submission(output_root() / "submissions" / name, test_pred, te.subject, te.trial)
-    write_json(folder / "result.json", {"blend": best.label(), "weights": best.weights, "post": best.post,
+    write_json(folder / "result.json", {"blend": describe(chosen), "candidates": [c.label() for c in chosen],
                                          "table": table.to_dict(orient="records"),
                                          "submission": str(path) if path else None})
-    return EnsembleResult(table, best, path, scores)
+    return EnsembleResult(table, chosen, path, scores)
+
+
+def describe(chosen) -> str:
+    """One line for the chosen blends: the best one, and how many more are averaged with it."""
+    more = f" (+ {len(chosen) - 1} more candidates averaged)" if len(chosen) > 1 else ""
+    return chosen[0].label() + more
 
 
 def score_table(scores: dict[str, dict]) -> pd.DataFrame:

@@ -49,5 +49,5 @@ for name, s in (("experts (mean)", experts), ("fusion", fusion)):
 
 # %%
 fig = plot_auc_timecourse({"experts (mean)": np.array(experts["curve"]), "fusion": np.array(fusion["curve"])},
-                          tr.times, window=tuple(fusion["window"]),
+                          tr.times, window={"experts (mean)": tuple(experts["window"]), "fusion": tuple(fusion["window"])},
                           save_dir=output_root() / "reports" / "figures", name="04_fusion_auc_timecourse")

@@ -19,8 +19,9 @@
 # Components: the organisers' starter (theta power, per-sample LDA), the 2nd-place
 # theta-covariance recipe, a log band-power anchor over all five bands, the FOMAML experts (averaged) and the fusion model. Each is put on
 # one scale per subject, blended with non-negative weights, and post-processed along time
-# (none, smoothing, the trial's mean broadcast to all samples, or a blend of the two): the
-# window metric rewards a **sustained** above-chance AUC, not a brief peak.
+# (none, smoothing, the trial's mean over the whole second or over 0.3-0.7 s / 0.4-0.6 s
+# broadcast to all samples, or a blend): the window metric rewards a **sustained**
+# above-chance AUC, not a brief peak. The ten best candidates are averaged.
 #
 # Weights and post-processing are chosen on out-of-fold predictions only. The ensemble's own
 # LOSO score is **nested**: subject k is predicted with the blend chosen on the other
@@ -48,11 +49,14 @@ for name in COMPONENTS:
 # %%
 result = pipeline.run_ensemble_stage(run, components=COMPONENTS)
 print(result.table.to_string(index=False))
-print("chosen blend:", result.best.label())
+print("chosen blends (averaged):")
+for c in result.chosen:
+    print(f"  {c.score:.4f}  {c.label()}")
 
 # %%
 curves = {k: np.array(v["curve"]) for k, v in result.scores.items()}
-fig = plot_auc_timecourse(curves, run.train.times, window=tuple(result.scores["ensemble"]["window"]),
+windows = {k: tuple(v["window"]) if v["window"][0] is not None else None for k, v in result.scores.items()}
+fig = plot_auc_timecourse(curves, run.train.times, window=windows,
                           save_dir=output_root() / "reports" / "figures", name="05_ensemble_auc_timecourse")
 
 # %% [markdown]

@@ -32,6 +32,9 @@ def test_postprocess_values():
     assert postprocess(z, "broadcast").tolist() == [[1.0, 1.0, 1.0, 1.0]]
     assert postprocess(z, "blend", 0.5).tolist() == [[0.5, 2.0, 0.5, 1.0]]
     assert postprocess(z, "smooth", 3).tolist() == [[1.0, 1.0, 4 / 3, 2 / 3]]
+    assert postprocess(z, "window", (1, 3)).tolist() == [[1.5, 1.5, 1.5, 1.5]]
+    with pytest.raises(KitError, match="outside"):
+        postprocess(z, "window", (2, 9))
     with pytest.raises(KitError, match="unknown post-processing"):
         postprocess(z, "median")
 
@@ -44,10 +47,16 @@ def test_weight_grid_is_the_simplex():
 
 def test_blend_prefers_the_informative_component():
     preds, y, subject = _data()
-    best, nested, cands = fit_ensemble(preds, y, subject)
-    assert best.weights["good"] >= 0.75
+    chosen, nested, cands = fit_ensemble(preds, y, subject, EnsembleConfig(top_k=3))
+    assert len(chosen) == 3 and chosen[0] is cands[0]
+    assert chosen[0].weights["good"] >= 0.75
     assert cands[0].score >= cands[-1].score
-    test = apply_ensemble(best, preds, subject)
+    test = apply_ensemble(chosen, preds, subject)
+    # averaging k candidates = the mean of their post-processed standardized blends
+    from kit.ensemble import blend, postprocess
+    z = {k: standardize(v, subject) for k, v in preds.items()}
+    ref = np.mean([postprocess(blend(z, c.weights), *c.post) for c in chosen], axis=0)
+    np.testing.assert_allclose(test, 1 / (1 + np.exp(-ref)), rtol=1e-5)
     assert test.shape == (len(y), 200) and ((test >= 0) & (test <= 1)).all()
 
 
