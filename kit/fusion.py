@@ -17,10 +17,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .artifacts import load_checkpoint, save_checkpoint, save_npz
+from .artifacts import config_hash, load_checkpoint, save_checkpoint, save_npz
 from .errors import KitError
 from .mae import load_mae
-from .maml import bank_logits, load_bank
+from .maml import _reusable, bank_logits, load_bank
 from .models import SpatioTemporalFusion, pool_time, upsample_time
 from .runtime import get_device, seed_everything
 
@@ -118,9 +118,12 @@ def train_fusion_loso(features: np.ndarray, y: np.ndarray, subject: np.ndarray, 
         z_tr = bank_logits(bank, x_all[train])  # (n_train, n_chans, T)
         z_te = bank_logits(bank, x_all[test])
         val = s_tr == held
-        model = fit_fusion(z_tr[~val], y_tr[~val], FusionConfig(**{**asdict(cfg), "seed": cfg.seed * 1000 + k}))
-        save_checkpoint(out_dir / f"fold{k}_seed{seed}.pt", model.state_dict(), cfg,
-                        n_chans=int(z_tr.shape[1]), held_out_subject=int(held))
+        ckpt = out_dir / f"fold{k}_seed{seed}.pt"
+        if _reusable(ckpt, config_hash(cfg)):  # an interrupted run resumes at the first missing fold
+            model = load_fusion(ckpt)
+        else:
+            model = fit_fusion(z_tr[~val], y_tr[~val], FusionConfig(**{**asdict(cfg), "seed": cfg.seed * 1000 + k}))
+            save_checkpoint(ckpt, model.state_dict(), cfg, n_chans=int(z_tr.shape[1]), held_out_subject=int(held))
         oof[val] = predict_fusion(model, z_tr[val], n_times)
         test_pred += predict_fusion(model, z_te, n_times) / len(sids)
         if progress:

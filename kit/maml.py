@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from .artifacts import config_hash, load_checkpoint, save_checkpoint, save_npz
-from .errors import KitError
+from .errors import CheckpointError, KitError
 from .mae import load_mae
 from .models import ExpertBank, pool_time, upsample_time
 from .runtime import get_device, seed_everything
@@ -272,6 +272,16 @@ def load_bank(path: str | os.PathLike) -> ExpertBank:
     return bank.eval()
 
 
+def _reusable(ckpt: Path, chash: str) -> bool:
+    """True when a fold checkpoint exists, loads, and was written for the config hash ``chash``."""
+    if not ckpt.exists():
+        return False
+    try:
+        return load_checkpoint(ckpt).get("config_hash") == chash
+    except CheckpointError:  # another kit version or a damaged file: train the fold again
+        return False
+
+
 def train_experts_loso(features: np.ndarray, y: np.ndarray, subject: np.ndarray, is_test: np.ndarray,
                        cfg: MAMLConfig, mae_path: str | os.PathLike, out_dir: str | os.PathLike,
                        *, device: str | None = None, progress: bool = True) -> dict[str, np.ndarray]:
@@ -318,7 +328,7 @@ def train_experts_loso(features: np.ndarray, y: np.ndarray, subject: np.ndarray,
         t0 = time.perf_counter()
         ckpt = out_dir / f"fold{k}_seed{cfg.seed}.pt"
         val = s_tr == held
-        if ckpt.exists() and load_checkpoint(ckpt).get("config_hash") == chash:
+        if _reusable(ckpt, chash):
             bank = load_bank(ckpt).to(dev)
             note = "loaded"
         else:

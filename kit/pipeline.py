@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import __version__
 from .artifacts import config_dict, config_hash, load_npz, save_npz, write_json
 from .cv import load_or_create_folds, loso_score
 from .ensemble import EnsembleConfig, apply_ensemble, fit_ensemble
@@ -164,7 +165,7 @@ class Run:
     # --- stage bookkeeping -------------------------------------------------
     def _stamp(self, stage: str, config, upstream: tuple[str, ...]) -> dict:
         ups = {u: self._read_stamp(u).get("hash") for u in upstream}
-        body = {"config": config_dict(config), "data": self.fingerprint, "upstream": ups}
+        body = {"config": config_dict(config), "data": self.fingerprint, "upstream": ups, "kit": __version__}
         if stage in ("mae", "experts", "fusion", "experts_nometa"):
             body["features"] = config_dict(self.feature_config)
         return {**body, "hash": config_hash(body)}
@@ -180,14 +181,13 @@ class Run:
         if not force and old.get("hash") == stamp["hash"] and all((folder / n).exists() for n in needs):
             self.log(f"[{stage}] artifacts match config {stamp['hash']}: skipped (force=True reruns)")
             return True
-        if old and old.get("hash") != stamp["hash"]:
+        if old and (force or old.get("hash") != stamp["hash"]):
             aside = folder.with_name(f"{stage}@{old.get('hash', 'old')}")
             if aside.exists():
                 shutil.rmtree(aside)
             folder.rename(aside)
-            self.log(f"[{stage}] config changed: previous artifacts moved to {aside}")
-        elif force and old:
-            (folder / "stage.json").unlink()
+            why = "forced rerun" if old.get("hash") == stamp["hash"] else "config changed"
+            self.log(f"[{stage}] {why}: previous artifacts moved to {aside}")
         return False
 
     def _done(self, stage: str, stamp: dict) -> None:

@@ -209,8 +209,8 @@ def run_notebook(path: str | os.PathLike, *, parameters: Mapping[str, Any] | Non
     output = Path(output) if output is not None else output_root() / "reports" / "runs" / f"{name}.ipynb"
     cwd = Path(cwd) if cwd is not None else project_root()
     kernel_env = {**os.environ, **(env or {})}
-    client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name,
-                            resources={"metadata": {"path": str(cwd)}})
+    client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name, iopub_timeout=60,
+                            resources={"metadata": {"path": str(cwd)}})  # iopub: late outputs on a busy machine
     kernel_log = output.with_suffix(".kernel.log")  # the kernel process's own stderr, kept out of the console
     kernel_log.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
