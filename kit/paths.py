@@ -75,11 +75,13 @@ def output_root() -> Path:
     """Root for ``artifacts/``, ``submissions/`` and ``reports/``.
 
     ``$KIT_OUTPUT`` if set, else ``/kaggle/working`` inside a Kaggle kernel,
-    else the project root.
+    else the project root of a clone, else (an installed kit) the current folder.
     """
     env = os.environ.get("KIT_OUTPUT")
     if env:
         return Path(env).expanduser()
     if KAGGLE_WORKING.is_dir() and os.access(KAGGLE_WORKING, os.W_OK):
         return KAGGLE_WORKING
-    return project_root()
+    root = project_root()
+    # in a clone, outputs sit beside notebooks/; an installed kit (site-packages) writes to the cwd
+    return root if (root / "notebooks").is_dir() else Path.cwd()
