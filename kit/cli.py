@@ -185,7 +185,8 @@ def _print_loso_table(start: float) -> None:
         return
     result = json.loads(max(results, key=lambda p: p.stat().st_mtime).read_text())
     print("LOSO scores (window metric over held-out training subjects):")
-    print(pd.DataFrame(result["table"]).to_string(index=False))
+    table = pd.DataFrame(result["table"])
+    print(table[["method", "loso_score", "window", "mean_subject_auc"]].to_string(index=False))
     print(f"ensemble: {result['blend']}")
 
 
