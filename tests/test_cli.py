@@ -168,7 +168,10 @@ def test_run_reports_submission_and_time(capsys, monkeypatch, tmp_path):
         sub.parent.mkdir(parents=True)
         sub.write_text("id,prediction\n")
         (tmp_path / "artifacts" / "demo" / "ensemble").mkdir(parents=True)
-        (tmp_path / "artifacts" / "demo" / "ensemble" / "result.json").write_text(json.dumps({"submission": str(sub)}))
+        table = [{"method": "thetacov", "loso_score": 0.61, "window": "0-199", "mean_subject_auc": 0.61},
+                 {"method": "ensemble", "loso_score": 0.62, "window": "0-199", "mean_subject_auc": 0.62}]
+        (tmp_path / "artifacts" / "demo" / "ensemble" / "result.json").write_text(
+            json.dumps({"submission": str(sub), "table": table, "blend": "1.00 thetacov; broadcast"}))
         return [runner.NotebookRun(n, tmp_path / f"{n}.ipynb", 1.0) for n in names]
 
     monkeypatch.setattr(runner, "run_notebooks", fake_run)
@@ -176,4 +179,5 @@ def test_run_reports_submission_and_time(capsys, monkeypatch, tmp_path):
     assert code == 0
     assert seen == {"names": list(runner.NOTEBOOKS), "data": str(tmp_path), "profile": "full"}
     assert f"submission: {tmp_path / 'submissions' / 'demo_quick_ensemble.csv'}" in out
+    assert "ensemble        0.62  0-199              0.62" in out  # the LOSO table of notebook 05
     assert out.strip().splitlines()[-1].startswith("total wall time:")
