@@ -407,7 +407,7 @@ def log_variance_features(Xb: np.ndarray, window: tuple[int, int]) -> np.ndarray
 
 
 def ledoit_wolf_lda(F: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray | float]:
-    """Two-class shrinkage LDA, the numbers of sklearn's ``LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto")``.
+    """Two-class shrinkage LDA: sklearn's ``LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto")``.
 
     Per class: standardise the features (mean 0, sd 1), Ledoit-Wolf shrunk
     covariance (Ledoit & Wolf, J. Multivar. Anal. 2004; the formula of

@@ -374,10 +374,11 @@ def bench_folder(data, profile: str = "quick", *, methods=ALL_METHODS, n_boot: i
         if name in deep:
             preds[name] = pipeline.load_components(run, (name,))[name]["oof"]
     if "ensemble" in deep:
-        result = timed("ensemble", lambda: pipeline.run_ensemble_stage(run, write=False))
+        timed("ensemble", lambda: pipeline.run_ensemble_stage(run, write=False))
         res.cached["ensemble"] = False
         preds["ensemble"] = load_npz(run.artifacts / "ensemble" / "predictions.npz")["oof"]
-        res.ensemble_blend = result.best.label()
+        info = run.artifacts / "ensemble" / "result.json"
+        res.ensemble_blend = str(json.loads(info.read_text()).get("blend", "")) if info.is_file() else ""
     for name in wanted:
         res.rows[name] = summarize(preds[name], tr.y, tr.subject, n_boot=n_boot, seed=seed)
     res.total_seconds = time.perf_counter() - t_start
