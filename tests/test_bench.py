@@ -99,12 +99,15 @@ def test_bench_smoke_writes_every_method_table_and_figure(tmp_path, monkeypatch,
     assert [text.index(f"| {name} | ") for name in bench.ALL_METHODS] == sorted(
         text.index(f"| {name} | ") for name in bench.ALL_METHODS)  # one row each, anchors first
     assert "### demo" in text and "Best anchor" in text and "python -m kit bench --data" in text
+    assert "Simulated by `kit.demo` (scale 0.03, seed 3, effect 1.0)" in text
     assert (tmp_path / "reports" / "figures" / "bench_auc_demo.png").stat().st_size > 10_000
     art = tmp_path / "out" / "artifacts" / "demo"
     assert (art / bench.NOMETA / "stage.json").exists() and (art / "experts" / "stage.json").exists()
     # the no-meta stage is the profile's FOMAML config with inner_steps=0
     stamp = json.loads((art / bench.NOMETA / "stage.json").read_text())
     assert stamp["config"]["inner_steps"] == 0
+    times = json.loads((art / "bench_times.json").read_text())  # kept so a rerun reports compute times
+    assert times[f"{bench.NOMETA}@{stamp['hash']}"] > 0
     assert json.loads((art / "experts" / "stage.json").read_text())["config"]["inner_steps"] > 0
 
 
