@@ -35,7 +35,7 @@ from scipy.special import expit
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from threadpoolctl import threadpool_limits
 
-from .cv import cross_val_predict_loso, inner_loso_folds
+from .cv import CROSSFIT_GROUPS, cross_fit_predict, cross_val_predict_loso, inner_loso_folds
 from .eegnet import EEGNetClassifier, EEGNetConfig
 from .errors import KitError
 from .features import BANDS, bandpass, theta_power, zscore_per_subject
@@ -687,6 +687,12 @@ def run_baseline(name: str, X: np.ndarray, y: np.ndarray, subject: np.ndarray,
     KitError
         Unknown name or parameter; see :func:`kit.cv.cross_val_predict_loso`.
     """
+    X, X_test, fit_predict = _loso_parts(name, X, subject, X_test, sfreq, params)
+    return cross_val_predict_loso(fit_predict, X, y, subject, X_test, subject_test)
+
+
+def _loso_parts(name, X, subject, X_test, sfreq, params):
+    """Validated config -> (inputs, test inputs, ``fit_predict`` callback of :mod:`kit.cv`)."""
     if name not in BASELINES:
         raise KitError(f"baseline '{name}': unknown, choose one of {sorted(BASELINES)}")
     try:
@@ -711,5 +717,29 @@ def run_baseline(name: str, X: np.ndarray, y: np.ndarray, subject: np.ndarray,
         def fit_predict(X_tr, y_tr, s_tr, eval_sets):
             model = cls(config, sfreq=sfreq).fit(X_tr, y_tr, s_tr)
             return [model.predict(Xe, se) for Xe, se in eval_sets]
+    return X, X_test, fit_predict
 
-    return cross_val_predict_loso(fit_predict, X, y, subject, X_test, subject_test)
+
+def cross_fit_baseline(name: str, X: np.ndarray, y: np.ndarray, subject: np.ndarray, sfreq: float = 200.0, *,
+                       n_groups: int = CROSSFIT_GROUPS, **params) -> tuple[np.ndarray, np.ndarray]:
+    """Cross-fitted inner predictions of a baseline, for the leak-free ensemble (:func:`kit.cv.crossfit_plan`).
+
+    Parameters
+    ----------
+    name, X, y, subject, sfreq, **params
+        As in :func:`run_baseline` (training trials only).
+    n_groups : int
+        Subject groups of the plan.
+
+    Returns
+    -------
+    inner : ndarray, shape (n_groups, n_trials, n_times), float32
+    group : ndarray of int, shape (n_trials,)
+
+    Raises
+    ------
+    KitError
+        Unknown name or parameter; fewer than 4 subjects.
+    """
+    X, _, fit_predict = _loso_parts(name, X, subject, None, sfreq, params)
+    return cross_fit_predict(fit_predict, X, y, subject, n_groups=n_groups)

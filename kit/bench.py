@@ -19,9 +19,15 @@ interval over subjects and the "expected leaderboard": the metric over every
 3-subject subset of the held-out subjects (the real test set has 3
 subjects), mean and 5th/95th percentiles.
 
-A demo data folder is also benched as a NULL copy (same simulator, scale and
-seed, emotional effect 0): every method should stay at chance there; a score
-above :data:`NULL_LIMIT` flags a leak.
+A demo data folder is also benched as a NULL copy (same simulator and seed,
+emotional effect 0, at :data:`NULL_SCALE`: the real data's size): every
+method should stay at chance there; a score above :data:`NULL_LIMIT` flags a
+leak.  The copy is full-size because LOSO null scores spread more than the
+binomial noise of one AUC suggests: the models of different folds share
+most of their training subjects, so the held-out AUCs are positively
+correlated (a relabelling test of the band-power anchor on a 0.2-scale null
+copy gave a spread of 0.025, against 0.015 for independent subjects), and
+at that size a clean method passes 0.53 by chance about one run in eight.
 
 ``python -m kit bench`` writes ``reports/bench.md`` (a table per folder),
 ``reports/figures/bench_auc_<data>.png`` (AUC time courses) and prints a
@@ -58,6 +64,8 @@ STAGES = (NOMETA, "experts", "fusion", "ensemble")
 ALL_METHODS = ANCHORS + STAGES
 NULL_LIMIT = 0.53
 """Highest LOSO score accepted on null data (the issue's target); above it, suspect a leak."""
+NULL_SCALE = 1.0
+"""Size of the null copy (x the real trial counts): big enough for :data:`NULL_LIMIT` to be a test."""
 N_BOOT = 2000
 """Bootstrap resamples of the subjects."""
 SUBSET_SIZE = 3
@@ -191,41 +199,6 @@ def summarize(oof: np.ndarray, y: np.ndarray, subject: np.ndarray, *, n_boot: in
 
 
 # ----------------------------------------------------------------------------- stages
-def anchor_params(name: str, profile: str) -> dict:
-    """Config overrides of an anchor for a bench profile (only EEGNet's epochs depend on it)."""
-    if name != "eegnet":
-        return {}
-    from .eegnet import EEGNET_SCHEDULES, EEGNetConfig
-
-    sched = EEGNET_SCHEDULES.get(profile, {})
-    default = EEGNetConfig()
-    return {k: v for k, v in sched.items() if getattr(default, k) != v}
-
-
-def run_anchor_stage(run, name: str, params: dict | None = None, *, force: bool = False) -> dict:
-    """An anchor's LOSO predictions in ``artifacts/{tag}/{name}/``, with config overrides.
-
-    Without overrides this is :func:`kit.pipeline.run_baseline_stage`; with
-    them the stage stamp records them, so a later pipeline run with the
-    defaults recomputes instead of reusing them.
-    """
-    from .baselines import run_baseline
-    from .pipeline import run_baseline_stage
-
-    if not params:
-        return run_baseline_stage(run, name, force=force)
-    stamp = run._stamp(name, {"baseline": name, **params}, ())
-    if run._fresh(name, stamp, force, ("predictions.npz",)):
-        return load_npz(run.artifacts / name / "predictions.npz")
-    tr, te = run.train, run.test
-    oof, test = run_baseline(name, tr.X, tr.y, tr.subject, te.X, te.subject, tr.sfreq, **params)
-    arrays = dict(oof=np.asarray(oof, np.float32), test=np.asarray(test, np.float32), subject=tr.subject, y=tr.y,
-                  test_subject=te.subject, test_trial=te.trial)
-    save_npz(run.stage_dir(name) / "predictions.npz", **arrays)
-    run._done(name, stamp)
-    return arrays
-
-
 def run_nometa_stage(run, *, force: bool = False) -> dict:
     """MAE-initialised experts without meta-learning (``inner_steps=0``) into ``artifacts/{tag}/experts_nometa/``.
 
@@ -252,7 +225,7 @@ def run_nometa_stage(run, *, force: bool = False) -> dict:
     run.folds  # noqa: B018 - the fold table is written once, before any training
     ds = run.dataset
     arrays = train_experts_loso(run.features, ds.y, ds.subject, ds.is_test, cfg, mae_path, run.stage_dir(NOMETA),
-                                progress=run.verbose)
+                                progress=run.verbose, n_groups=None)  # not blended: no cross-fit models
     run._done(NOMETA, stamp)
     return arrays
 
@@ -369,7 +342,7 @@ def bench_folder(data, profile: str = "quick", *, methods=ALL_METHODS, n_boot: i
     preds = {}
     for name in ANCHORS:
         if name in wanted:
-            preds[name] = timed(name, lambda: run_anchor_stage(run, name, anchor_params(name, profile)))["oof"]
+            preds[name] = timed(name, lambda: pipeline.run_baseline_stage(run, name))["oof"]
     deep = [m for m in wanted if m in STAGES]
     if deep:
         timed("mae", lambda: pipeline.run_mae_stage(run))
@@ -400,8 +373,17 @@ def bench_folder(data, profile: str = "quick", *, methods=ALL_METHODS, n_boot: i
     return res
 
 
-def null_copy(data: Path, where: Path) -> Path | None:
-    """A NULL copy (``effect=0``) of a demo data folder, same scale and seed, in ``where/{name}-null``.
+def null_copy(data: Path, where: Path, scale: float | None = NULL_SCALE) -> Path | None:
+    """A NULL copy (``effect=0``) of a demo data folder, same seed, in ``where/{name}-null``.
+
+    Parameters
+    ----------
+    data : path
+        A simulated data folder (with ``demo.json``).
+    where : path
+        Parent folder of the copy.
+    scale : float or None
+        Trials x the real counts (:func:`kit.demo.write_demo_dataset`); None = the same as ``data``.
 
     Returns None when ``data`` is not a simulated folder (no ``demo.json``)
     or is already null.  An existing copy with the same parameters is reused.
@@ -415,12 +397,13 @@ def null_copy(data: Path, where: Path) -> Path | None:
     if float(meta.get("effect", 1.0)) == 0.0:
         return None
     out = Path(where) / f"{Path(data).resolve().name}-null"
+    scale = float(meta["scale"] if scale is None else scale)
     have = out / "demo.json"
     if have.is_file():
         old = json.loads(have.read_text())
-        if (old.get("scale"), old.get("seed"), float(old.get("effect", -1))) == (meta["scale"], meta["seed"], 0.0):
+        if (old.get("scale"), old.get("seed"), float(old.get("effect", -1))) == (scale, meta["seed"], 0.0):
             return out
-    return write_demo_dataset(out, scale=meta["scale"], seed=meta["seed"], effect=0.0, overwrite=True)
+    return write_demo_dataset(out, scale=scale, seed=meta["seed"], effect=0.0, overwrite=True)
 
 
 # ----------------------------------------------------------------------------- memory
@@ -614,9 +597,16 @@ def summary_json(results: list[FolderResult], *, wall: float, report: Path, memo
     return out
 
 
+def _bench_job(folder, profile, methods, n_boot, seed, is_null, verbose, threads) -> FolderResult:
+    """One folder in a worker process (:func:`run_bench` with ``jobs > 1``)."""
+    with thread_limit(threads):
+        return bench_folder(folder, profile, methods=methods, n_boot=n_boot, seed=seed, null=is_null, verbose=verbose)
+
+
 def run_bench(data=None, *, profile: str = "quick", out: str | os.PathLike | None = None, null: bool | None = None,
               memory: bool = False, methods=ALL_METHODS, n_boot: int = N_BOOT, seed: int = 0, threads: int = 1,
-              verbose: bool = True, command: str = "python -m kit bench") -> dict:
+              verbose: bool = True, command: str = "python -m kit bench", null_scale: float | None = NULL_SCALE,
+              jobs: int = 1) -> dict:
     """The whole bench: every folder (and the null copy of a demo folder), the report, the figure.
 
     Parameters
@@ -634,6 +624,11 @@ def run_bench(data=None, *, profile: str = "quick", out: str | os.PathLike | Non
         Add the full-scale memory probe (:func:`memory_probe`).
     threads : int
         Threads per numeric library during the bench (0: the libraries' defaults).
+    null_scale : float or None
+        Size of the null copy (:func:`null_copy`); None = the benched folder's.
+    jobs : int
+        Folders benched at once, each in its own process with ``threads``
+        threads (2 on a 2-core machine: the null copy beside the others).
 
     Returns
     -------
@@ -653,22 +648,32 @@ def run_bench(data=None, *, profile: str = "quick", out: str | os.PathLike | Non
     t0 = time.perf_counter()
     folders = [resolve_data_dir(d) for d in (data if isinstance(data, (list, tuple)) else [data])] if data else \
         [resolve_data_dir(None)]
-    jobs = [(f, False) for f in folders]
+    tasks = [(f, False) for f in folders]
     if null is not False:
         where = output_root() / "bench"
-        copies = [c for c in (null_copy(f, where) for f in folders) if c is not None]
+        copies = [c for c in (null_copy(f, where, null_scale) for f in folders) if c is not None]
         if not copies and null:
-            copies = [c for c in [null_copy(resolve_data_dir(None), where)] if c is not None]
-        jobs += [(c, True) for c in copies]
+            copies = [c for c in [null_copy(resolve_data_dir(None), where, null_scale)] if c is not None]
+        tasks += [(c, True) for c in copies]
     out = Path(out) if out else output_root() / "reports" / "bench.md"
     results = []
-    with thread_limit(threads):
-        for folder, is_null in jobs:
-            res = bench_folder(folder, profile, methods=methods, n_boot=n_boot, seed=seed, null=is_null,
-                               verbose=verbose)
-            results.append(res)
-            save_figure(res, out.parent / "figures")
-            print(folder_table(res), flush=True)
+    if jobs > 1 and len(tasks) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # the (big) null copies first, so that the other folders run beside them
+        order = sorted(range(len(tasks)), key=lambda i: not tasks[i][1])
+        with ProcessPoolExecutor(min(jobs, len(tasks)), mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {i: pool.submit(_bench_job, tasks[i][0], profile, methods, n_boot, seed, tasks[i][1], verbose,
+                                      threads) for i in order}
+            results = [futures[i].result() for i in range(len(tasks))]
+    else:
+        with thread_limit(threads):
+            results = [bench_folder(folder, profile, methods=methods, n_boot=n_boot, seed=seed, null=is_null,
+                                    verbose=verbose) for folder, is_null in tasks]
+    for res in results:
+        save_figure(res, out.parent / "figures")
+        print(folder_table(res), flush=True)
     mem = None
     if memory:
         mem = memory_probe(1.0)
@@ -698,8 +703,13 @@ def bench_command(args) -> int:
         argv.append("--null" if args.null else "--no-null")
     if args.memory:
         argv.append("--memory")
+    if args.null_scale != NULL_SCALE:
+        argv += ["--null-scale", f"{args.null_scale:g}"]
+    if args.jobs != 1:
+        argv += ["--jobs", str(args.jobs)]
     summary = run_bench(args.data, profile=args.profile, out=args.out, null=args.null, memory=args.memory,
                         methods=tuple(args.methods) if args.methods else ALL_METHODS, n_boot=args.n_boot,
-                        threads=args.threads, command=" ".join(argv))
+                        threads=args.threads, command=" ".join(argv), null_scale=args.null_scale or None,
+                        jobs=args.jobs)
     print(json.dumps(summary, sort_keys=True))
     return 0

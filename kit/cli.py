@@ -383,6 +383,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--memory", action="store_true", help="also measure peak memory of load + features at full scale")
     s.add_argument("--threads", type=int, default=1, help="threads per numeric library (default 1; 0 = theirs)")
     s.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples over subjects (default 2000)")
+    s.add_argument("--null-scale", type=float, default=1.0,
+                   help="size of the null copy x the real trial counts (default 1.0; 0 = the demo folder's)")
+    s.add_argument("--jobs", type=int, default=1, help="folders benched at once, one process each (default 1)")
     s.set_defaults(func=cmd_bench)
 
     s = sub.add_parser("validate", help="check a submission against the test files")

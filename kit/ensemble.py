@@ -19,8 +19,9 @@ post-processed along time:
 
 The weights and the post-processing are chosen by the competition metric
 on out-of-fold predictions only.  For the LOSO score of the ensemble the
-choice is *nested*: held-out subject k is predicted with the candidate that
-scores best on the other subjects, so its own labels never take part.
+choice is *nested*: held-out subject k is predicted with the candidates that
+score best on the other subjects' cross-fitted predictions (models that
+never saw k, :func:`kit.cv.crossfit_plan`), so its own labels never take part.
 """
 
 from __future__ import annotations
@@ -126,12 +127,32 @@ def mix(chosen: list[Candidate], z: dict[str, np.ndarray]) -> np.ndarray:
     return np.mean([postprocess(blend(z, c.weights), *c.post) for c in chosen], axis=0)
 
 
+def _candidates(z: dict[str, np.ndarray], y: np.ndarray, subject: np.ndarray, names: list[str],
+                cfg: EnsembleConfig) -> list[Candidate]:
+    """Every (weights, post-processing) pair with its per-subject AUC curves on the scores ``z``."""
+    cands = []
+    for weights in weight_grid(names, cfg.weight_step):
+        base = blend(z, weights)
+        for post in cfg.post:
+            _, curves = auc_curves(postprocess(base, *post), y, subject)
+            cands.append(Candidate(weights, tuple(post), curves=curves))
+    return cands
+
+
 def fit_ensemble(oof: dict[str, np.ndarray], y: np.ndarray, subject: np.ndarray,
-                 cfg: EnsembleConfig = EnsembleConfig()) -> tuple[list[Candidate], np.ndarray, list[Candidate]]:
-    """Choose the blend on out-of-fold predictions; nested LOSO for its own score.
+                 cfg: EnsembleConfig = EnsembleConfig(), *, inner: dict[str, np.ndarray] | None = None,
+                 group: np.ndarray | None = None) -> tuple[list[Candidate], np.ndarray, list[Candidate]]:
+    """Choose the blend on out-of-fold predictions; its own LOSO score without the held-out labels.
 
     The ``top_k`` best candidates are averaged (after their post-processing):
     with ~13 subjects to choose on, the single best candidate is a noisy pick.
+
+    Held-out subject k's blend is chosen on the other subjects' predictions.
+    With ``inner`` (cross-fitted tables, :func:`kit.cv.crossfit_plan`) those
+    come from models that never saw k: k's labels take no part at all.
+    Without it they are the plain out-of-fold predictions, whose models did
+    train on k: a second-order leak that lifted the null demo's ensemble by
+    about 0.01 (kept for quick experiments; the pipeline passes ``inner``).
 
     Parameters
     ----------
@@ -139,6 +160,10 @@ def fit_ensemble(oof: dict[str, np.ndarray], y: np.ndarray, subject: np.ndarray,
         Out-of-fold P(emotional) of every component, same trial order.
     y, subject : ndarray, shape (n_trials,)
     cfg : EnsembleConfig
+    inner : dict name -> ndarray, shape (n_groups, n_trials, n_times), optional
+        Cross-fitted P(emotional) of every component (same names as ``oof``).
+    group : ndarray of int, shape (n_trials,), required with ``inner``
+        Cross-fitting group of each trial's subject.
 
     Returns
     -------
@@ -153,7 +178,8 @@ def fit_ensemble(oof: dict[str, np.ndarray], y: np.ndarray, subject: np.ndarray,
     Raises
     ------
     KitError
-        No components, or components of different shapes.
+        No components, components of different shapes, ``inner`` missing a
+        component or without ``group``.
     """
     names = list(cfg.components) or sorted(oof)
     if not names:
@@ -161,24 +187,34 @@ def fit_ensemble(oof: dict[str, np.ndarray], y: np.ndarray, subject: np.ndarray,
     shapes = {k: oof[k].shape for k in names}
     if len(set(shapes.values())) != 1:
         raise KitError(f"ensemble: components have different shapes {shapes}")
+    if inner is not None:
+        missing = [k for k in names if k not in inner]
+        if missing or group is None:
+            raise KitError(f"ensemble: cross-fitted predictions missing for {missing or 'the groups'}")
+        n_groups = {inner[k].shape[0] for k in names}
+        if len(n_groups) != 1 or any(inner[k].shape[1:] != shapes[k] for k in names):
+            raise KitError(f"ensemble: cross-fitted predictions of different shapes "
+                           f"{ {k: inner[k].shape for k in names} }")
     z = {k: standardize(oof[k], subject) for k in names}
     subjects = np.unique(subject)
-    cands = []
-    for weights in weight_grid(names, cfg.weight_step):
-        base = blend(z, weights)
-        for post in cfg.post:
-            _, curves = auc_curves(postprocess(base, *post), y, subject)
-            cands.append(Candidate(weights, tuple(post), curves=curves))
+    cands = _candidates(z, y, subject, names, cfg)
     every = np.ones(len(subjects), bool)
     for c in cands:
         c.score = _score(c.curves, every, cfg)
+    pools = {}  # cross-fitting group -> candidates scored on that group's inner table
     nested = np.empty(oof[names[0]].shape)
     for i, s in enumerate(subjects):
+        m = subject == s
         keep = every.copy()
         keep[i] = False  # subject s's labels take no part in its own blend
-        chosen = sorted(cands, key=lambda c: -_score(c.curves, keep, cfg))[: cfg.top_k]
-        m = subject == s
-        nested[m] = mix(chosen, {k: v[m] for k, v in z.items()})
+        pool = cands
+        if inner is not None:
+            g = int(group[np.flatnonzero(m)[0]])
+            if g not in pools:
+                pools[g] = _candidates({k: standardize(inner[k][g], subject) for k in names}, y, subject, names, cfg)
+            pool = pools[g]
+        order = np.argsort([-_score(c.curves, keep, cfg) for c in pool], kind="stable")[: cfg.top_k]
+        nested[m] = mix([pool[j] for j in order], {k: v[m] for k, v in z.items()})
     cands.sort(key=lambda c: -c.score)
     return cands[: cfg.top_k], expit(nested), cands
 

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from .artifacts import config_hash, load_checkpoint, save_checkpoint, save_npz
 from .errors import KitError
 from .mae import load_mae
+from .cv import CROSSFIT_GROUPS, crossfit_plan
 from .maml import _reusable, bank_logits, load_bank
 from .models import SpatioTemporalFusion, pool_time, upsample_time
 from .runtime import get_device, seed_everything
@@ -79,7 +80,8 @@ def predict_fusion(model: SpatioTemporalFusion, z: torch.Tensor, n_times: int) -
 
 def train_fusion_loso(features: np.ndarray, y: np.ndarray, subject: np.ndarray, is_test: np.ndarray,
                       cfg: FusionConfig, experts_dir: str | os.PathLike, mae_path: str | os.PathLike,
-                      out_dir: str | os.PathLike, *, seed: int = 0, progress: bool = True) -> dict[str, np.ndarray]:
+                      out_dir: str | os.PathLike, *, seed: int = 0, progress: bool = True,
+                      n_groups: int | None = CROSSFIT_GROUPS) -> dict[str, np.ndarray]:
     """Train one fusion model per LOSO fold on that fold's expert logits.
 
     Parameters
@@ -94,7 +96,12 @@ def train_fusion_loso(features: np.ndarray, y: np.ndarray, subject: np.ndarray, 
         Stage-02 ``mae.pt`` (its config gives the pooling).
     out_dir : path
         Writes ``fold{k}_seed{seed}.pt`` and ``predictions.npz`` with
-        ``oof (n_train, n_times)`` and ``test (n_test, n_times)``.
+        ``oof (n_train, n_times)`` and ``test (n_test, n_times)``; with
+        ``n_groups`` also ``inner_{name}_seed{seed}.pt`` per cross-fit model and
+        ``inner (n_groups, n_train, n_times)``, ``inner_group (n_train,)``.
+    n_groups : int or None
+        Groups of the cross-fitting plan (must match stage 03's, whose
+        ``inner_*`` banks it reads); None skips those models.
 
     Raises
     ------
@@ -112,23 +119,39 @@ def train_fusion_loso(features: np.ndarray, y: np.ndarray, subject: np.ndarray, 
     oof = np.zeros((len(train), n_times), np.float32)
     test_pred = np.zeros((len(test), n_times), np.float32)
     dev = get_device()
+    chash = config_hash(cfg)
+
+    def fit_or_load(ckpt, bank_path, rows, seed_k):
+        """The fold's expert logits and its fusion model (loaded when already trained with this config)."""
+        bank = load_bank(bank_path).to(dev)
+        z_tr = bank_logits(bank, x_all[train])  # (n_train, n_chans, T)
+        if _reusable(ckpt, chash):  # an interrupted run resumes at the first missing fold
+            return bank, z_tr, load_fusion(ckpt)
+        model = fit_fusion(z_tr[rows], y_tr[rows], FusionConfig(**{**asdict(cfg), "seed": seed_k}))
+        save_checkpoint(ckpt, model.state_dict(), cfg, n_chans=int(z_tr.shape[1]),
+                        trained_on=[int(v) for v in np.unique(s_tr[rows])])
+        return bank, z_tr, model
+
     for k, held in enumerate(sids):
         t0 = time.perf_counter()
-        bank = load_bank(experts_dir / f"fold{k}_seed{seed}.pt").to(dev)
-        z_tr = bank_logits(bank, x_all[train])  # (n_train, n_chans, T)
-        z_te = bank_logits(bank, x_all[test])
         val = s_tr == held
-        ckpt = out_dir / f"fold{k}_seed{seed}.pt"
-        if _reusable(ckpt, config_hash(cfg)):  # an interrupted run resumes at the first missing fold
-            model = load_fusion(ckpt)
-        else:
-            model = fit_fusion(z_tr[~val], y_tr[~val], FusionConfig(**{**asdict(cfg), "seed": cfg.seed * 1000 + k}))
-            save_checkpoint(ckpt, model.state_dict(), cfg, n_chans=int(z_tr.shape[1]), held_out_subject=int(held))
+        bank, z_tr, model = fit_or_load(out_dir / f"fold{k}_seed{seed}.pt", experts_dir / f"fold{k}_seed{seed}.pt",
+                                        ~val, cfg.seed * 1000 + k)
         oof[val] = predict_fusion(model, z_tr[val], n_times)
-        test_pred += predict_fusion(model, z_te, n_times) / len(sids)
+        test_pred += predict_fusion(model, bank_logits(bank, x_all[test]), n_times) / len(sids)
         if progress:
             print(f"fold {k + 1}/{len(sids)} (held-out subject {held}): {time.perf_counter() - t0:.1f} s")
-    arrays = dict(oof=oof, test=test_pred, subject=s_tr, y=y[train], test_subject=subject[test])
+    extra = {}
+    if n_groups:
+        group, fits = crossfit_plan(s_tr, n_groups)
+        inner = np.full((group.max() + 1, len(train), n_times), np.nan, np.float32)
+        for j, fit in enumerate(fits):
+            _, z_tr, model = fit_or_load(out_dir / f"inner_{fit.name}_seed{seed}.pt",
+                                         experts_dir / f"inner_{fit.name}_seed{seed}.pt", fit.train,
+                                         cfg.seed * 1000 + 500 + j)
+            fit.place(inner, predict_fusion(model, z_tr[fit.predict], n_times))
+        extra = dict(inner=inner, inner_group=group)
+    arrays = dict(oof=oof, test=test_pred, subject=s_tr, y=y[train], test_subject=subject[test], **extra)
     save_npz(out_dir / "predictions.npz", **arrays)
     return arrays
 

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from .artifacts import config_hash, load_checkpoint, save_checkpoint, save_npz
+from .cv import CROSSFIT_GROUPS, crossfit_plan
 from .errors import CheckpointError, KitError
 from .mae import load_mae
 from .models import ExpertBank, pool_time, upsample_time
@@ -282,10 +283,29 @@ def _reusable(ckpt: Path, chash: str) -> bool:
         return False
 
 
+def experts_mean(pred: np.ndarray) -> np.ndarray:
+    """Average the experts in logit space: ``(n, n_chans, n_times)`` -> ``(n, n_times)`` probabilities."""
+    return torch.sigmoid(torch.logit(torch.from_numpy(np.asarray(pred, np.float32)), eps=1e-6).mean(dim=1)).numpy()
+
+
+def _fold_bank(ckpt: Path, chash: str, seed: int, x, y, s, cfg: MAMLConfig, mae_path, ckpt_meta: dict,
+               dev) -> tuple[ExpertBank, str]:
+    """Load the bank at ``ckpt`` if it was trained with config hash ``chash``; else meta-train and save it."""
+    if _reusable(ckpt, chash):
+        return load_bank(ckpt).to(dev), "loaded"
+    seed_everything(seed)
+    bank = build_bank(x.shape[1], mae_path, cfg).to(dev)
+    hist = meta_train(bank, x, y, s, cfg, device=dev, progress=False)
+    save_checkpoint(ckpt, bank.state_dict(), ckpt_meta["config"], bank_sizes=ckpt_meta["sizes"], history=hist,
+                    trained_on=[int(v) for v in np.unique(s)])
+    return bank, f"query loss {np.mean(hist[-10:]):.4f}"
+
+
 def train_experts_loso(features: np.ndarray, y: np.ndarray, subject: np.ndarray, is_test: np.ndarray,
                        cfg: MAMLConfig, mae_path: str | os.PathLike, out_dir: str | os.PathLike,
-                       *, device: str | None = None, progress: bool = True) -> dict[str, np.ndarray]:
-    """Meta-train one expert bank per LOSO fold; save weights and predictions.
+                       *, device: str | None = None, progress: bool = True,
+                       n_groups: int | None = CROSSFIT_GROUPS) -> dict[str, np.ndarray]:
+    """Meta-train one expert bank per LOSO fold (and per cross-fit model); save weights and predictions.
 
     Parameters
     ----------
@@ -299,10 +319,15 @@ def train_experts_loso(features: np.ndarray, y: np.ndarray, subject: np.ndarray,
     mae_path : path
         ``mae.pt`` of stage 02 (its config fixes the encoder sizes and pooling).
     out_dir : path
-        Writes ``fold{k}_seed{s}.pt`` per fold (a fold whose checkpoint exists
-        with the same config is not retrained: an interrupted run resumes) and
-        ``predictions.npz`` with ``oof (n_train, n_chans, n_times)``,
-        ``test (n_test, n_chans, n_times)`` (mean over folds) and ``folds``.
+        Writes ``fold{k}_seed{s}.pt`` per fold, ``inner_{name}_seed{s}.pt`` per
+        cross-fit model (a checkpoint that exists with the same config is not
+        retrained: an interrupted run resumes) and ``predictions.npz`` with
+        ``oof (n_train, n_chans, n_times)``, ``test (n_test, n_chans, n_times)``
+        (mean over folds), and with ``n_groups``: ``inner (n_groups, n_train,
+        n_times)`` (experts averaged in logit space) and ``inner_group (n_train,)``.
+    n_groups : int or None
+        Groups of the cross-fitting plan (:func:`kit.cv.crossfit_plan`) for the
+        leak-free ensemble; None skips those models.
 
     Returns
     -------
@@ -322,27 +347,32 @@ def train_experts_loso(features: np.ndarray, y: np.ndarray, subject: np.ndarray,
     oof = np.zeros((len(train), features.shape[1], n_times), np.float32)
     test_pred = np.zeros((len(test), features.shape[1], n_times), np.float32)
     chash = config_hash({"maml": cfg.__dict__, "mae": mcfg.__dict__})
-    sizes = dict(n_chans=features.shape[1], n_times=mcfg.seq_len, n_bands=mcfg.n_bands, d_model=mcfg.d_model,
-                 n_heads=mcfg.n_heads, d_ff=mcfg.d_ff, n_layers=mcfg.n_layers, dropout=mcfg.dropout)
+    meta = {"config": {"maml": cfg.__dict__, "mae": mcfg.__dict__},
+            "sizes": dict(n_chans=features.shape[1], n_times=mcfg.seq_len, n_bands=mcfg.n_bands,
+                          d_model=mcfg.d_model, n_heads=mcfg.n_heads, d_ff=mcfg.d_ff, n_layers=mcfg.n_layers,
+                          dropout=mcfg.dropout)}
     for k, held in enumerate(sids):
         t0 = time.perf_counter()
-        ckpt = out_dir / f"fold{k}_seed{cfg.seed}.pt"
         val = s_tr == held
-        if _reusable(ckpt, chash):
-            bank = load_bank(ckpt).to(dev)
-            note = "loaded"
-        else:
-            seed_everything(cfg.seed * 1000 + k)
-            bank = build_bank(features.shape[1], mae_path, cfg).to(dev)
-            hist = meta_train(bank, x_tr[~val], y_tr[~val], s_tr[~val], cfg, device=dev, progress=False)
-            save_checkpoint(ckpt, bank.state_dict(), {"maml": cfg.__dict__, "mae": mcfg.__dict__},
-                            bank_sizes=sizes, held_out_subject=int(held), history=hist)
-            note = f"query loss {np.mean(hist[-10:]):.4f}"
+        bank, note = _fold_bank(out_dir / f"fold{k}_seed{cfg.seed}.pt", chash, cfg.seed * 1000 + k,
+                                x_tr[~val], y_tr[~val], s_tr[~val], cfg, mae_path, meta, dev)
         oof[val] = predict_bank(bank, x_tr[val], n_times, batch=cfg.predict_batch)
         test_pred += predict_bank(bank, x_all[test], n_times, batch=cfg.predict_batch) / len(sids)
         if progress:
             print(f"fold {k + 1}/{len(sids)} (held-out subject {held}): {note}, "
                   f"{time.perf_counter() - t0:.1f} s")
     arrays = dict(oof=oof, test=test_pred, subject=s_tr, y=y[train], test_subject=subject[test])
+    if n_groups:
+        group, fits = crossfit_plan(s_tr, n_groups)
+        inner = np.full((group.max() + 1, len(train), n_times), np.nan, np.float32)
+        for j, fit in enumerate(fits):
+            t0 = time.perf_counter()
+            bank, note = _fold_bank(out_dir / f"inner_{fit.name}_seed{cfg.seed}.pt", chash,
+                                    cfg.seed * 1000 + 500 + j, x_tr[fit.train], y_tr[fit.train], s_tr[fit.train],
+                                    cfg, mae_path, meta, dev)
+            fit.place(inner, experts_mean(predict_bank(bank, x_tr[fit.predict], n_times, batch=cfg.predict_batch)))
+            if progress:
+                print(f"cross-fit model {j + 1}/{len(fits)} ({fit.name}): {note}, {time.perf_counter() - t0:.1f} s")
+        arrays.update(inner=inner, inner_group=group)
     save_npz(out_dir / "predictions.npz", **arrays)
     return arrays

@@ -25,14 +25,14 @@ import pandas as pd
 
 from . import __version__
 from .artifacts import config_dict, config_hash, load_npz, save_npz, write_json
-from .cv import load_or_create_folds, loso_score
+from .cv import CROSSFIT_GROUPS, load_or_create_folds, loso_score
 from .ensemble import EnsembleConfig, apply_ensemble, fit_ensemble
 from .errors import KitError
 from .features import band_features, euclidean_alignment
 from .fusion import FusionConfig, train_fusion_loso
 from .io import Dataset, load_dataset
 from .mae import MAEConfig, pretrain_mae
-from .maml import MAMLConfig, train_experts_loso
+from .maml import MAMLConfig, experts_mean, train_experts_loso
 from .paths import output_root, resolve_data_dir
 from .runtime import set_threads
 from .submission import write_submission
@@ -59,8 +59,8 @@ PROFILES: dict[str, dict[str, dict]] = {
 }
 BASELINES = ("starter", "thetacov", "bandpower", "eegnet")  # anchors of kit.baselines (bandpower, eegnet: issue 3)
 METHODS = BASELINES + ("experts", "fusion", "ensemble")
-ENSEMBLE_COMPONENTS = ("starter", "thetacov", "bandpower", "experts", "fusion")
-"""What notebook 05 blends by default. EEGNet is left out (minutes per LOSO run on a CPU); add it by name."""
+ENSEMBLE_COMPONENTS = ("starter", "thetacov", "bandpower", "eegnet", "experts", "fusion")
+"""What notebook 05 blends by default (every anchor and the deep stages)."""
 
 
 def stage_config(stage: str, profile: str):
@@ -199,27 +199,47 @@ def open_run(data=None, profile: str = "quick", **kw) -> Run:
     return Run(resolve_data_dir(data), profile, **kw)
 
 
-def run_baseline_stage(run: Run, name: str, *, force: bool = False) -> dict[str, np.ndarray]:
-    """LOSO out-of-fold and test predictions of a baseline (``starter``, ``thetacov``).
+def baseline_params(name: str, profile: str) -> dict:
+    """Config overrides of a baseline for a profile (only EEGNet's epochs depend on it)."""
+    if name != "eegnet":
+        return {}
+    from .eegnet import EEGNET_SCHEDULES, EEGNetConfig
+
+    default = EEGNetConfig()
+    return {k: v for k, v in EEGNET_SCHEDULES.get(profile, {}).items() if getattr(default, k) != v}
+
+
+def run_baseline_stage(run: Run, name: str, *, force: bool = False, params: dict | None = None) -> dict[str, np.ndarray]:
+    """LOSO out-of-fold, cross-fitted and test predictions of a baseline (``starter``, ``thetacov``, ...).
 
     Writes ``artifacts/{tag}/{name}/predictions.npz`` with ``oof (n_train, n_times)``,
-    ``test (n_test, n_times)``, ``subject``, ``y``, ``test_subject``, ``test_trial``.
+    ``test (n_test, n_times)``, ``inner (n_groups, n_train, n_times)`` and
+    ``inner_group (n_train,)`` (the cross-fitted tables the ensemble chooses on,
+    :func:`kit.cv.crossfit_plan`), ``subject``, ``y``, ``test_subject``, ``test_trial``.
+
+    Parameters
+    ----------
+    params : dict, optional
+        Config overrides; default :func:`baseline_params` of the run's profile.
+        They are part of the stage stamp.
     """
-    from .baselines import run_baseline
+    from .baselines import cross_fit_baseline, run_baseline
 
     if name not in BASELINES:
         raise KitError(f"unknown baseline {name!r}; choose from {BASELINES}")
-    stamp = run._stamp(name, {"baseline": name}, ())
+    params = baseline_params(name, run.profile) if params is None else params
+    stamp = run._stamp(name, {"baseline": name, "crossfit_groups": CROSSFIT_GROUPS, **params}, ())
     if run._fresh(name, stamp, force, ("predictions.npz",)):
         return load_npz(run.artifacts / name / "predictions.npz")
     t0 = time.perf_counter()
     tr, te = run.train, run.test
-    oof, test = run_baseline(name, tr.X, tr.y, tr.subject, te.X, te.subject, tr.sfreq)
+    oof, test = run_baseline(name, tr.X, tr.y, tr.subject, te.X, te.subject, tr.sfreq, **params)
+    inner, group = cross_fit_baseline(name, tr.X, tr.y, tr.subject, tr.sfreq, n_groups=CROSSFIT_GROUPS, **params)
     arrays = dict(oof=np.asarray(oof, np.float32), test=np.asarray(test, np.float32), subject=tr.subject, y=tr.y,
-                  test_subject=te.subject, test_trial=te.trial)
+                  test_subject=te.subject, test_trial=te.trial, inner=inner, inner_group=group)
     save_npz(run.stage_dir(name) / "predictions.npz", **arrays)
     run._done(name, stamp)
-    run.log(f"[{name}] LOSO predictions in {time.perf_counter() - t0:.1f} s")
+    run.log(f"[{name}] LOSO and cross-fitted predictions in {time.perf_counter() - t0:.1f} s")
     return arrays
 
 
@@ -240,13 +260,13 @@ def run_experts_stage(run: Run, cfg: MAMLConfig | None = None, *, force: bool = 
     mae_path = run.artifacts / "mae" / "mae.pt"
     if not mae_path.exists():
         raise KitError(f"{mae_path}: not found; run notebook 02 (MAE pretraining) first")
-    stamp = run._stamp("experts", cfg, ("mae",))
+    stamp = run._stamp("experts", {"maml": config_dict(cfg), "crossfit_groups": CROSSFIT_GROUPS}, ("mae",))
     if run._fresh("experts", stamp, force, ("predictions.npz",)):
         return load_npz(run.artifacts / "experts" / "predictions.npz")
     run.folds  # noqa: B018 - the fold table is written once, before any training
     ds = run.dataset
     arrays = train_experts_loso(run.features, ds.y, ds.subject, ds.is_test, cfg, mae_path,
-                                run.stage_dir("experts"), progress=run.verbose)
+                                run.stage_dir("experts"), progress=run.verbose, n_groups=CROSSFIT_GROUPS)
     run._done("experts", stamp)
     return arrays
 
@@ -256,27 +276,25 @@ def run_fusion_stage(run: Run, cfg: FusionConfig | None = None, *, force: bool =
     cfg = cfg or stage_config("fusion", run.profile)
     if not (run.artifacts / "experts" / "stage.json").exists():
         raise KitError(f"{run.artifacts / 'experts'}: no finished expert stage; run notebook 03 first")
-    stamp = run._stamp("fusion", cfg, ("mae", "experts"))
+    stamp = run._stamp("fusion", {"fusion": config_dict(cfg), "crossfit_groups": CROSSFIT_GROUPS},
+                       ("mae", "experts"))
     if run._fresh("fusion", stamp, force, ("predictions.npz",)):
         return load_npz(run.artifacts / "fusion" / "predictions.npz")
     ds = run.dataset
     seed = stage_config("maml", run.profile).seed
     arrays = train_fusion_loso(run.features, ds.y, ds.subject, ds.is_test, cfg, run.artifacts / "experts",
                                run.artifacts / "mae" / "mae.pt", run.stage_dir("fusion"), seed=seed,
-                               progress=run.verbose)
+                               progress=run.verbose, n_groups=CROSSFIT_GROUPS)
     run._done("fusion", stamp)
     return arrays
 
 
-def experts_mean(pred: np.ndarray) -> np.ndarray:
-    """Average the experts in logit space: ``(n, n_chans, n_times)`` -> ``(n, n_times)`` probabilities."""
-    from scipy.special import expit, logit
-
-    return expit(logit(np.clip(pred, 1e-6, 1 - 1e-6)).mean(axis=1)).astype(np.float32)
-
-
 def load_components(run: Run, names=ENSEMBLE_COMPONENTS) -> dict[str, dict[str, np.ndarray]]:
-    """Out-of-fold and test predictions of the finished stages, as ``{name: {"oof", "test"}}``.
+    """Out-of-fold, test and cross-fitted predictions of the finished stages.
+
+    Returns ``{name: {"oof": (n_train, n_times), "test": (n_test, n_times)}}``,
+    plus ``"inner" (n_groups, n_train, n_times)`` and ``"inner_group" (n_train,)``
+    where the stage wrote them.
 
     Every component's trial order is checked against the data's.
 
@@ -295,6 +313,8 @@ def load_components(run: Run, names=ENSEMBLE_COMPONENTS) -> dict[str, dict[str, 
         if oof.ndim == 3:
             oof, test = experts_mean(oof), experts_mean(test)
         out[name] = {"oof": oof, "test": test}
+        if "inner" in arrays:
+            out[name].update(inner=arrays["inner"], inner_group=arrays["inner_group"])
     return out
 
 
@@ -317,6 +337,15 @@ def run_ensemble_stage(run: Run, cfg: EnsembleConfig | None = None, *, component
                        write: bool = True, name: str | None = None) -> EnsembleResult:
     """Stage 05: blend the components on out-of-fold predictions, score everything, write the submission.
 
+    The ensemble's own LOSO score chooses held-out subject k's blend on the
+    components' cross-fitted predictions (models that never saw k), so it is
+    an honest estimate (:func:`kit.ensemble.fit_ensemble`).
+
+    Raises
+    ------
+    KitError
+        A component's predictions are missing, stale (no cross-fitted tables) or for other trials.
+
     Returns
     -------
     EnsembleResult
@@ -326,7 +355,15 @@ def run_ensemble_stage(run: Run, cfg: EnsembleConfig | None = None, *, component
     cfg = cfg or stage_config("ensemble", run.profile)
     comps = load_components(run, components)
     tr, te = run.train, run.test
-    chosen, nested, _ = fit_ensemble({k: v["oof"] for k, v in comps.items()}, tr.y, tr.subject, cfg)
+    stale = [k for k, v in comps.items() if "inner" not in v]
+    if stale:
+        raise KitError(f"{', '.join(str(run.artifacts / k) for k in stale)}: no cross-fitted predictions "
+                       "(written by an older kit); rerun that stage with force=True")
+    group = comps[next(iter(comps))]["inner_group"]
+    if any(not np.array_equal(v["inner_group"], group) for v in comps.values()):
+        raise KitError(f"{run.artifacts}: the components' cross-fitting groups differ; rerun them with force=True")
+    chosen, nested, _ = fit_ensemble({k: v["oof"] for k, v in comps.items()}, tr.y, tr.subject, cfg,
+                                     inner={k: v["inner"] for k, v in comps.items()}, group=group)
     scores = {k: loso_score(v["oof"], tr.y, tr.subject) for k, v in comps.items()}
     scores["ensemble"] = loso_score(nested, tr.y, tr.subject)
     table = score_table(scores)

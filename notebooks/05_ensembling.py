@@ -17,7 +17,8 @@
 # # 05 · Ensembling and the submission
 #
 # Components: the organisers' starter (theta power, per-sample LDA), the 2nd-place
-# theta-covariance recipe, a log band-power anchor over all five bands, the FOMAML experts (averaged) and the fusion model. Each is put on
+# theta-covariance recipe, a log band-power anchor over all five bands, EEGNet-8,2, the FOMAML
+# experts (averaged) and the fusion model. Each is put on
 # one scale per subject, blended with non-negative weights, and post-processed along time
 # (none, smoothing, the trial's mean over the whole second or over 0.3-0.7 s / 0.4-0.6 s
 # broadcast to all samples, or a blend): the window metric rewards a **sustained**
@@ -25,7 +26,10 @@
 #
 # Weights and post-processing are chosen on out-of-fold predictions only. The ensemble's own
 # LOSO score is **nested**: subject k is predicted with the blend chosen on the other
-# subjects. The submission is validated before it is written.
+# subjects' **cross-fitted** predictions, made by models that never saw subject k (each stage
+# trains 10 such models besides its LOSO folds). Choosing on the plain out-of-fold predictions
+# instead lets k's labels leak back through the models that made them: on null data that
+# lifted the ensemble by about 0.01. The submission is validated before it is written.
 
 # %% tags=["parameters"]
 DATA = None  # data folder; None = $KIT_DATA, the Kaggle input, data/raw or the demo data
@@ -41,7 +45,7 @@ from kit.plots import plot_auc_timecourse
 from kit.submission import validate_submission, expected_ids
 
 run = pipeline.open_run(DATA, PROFILE)
-COMPONENTS = pipeline.ENSEMBLE_COMPONENTS  # add "eegnet" to blend EEGNet too (minutes on a CPU)
+COMPONENTS = pipeline.ENSEMBLE_COMPONENTS  # every anchor and the deep stages; drop names to blend fewer
 for name in COMPONENTS:
     if name in pipeline.BASELINES:
         pipeline.run_baseline_stage(run, name, force=FORCE)

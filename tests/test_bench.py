@@ -108,17 +108,20 @@ def test_bench_smoke_writes_every_method_table_and_figure(tmp_path, monkeypatch,
     assert stamp["config"]["inner_steps"] == 0
     times = json.loads((art / "bench_times.json").read_text())  # kept so a rerun reports compute times
     assert times[f"{bench.NOMETA}@{stamp['hash']}"] > 0
-    assert json.loads((art / "experts" / "stage.json").read_text())["config"]["inner_steps"] > 0
+    assert json.loads((art / "experts" / "stage.json").read_text())["config"]["maml"]["inner_steps"] > 0
 
 
 def test_null_copy_matches_the_demo_and_is_reused(tmp_path):
+    assert bench.NULL_SCALE == 1.0  # by default the null copy has the real data's size
     data = write_demo_dataset(tmp_path / "demo", scale=0.01, seed=5)
-    copy = bench.null_copy(data, tmp_path / "bench")
+    copy = bench.null_copy(data, tmp_path / "bench", scale=None)  # None: the demo folder's own size
     meta = json.loads((copy / "demo.json").read_text())
     assert copy.name == "demo-null" and (meta["scale"], meta["seed"], meta["effect"]) == (0.01, 5, 0.0)
     mtime = (copy / "demo.json").stat().st_mtime_ns
-    assert bench.null_copy(data, tmp_path / "bench") == copy
+    assert bench.null_copy(data, tmp_path / "bench", scale=None) == copy
     assert (copy / "demo.json").stat().st_mtime_ns == mtime  # reused, not rewritten
+    assert bench.null_copy(data, tmp_path / "bench", scale=0.02) == copy  # another size: written again
+    assert json.loads((copy / "demo.json").read_text())["scale"] == 0.02
     assert bench.null_copy(copy, tmp_path / "bench") is None  # already null
     assert bench.null_copy(tmp_path, tmp_path / "bench") is None  # not a simulated folder
     with pytest.raises(KitError, match="unknown methods"):

@@ -111,11 +111,11 @@ def test_experts_never_train_on_the_held_out_subject(tmp_path, monkeypatch):
     from kit.mae import MAEConfig, pretrain_mae
 
     rng = np.random.default_rng(1)
-    subject = np.repeat([2, 3, 4, 1], 12)
-    y = np.tile([0, 1], 24)
+    subject = np.repeat([2, 3, 4, 5, 1], 12)
+    y = np.tile([0, 1], 30)
     is_test = subject == 1
     y[is_test] = -1
-    F = rng.standard_normal((48, 2, 40, 5)).astype(np.float32)
+    F = rng.standard_normal((60, 2, 40, 5)).astype(np.float32)
     pretrain_mae(F, MAEConfig(n_times=40, pool=8, epochs=1, d_model=8, n_heads=2, d_ff=16, n_layers=1),
                  tmp_path / "mae", progress=False)
     seen = []
@@ -129,11 +129,16 @@ def test_experts_never_train_on_the_held_out_subject(tmp_path, monkeypatch):
     monkeypatch.setattr(maml, "meta_train", spy)
     out = maml.train_experts_loso(F, y, subject, is_test, MAMLConfig(outer_steps=2, n_support=4, n_query=4),
                                   tmp_path / "mae" / "mae.pt", tmp_path / "experts", progress=False)
-    assert seen == [{3, 4}, {2, 4}, {2, 3}]
-    assert out["oof"].shape == (36, 2, 40) and out["test"].shape == (12, 2, 40)
+    # LOSO folds, then the cross-fit models (groups {2}, {3}, {4}, {5}: without one group, then without two)
+    assert seen == [{3, 4, 5}, {2, 4, 5}, {2, 3, 5}, {2, 3, 4},
+                    {3, 4, 5}, {2, 4, 5}, {2, 3, 5}, {2, 3, 4}, {4, 5}, {3, 5}, {3, 4}, {2, 5}, {2, 4}, {2, 3}]
+    assert out["oof"].shape == (48, 2, 40) and out["test"].shape == (12, 2, 40)
     assert ((out["oof"] > 0) & (out["oof"] < 1)).all()
+    assert out["inner"].shape == (4, 48, 40) and np.isfinite(out["inner"]).all()
+    assert out["inner_group"].tolist() == np.repeat([0, 1, 2, 3], 12).tolist()
     assert sorted(p.name for p in (tmp_path / "experts").glob("fold*.pt")) == [
-        "fold0_seed0.pt", "fold1_seed0.pt", "fold2_seed0.pt"]
+        "fold0_seed0.pt", "fold1_seed0.pt", "fold2_seed0.pt", "fold3_seed0.pt"]
+    assert len(list((tmp_path / "experts").glob("inner_g*_seed0.pt"))) == 10
     # a rerun with the same config reuses the fold checkpoints and gives the same predictions
     seen.clear()
     again = maml.train_experts_loso(F, y, subject, is_test, MAMLConfig(outer_steps=2, n_support=4, n_query=4),

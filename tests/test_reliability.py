@@ -165,7 +165,7 @@ def test_config_change_moves_the_old_stage_aside_and_downstream_follows(copy_of_
 def test_checkpoints_load_weights_only_and_refuse_another_config_or_version(copy_of_b, tmp_path, monkeypatch):
     data, out, art = copy_of_b
     checkpoints = sorted(art.rglob("*.pt"))
-    assert len(checkpoints) == 1 + 14 + 14
+    assert len(checkpoints) == 1 + 2 * (14 + 10)  # MAE; experts and fusion: LOSO folds + cross-fit models
     for path in checkpoints:
         payload = torch.load(path, map_location="cpu", weights_only=True)
         assert payload["kit_version"] == artifacts.__version__ and payload["state_dict"]
@@ -219,7 +219,7 @@ def test_interrupted_experts_resume_from_their_fold_checkpoints(copy_of_b, monke
     calls.clear()
     armed[0] = False
     pipeline.run_experts_stage(run, tiny("maml"))
-    assert len(calls) == 10  # folds 0-3 loaded, 4-13 trained
+    assert len(calls) == 10 + 10  # folds 0-3 loaded, 4-13 trained, then the 10 cross-fit models
     assert (art / "experts" / "predictions.npz").read_bytes() == reference
 
 
