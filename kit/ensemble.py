@@ -134,7 +134,12 @@ def _candidates(z: dict[str, np.ndarray], y: np.ndarray, subject: np.ndarray, na
     for weights in weight_grid(names, cfg.weight_step):
         base = blend(z, weights)
         for post in cfg.post:
-            _, curves = auc_curves(postprocess(base, *post), y, subject)
+            out = postprocess(base, *post)
+            if post[0] in ("broadcast", "window"):  # flat over time: one AUC per subject, repeated
+                _, curves = auc_curves(out[:, :1], y, subject)
+                curves = np.repeat(curves, out.shape[1], axis=1)
+            else:
+                _, curves = auc_curves(out, y, subject)
             cands.append(Candidate(weights, tuple(post), curves=curves))
     return cands
 
