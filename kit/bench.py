@@ -9,9 +9,12 @@ For each data folder, :func:`bench_folder` computes out-of-fold predictions
   (EEGNet-8,2), through :func:`kit.pipeline.run_baseline_stage`;
 - the kit's stages: ``experts_nometa`` (MAE-initialised channel experts
   trained on all training subjects without meta-learning:
-  ``MAMLConfig(inner_steps=0)``), ``experts`` (FOMAML), ``fusion`` and
+  ``MAMLConfig(inner_steps=0)``), ``experts`` (FOMAML), ``experts_tta``
+  (the same experts adapted to each held-out subject's unlabelled trials
+  before predicting, :func:`kit.maml.test_time_adapt`), ``fusion`` and
   ``ensemble`` (:func:`kit.pipeline.run_ensemble_stage` on the components
-  the pipeline gives it, :data:`kit.pipeline.ENSEMBLE_COMPONENTS`, nested LOSO),
+  the pipeline gives it, :data:`kit.pipeline.ENSEMBLE_COMPONENTS`, nested
+  LOSO with the blend chosen on cross-fitted predictions),
 
 and scores each with :func:`summarize`: the competition metric over the
 held-out subjects, its window, the mean per-subject AUC, a 95 % bootstrap
@@ -59,7 +62,9 @@ ANCHORS = ("starter", "thetacov", "bandpower", "eegnet")
 """The reference methods (kit.baselines)."""
 NOMETA = "experts_nometa"
 """Stage folder of the MAE-initialised experts trained without meta-learning."""
-STAGES = (NOMETA, "experts", "fusion", "ensemble")
+TTA = "experts_tta"
+"""Stage folder of the experts adapted to each held-out subject before predicting (unsupervised)."""
+STAGES = (NOMETA, "experts", TTA, "fusion", "ensemble")
 """The kit's deep stages, in pipeline order."""
 ALL_METHODS = ANCHORS + STAGES
 NULL_LIMIT = 0.53
@@ -230,6 +235,52 @@ def run_nometa_stage(run, *, force: bool = False) -> dict:
     return arrays
 
 
+def run_tta_stage(run, cfg=None, *, force: bool = False) -> dict:
+    """The experts stage's fold banks, each adapted to its held-out subject before predicting.
+
+    Fold k's experts take :func:`kit.maml.test_time_adapt` steps (the MAE's
+    masked reconstruction) on held-out subject k's unlabelled trials, then
+    predict them; nothing is retrained.  Writes
+    ``artifacts/{tag}/experts_tta/predictions.npz`` with ``oof (n_train, n_times)``
+    (experts averaged in logit space), ``subject``, ``y``.
+
+    Raises
+    ------
+    KitError
+        No finished experts stage.
+    """
+    import torch
+
+    from .mae import load_mae
+    from .maml import TTAConfig, experts_mean, load_bank, predict_bank, test_time_adapt
+    from .models import pool_time
+    from .pipeline import stage_config
+
+    cfg = cfg or TTAConfig()
+    experts = run.artifacts / "experts"
+    if not (experts / "stage.json").exists():
+        raise KitError(f"{experts}: no finished expert stage; run it first")
+    stamp = run._stamp(TTA, cfg, ("mae", "experts"))
+    if run._fresh(TTA, stamp, force, ("predictions.npz",)):
+        return load_npz(run.artifacts / TTA / "predictions.npz")
+    mae, mcfg = load_mae(run.artifacts / "mae" / "mae.pt")
+    ds = run.dataset
+    train = ~ds.is_test
+    x = pool_time(torch.from_numpy(np.ascontiguousarray(run.features[train], dtype=np.float32)), mcfg.pool, dim=2)
+    s_tr, n_times = ds.subject[train], run.features.shape[2]
+    seed = stage_config("maml", run.profile).seed
+    oof = np.zeros((len(s_tr), n_times), np.float32)
+    for k, held in enumerate(np.unique(s_tr)):
+        m = torch.from_numpy(s_tr == held)
+        bank = test_time_adapt(load_bank(experts / f"fold{k}_seed{seed}.pt"), mae, x[m],
+                               replace(cfg, seed=cfg.seed * 1000 + k))
+        oof[m.numpy()] = experts_mean(predict_bank(bank, x[m], n_times))
+    arrays = dict(oof=oof, subject=s_tr, y=ds.y[train])
+    save_npz(run.stage_dir(TTA) / "predictions.npz", **arrays)
+    run._done(TTA, stamp)
+    return arrays
+
+
 @contextmanager
 def thread_limit(n: int):
     """Limit BLAS/OpenMP (threadpoolctl) and torch CPU threads to ``n`` inside the block (0: unchanged).
@@ -348,11 +399,13 @@ def bench_folder(data, profile: str = "quick", *, methods=ALL_METHODS, n_boot: i
         timed("mae", lambda: pipeline.run_mae_stage(run))
     if NOMETA in deep:
         timed(NOMETA, lambda: run_nometa_stage(run))
-    if {"experts", "fusion"} & set(deep):
+    if {"experts", TTA, "fusion"} & set(deep):
         timed("experts", lambda: pipeline.run_experts_stage(run))
+    if TTA in deep:
+        timed(TTA, lambda: run_tta_stage(run))
     if "fusion" in deep:
         timed("fusion", lambda: pipeline.run_fusion_stage(run))
-    for name in (NOMETA, "experts", "fusion"):
+    for name in (NOMETA, "experts", TTA, "fusion"):
         if name in deep:
             preds[name] = pipeline.load_components(run, (name,))[name]["oof"]
     if "ensemble" in deep:
@@ -548,7 +601,10 @@ def write_report(path: Path, results: list[FolderResult], *, profile: str, comma
         "subjects (the real test set has 3), its mean and 5th/95th percentiles. Anchors: `starter` (organisers), "
         "`thetacov` (2nd place), `bandpower` (log-variance in 5 bands or a merged band, window and band chosen by "
         "inner LOSO, shrinkage LDA), `eegnet` (EEGNet-8,2, Lawhern et al. 2018). Kit: `experts_nometa` "
-        "(MAE-initialised experts, no meta-learning), `experts` (FOMAML), `fusion`, `ensemble` (nested LOSO).",
+        "(MAE-initialised experts, no meta-learning), `experts` (FOMAML), `experts_tta` (FOMAML experts after "
+        "20 steps of masked reconstruction on the held-out subject's unlabelled trials), `fusion`, `ensemble` "
+        "(nested LOSO; each held-out subject's blend chosen on cross-fitted predictions of models that never "
+        "saw it).",
         "",
     ]
     body = [folder_table(r) for r in results]

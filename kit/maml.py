@@ -283,6 +283,72 @@ def _reusable(ckpt: Path, chash: str) -> bool:
         return False
 
 
+@dataclass
+class TTAConfig:
+    """Unsupervised test-time adaptation of the experts (a bench lever; off in the pipeline)."""
+
+    steps: int = 20  # Adam steps of the MAE reconstruction loss on the held-out subject's trials
+    lr: float = 3e-4  # Adam learning rate
+    mask_ratio: float = 0.4  # share of samples masked per sequence, as in pretraining
+    batch_size: int = 64  # trials per step (all 16 channels of each)
+    seed: int = 0  # masking and minibatch order
+
+
+def test_time_adapt(bank: ExpertBank, mae, x: torch.Tensor, cfg: TTAConfig = TTAConfig()) -> ExpertBank:
+    """A copy of ``bank`` whose encoders took a few masked-reconstruction steps on unlabelled trials.
+
+    Each expert's encoder is trained with its MAE's objective (stage 02:
+    mask 40 % of the samples, reconstruct them with the MAE's mask token and
+    linear head, mean squared error on the masked samples) on one subject's
+    trials, so it adapts to that subject's statistics; the labels are never
+    read and the logit heads stay as they are (test-time training: Sun et
+    al., ICML 2020; with an MAE: Gandelsman et al., NeurIPS 2022).
+
+    Parameters
+    ----------
+    bank : ExpertBank
+        A trained fold's experts (left unchanged).
+    mae : MaskedAutoencoder
+        The stage-02 model (its ``mask_token`` and ``head`` are used, frozen).
+    x : Tensor, shape (n_trials, n_chans, T, n_bands)
+        One subject's pooled band features.
+    cfg : TTAConfig
+
+    Returns
+    -------
+    ExpertBank
+        The adapted copy, in eval mode.
+
+    Raises
+    ------
+    KitError
+        A non-finite reconstruction loss.
+    """
+    import copy
+
+    from .models import MaskedAutoencoder
+
+    bank = copy.deepcopy(bank).train()
+    opt = torch.optim.Adam(bank.encoder.parameters(), lr=cfg.lr)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    dev = next(bank.parameters()).device
+    token, head = mae.mask_token.detach().to(dev), mae.head.to(dev).requires_grad_(False)
+    for step in range(cfg.steps):
+        idx = torch.randperm(len(x), generator=gen)[: cfg.batch_size]
+        xb = x[idx].to(dev)  # (b, E, T, K)
+        b, E, T, _ = xb.shape
+        mask = MaskedAutoencoder.random_masking(b * E, T, cfg.mask_ratio, gen).view(b, E, T).to(dev)
+        h = bank.encoder.embed(xb)  # (b, E, T, D)
+        h = torch.where(mask[..., None], token + bank.encoder.pos, h)
+        loss = MaskedAutoencoder.forward_loss(xb, head(bank.encoder.encode(h)), mask)
+        if not torch.isfinite(loss):
+            raise KitError(f"test-time adaptation: loss is {loss.item()} at step {step + 1}; stopping")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return bank.eval()
+
+
 def experts_mean(pred: np.ndarray) -> np.ndarray:
     """Average the experts in logit space: ``(n, n_chans, n_times)`` -> ``(n, n_times)`` probabilities."""
     return torch.sigmoid(torch.logit(torch.from_numpy(np.asarray(pred, np.float32)), eps=1e-6).mean(dim=1)).numpy()

@@ -178,3 +178,29 @@ def test_augmentations_by_hand():
     offset = maml.augment(x, MAMLConfig(aug_offset=1.0), torch.Generator().manual_seed(0)) - x
     assert torch.allclose(offset, offset[:, :, :1].expand_as(offset)) and offset.abs().sum() > 0
     assert torch.equal(maml.augment(x, MAMLConfig(), torch.Generator()), x)
+
+
+def test_test_time_adaptation_fits_the_new_subject_and_leaves_the_fold_bank_alone(tmp_path):
+    from kit.mae import MAEConfig, load_mae, pretrain_mae
+    from kit.models import MaskedAutoencoder, pool_time
+
+    rng = np.random.default_rng(0)
+    F = rng.standard_normal((40, 2, 40, 5)).astype(np.float32)
+    pretrain_mae(F, MAEConfig(n_times=40, pool=8, epochs=1, d_model=8, n_heads=2, d_ff=16, n_layers=1),
+                 tmp_path / "mae", progress=False)
+    mae, _ = load_mae(tmp_path / "mae" / "mae.pt")
+    bank = maml.build_bank(2, tmp_path / "mae" / "mae.pt", MAMLConfig()).eval()
+    x = pool_time(torch.from_numpy(F[:20] * 3 + 1), 8, dim=2)  # a new subject: other scale and offset, (20, 2, 5, 5)
+    before = {k: v.clone() for k, v in bank.state_dict().items()}
+    adapted = maml.test_time_adapt(bank, mae, x, maml.TTAConfig(steps=30, lr=1e-2))
+    assert all(torch.equal(v, bank.state_dict()[k]) for k, v in before.items())  # the fold's bank is unchanged
+    assert torch.equal(adapted.head.weight, bank.head.weight) and not adapted.training  # heads untouched
+
+    @torch.no_grad()
+    def reconstruction(b):  # the MAE loss on x with one fixed mask
+        mask = MaskedAutoencoder.random_masking(40, 5, 0.4, torch.Generator().manual_seed(1)).view(20, 2, 5)
+        h = torch.where(mask[..., None], mae.mask_token + b.encoder.pos, b.encoder.embed(x))
+        return MaskedAutoencoder.forward_loss(x, mae.head(b.encoder.encode(h)), mask).item()
+
+    assert reconstruction(adapted) < 0.8 * reconstruction(bank)
+    assert maml.predict_bank(adapted, x, 40).shape == (20, 2, 40)
