@@ -33,9 +33,9 @@ import numpy as np
 from . import COMPETITION, __version__
 from .errors import KitError
 
-CLASSICAL = ("starter", "thetacov")
+CLASSICAL = ("starter", "thetacov", "bandpower")
 """Methods scored by :func:`kit.baselines.run_baseline`."""
-DEEP = ("experts", "fusion", "ensemble")
+DEEP = ("eegnet", "experts", "fusion", "ensemble")
 """Methods scored by :func:`kit.pipeline.cv_method`."""
 
 
@@ -268,6 +268,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return bench_command(args)
 
 
+def cmd_null_study(args: argparse.Namespace) -> int:
+    from .bench import null_study_command
+
+    return null_study_command(args)
+
+
 # ----------------------------------------------------------------------------- validate / score / submit
 def _validate(submission: str, data: str | None) -> tuple[int, int]:
     from .io import load_dataset
@@ -387,6 +393,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="size of the null copy x the real trial counts (default 1.0; 0 = the demo folder's)")
     s.add_argument("--jobs", type=int, default=1, help="folders benched at once, one process each (default 1)")
     s.set_defaults(func=cmd_bench)
+
+    s = sub.add_parser("null-study", help="cheap anchors and their ensemble (nested vs cross-fitted) on null seeds")
+    s.add_argument("--seeds", type=int, default=12, help="null simulations, seeds 0..N-1 (default 12)")
+    s.add_argument("--scale", type=float, default=0.2, help="size x the real trial counts (default 0.2)")
+    s.add_argument("--threads", type=int, default=1, help="threads per numeric library (default 1)")
+    s.set_defaults(func=cmd_null_study)
 
     s = sub.add_parser("validate", help="check a submission against the test files")
     s.add_argument("submission")

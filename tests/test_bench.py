@@ -189,3 +189,16 @@ def test_null_demo_keeps_every_cheap_method_at_chance_and_a_leak_would_show(null
     # leak 2: shrinkage LDA on every band-power feature (1,200) of every subject, scored on the same trials
     coef, icpt = ledoit_wolf_lda(Z, tr.y)
     assert auc_curves((Z @ coef + icpt)[:, None], tr.y, tr.subject)[1].mean() > 0.6  # 0.663
+
+
+def test_null_study_prints_nested_and_crossfit_per_seed(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("KIT_OUTPUT", str(tmp_path))
+    assert main(["null-study", "--seeds", "2", "--scale", "0.03"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    summary = json.loads(out[-1])
+    assert [r["seed"] for r in summary["rows"]] == [0, 1]
+    for r in summary["rows"]:
+        assert set(r) == {"seed", "starter", "thetacov", "bandpower", "nested", "crossfit"}
+        assert all(0.5 <= r[k] <= 1.0 for k in r if k != "seed")
+    assert summary["means"]["crossfit"] == pytest.approx(np.mean([r["crossfit"] for r in summary["rows"]]))
+    assert out[-2].startswith("nested > crossfit on ") and (tmp_path / "bench" / "null-study" / "null_s1_x0.03").is_dir()
