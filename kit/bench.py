@@ -538,6 +538,15 @@ def _fmt_window(w, times) -> str:
     return f"{times[w[0]]:.3f}-{times[w[1]]:.3f} s"
 
 
+def _shown(path) -> str:
+    """``path`` relative to the working folder when it lies below it (reports stay machine-independent)."""
+    p = Path(path)
+    try:
+        return str(p.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def folder_table(res: FolderResult) -> str:
     """The markdown table of one folder (one row per method), with notes below it."""
     sim = ""
@@ -550,7 +559,7 @@ def folder_table(res: FolderResult) -> str:
         f" (this run; {n_cached} stages reused from artifacts, their rows show the time they took to compute)"
         if n_cached else "")
     lines = [f"### {res.tag}{' (NULL: no emotional effect)' if res.null else ''}", "",
-             f"`{res.data}`: {res.n_subjects} training subjects, {res.n_trials:,} trials, LOSO "
+             f"`{_shown(res.data)}`: {res.n_subjects} training subjects, {res.n_trials:,} trials, LOSO "
              f"({res.n_subjects} folds, the same for every method).{sim} {wall}.", "",
              "| method | LOSO score | window | mean subject AUC | 95 % CI (bootstrap over subjects) | "
              "3-subject LB: mean [p5, p95] | wall (s) |",
