@@ -402,10 +402,10 @@ def bench_folder(data, profile: str = "quick", *, methods=ALL_METHODS, n_boot: i
     if {"experts", TTA, "fusion"} & set(deep):
         timed("experts", lambda: pipeline.run_experts_stage(run))
     if TTA in deep:
-        timed(TTA, lambda: run_tta_stage(run))
+        preds[TTA] = timed(TTA, lambda: run_tta_stage(run))["oof"]  # (n_train, n_times): no test predictions
     if "fusion" in deep:
         timed("fusion", lambda: pipeline.run_fusion_stage(run))
-    for name in (NOMETA, "experts", TTA, "fusion"):
+    for name in (NOMETA, "experts", "fusion"):
         if name in deep:
             preds[name] = pipeline.load_components(run, (name,))[name]["oof"]
     if "ensemble" in deep:
