@@ -388,6 +388,8 @@ def bench_folder(data, profile: str = "quick", *, methods=ALL_METHODS, n_boot: i
             res.seconds[name] = float(stored[key])  # the time it took when it was computed
         elif not res.cached[name]:
             stored[key] = round(res.seconds[name], 1)
+            with atomic_write(times_path, "w") as fh:  # at once: a later crash keeps this stage's time
+                json.dump(stored, fh, indent=1, sort_keys=True)
         return out
 
     preds = {}
@@ -417,8 +419,6 @@ def bench_folder(data, profile: str = "quick", *, methods=ALL_METHODS, n_boot: i
     for name in wanted:
         res.rows[name] = summarize(preds[name], tr.y, tr.subject, n_boot=n_boot, seed=seed)
     res.total_seconds = time.perf_counter() - t_start
-    with atomic_write(times_path, "w") as fh:
-        json.dump(stored, fh, indent=1, sort_keys=True)
     meta = run.data_root / "demo.json"
     if meta.is_file():
         m = json.loads(meta.read_text())
