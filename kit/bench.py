@@ -576,7 +576,7 @@ def folder_table(res: FolderResult) -> str:
     if anchors:
         best = max(anchors, key=anchors.get)
         note = f"Best anchor: **{best}** ({anchors[best]:.4f})."
-        if "ensemble" in res.rows:
+        if "ensemble" in res.rows and not res.null:  # on null data there is nothing to beat
             d = res.rows["ensemble"]["score"] - anchors[best]
             note += (f" Ensemble {'+' if d >= 0 else '-'}{abs(d):.4f} vs the best anchor "
                      f"({'meets' if d >= 0.01 else 'misses'} the +0.01 target).")
