@@ -720,6 +720,22 @@ def _loso_parts(name, X, subject, X_test, sfreq, params):
     return X, X_test, fit_predict
 
 
+def baseline_predictions(name: str, X: np.ndarray, y: np.ndarray, subject: np.ndarray,
+                         X_test: np.ndarray | None = None, subject_test: np.ndarray | None = None,
+                         sfreq: float = 200.0, *, n_groups: int = CROSSFIT_GROUPS, **params):
+    """:func:`run_baseline` and :func:`cross_fit_baseline` at once (per-trial features computed once for both).
+
+    Returns
+    -------
+    oof, test_pred, inner, group
+        As returned by those two functions.
+    """
+    X, X_test, fit_predict = _loso_parts(name, X, subject, X_test, sfreq, params)
+    oof, test_pred = cross_val_predict_loso(fit_predict, X, y, subject, X_test, subject_test)
+    inner, group = cross_fit_predict(fit_predict, X, y, subject, n_groups=n_groups)
+    return oof, test_pred, inner, group
+
+
 def cross_fit_baseline(name: str, X: np.ndarray, y: np.ndarray, subject: np.ndarray, sfreq: float = 200.0, *,
                        n_groups: int = CROSSFIT_GROUPS, **params) -> tuple[np.ndarray, np.ndarray]:
     """Cross-fitted inner predictions of a baseline, for the leak-free ensemble (:func:`kit.cv.crossfit_plan`).

@@ -808,7 +808,7 @@ def null_study(n_seeds: int = 12, *, scale: float = 0.2, where: str | os.PathLik
     list of dict
         Per seed: ``seed``, each anchor's score, ``nested``, ``crossfit``.
     """
-    from .baselines import cross_fit_baseline, run_baseline
+    from .baselines import baseline_predictions
     from .cv import loso_score
     from .demo import write_demo_dataset
     from .ensemble import fit_ensemble
@@ -826,8 +826,7 @@ def null_study(n_seeds: int = 12, *, scale: float = 0.2, where: str | os.PathLik
         tr = load_dataset(folder, splits=("train",))
         oof, inner = {}, {}
         for name in names:
-            oof[name], _ = run_baseline(name, tr.X, tr.y, tr.subject, sfreq=tr.sfreq)
-            inner[name], group = cross_fit_baseline(name, tr.X, tr.y, tr.subject, tr.sfreq)
+            oof[name], _, inner[name], group = baseline_predictions(name, tr.X, tr.y, tr.subject, sfreq=tr.sfreq)
         row = {"seed": seed, **{n: loso_score(oof[n], tr.y, tr.subject)["loso_score"] for n in names}}
         _, nested, _ = fit_ensemble(oof, tr.y, tr.subject, cfg)
         _, crossfit, _ = fit_ensemble(oof, tr.y, tr.subject, cfg, inner=inner, group=group)

@@ -223,7 +223,7 @@ def run_baseline_stage(run: Run, name: str, *, force: bool = False, params: dict
         Config overrides; default :func:`baseline_params` of the run's profile.
         They are part of the stage stamp.
     """
-    from .baselines import cross_fit_baseline, run_baseline
+    from .baselines import baseline_predictions
 
     if name not in BASELINES:
         raise KitError(f"unknown baseline {name!r}; choose from {BASELINES}")
@@ -233,8 +233,8 @@ def run_baseline_stage(run: Run, name: str, *, force: bool = False, params: dict
         return load_npz(run.artifacts / name / "predictions.npz")
     t0 = time.perf_counter()
     tr, te = run.train, run.test
-    oof, test = run_baseline(name, tr.X, tr.y, tr.subject, te.X, te.subject, tr.sfreq, **params)
-    inner, group = cross_fit_baseline(name, tr.X, tr.y, tr.subject, tr.sfreq, n_groups=CROSSFIT_GROUPS, **params)
+    oof, test, inner, group = baseline_predictions(name, tr.X, tr.y, tr.subject, te.X, te.subject, tr.sfreq,
+                                                   n_groups=CROSSFIT_GROUPS, **params)
     arrays = dict(oof=np.asarray(oof, np.float32), test=np.asarray(test, np.float32), subject=tr.subject, y=tr.y,
                   test_subject=te.subject, test_trial=te.trial, inner=inner, inner_group=group)
     save_npz(run.stage_dir(name) / "predictions.npz", **arrays)
