@@ -46,7 +46,7 @@ from typing import Any, Mapping
 
 from . import COMPETITION, __version__
 from .artifacts import atomic_write, write_json
-from .errors import DataError, KitError, SubmissionError
+from .errors import DataError, KitError, SubmissionError, import_failure
 
 DIST_NAME = "sleep-emotion-kit"
 """Distribution name of the kit (``pyproject.toml``); the import name is ``kit``."""
@@ -209,14 +209,15 @@ def _kaggle_api_class():
     Raises
     ------
     KitError
-        If the ``kaggle`` package is not installed.
+        If the ``kaggle`` package, or a module it imports, is missing
+        (:func:`kit.errors.import_failure` names which).
     """
     sink = io.StringIO()
     try:
         with contextlib.redirect_stdout(sink):
             from kaggle.api.kaggle_api_extended import KaggleApi
     except ImportError as exc:
-        raise KitError(f"kaggle: package not installed ({exc.name}); pip install kaggle") from exc
+        raise import_failure("kaggle", exc) from exc
     except SystemExit as exc:  # some versions exit on import without credentials
         raise KitError(f"kaggle: the package refused to load (exit {exc.code}); check the credentials") from exc
     return KaggleApi

@@ -438,3 +438,54 @@ def test_submit_subprocess_never_prints_the_key(tmp_path, submission, kaggle_inp
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.startswith(f"error: {home / '.kaggle' / 'kaggle.json'}: not valid JSON")
     assert proc.stderr.count("\n") == 1 and KEY not in proc.stdout + proc.stderr
+
+
+# ----------------------------------------------------------------------------- the kaggle client itself
+def test_the_kaggle_client_modules_that_submit_uses_import(tmp_path):
+    """The installed ``kaggle`` release imports, offline and without credentials, and has what submit calls.
+
+    A release that imports an undeclared module (kaggle 2.2.5 and ``six``) fails here, in CI, not in a user's
+    ``kit submit``. Run in a fresh interpreter with an empty HOME so no earlier import or token can help.
+    """
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KAGGLE_")}
+    env.update(HOME=str(home), KAGGLE_CONFIG_DIR=str(home / ".kaggle"), PYTHONPATH=str(project_root()))
+    code = ("import inspect, kit.kaggle as kk\n"
+            "Api = kk._kaggle_api_class()\n"
+            "import kaggle.models.upload_file\n"
+            "params = list(inspect.signature(Api.competition_submit).parameters)\n"
+            "print(Api.__module__, params[:4], callable(Api.authenticate))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split()[0] == "kaggle.api.kaggle_api_extended"
+    assert "['self', 'file_name', 'message', 'competition']" in proc.stdout and proc.stdout.split()[-1] == "True"
+
+
+def test_a_missing_dependency_of_kaggle_is_named_with_its_fix(tmp_path, submission, kaggle_input):
+    """kaggle installed but its module ``six`` absent: one line naming six and ``pip install six``."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KAGGLE_")}
+    env.update(HOME=str(home), KAGGLE_USERNAME="alice", KAGGLE_KEY=KEY, PYTHONPATH=str(project_root()))
+    code = ("import sys\nsys.modules['six'] = None  # as if six were not installed\n"
+            "from kit import cli\nsys.exit(cli.main(sys.argv[1:]))\n")
+    proc = subprocess.run([sys.executable, "-c", code, "submit", str(submission), "-m", "x", "--data",
+                           str(kaggle_input / COMPETITION)], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr == "error: kaggle: its module 'six' is missing (pip install six)\n"
+
+
+def test_import_failure_messages():
+    from kit.errors import import_failure
+    assert str(import_failure("kaggle", ModuleNotFoundError("No module named 'kaggle'", name="kaggle"))) == \
+        "kaggle: package not installed (pip install kaggle)"
+    assert str(import_failure("kaggle", ModuleNotFoundError("x", name="kaggle.api"))) == \
+        "kaggle: package not installed (pip install kaggle)"
+    assert str(import_failure("kaggle", ModuleNotFoundError("x", name="six"))) == \
+        "kaggle: its module 'six' is missing (pip install six)"
+    assert str(import_failure("kaggle", ModuleNotFoundError("x", name="yaml.cyaml"))) == \
+        "kaggle: its module 'yaml.cyaml' is missing (pip install pyyaml)"
+    msg = str(import_failure("kaggle", ImportError("cannot import name 'X' from 'kagglesdk'\n(unknown)")))
+    assert msg == ("kaggle: installed but fails to import (cannot import name 'X' from 'kagglesdk' (unknown)); "
+                   "reinstall the tested versions: pip install -r requirements.lock")
