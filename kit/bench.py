@@ -7,11 +7,11 @@ For each data folder, :func:`bench_folder` computes out-of-fold predictions
 - the anchors: ``starter`` (organisers), ``thetacov`` (2nd place),
   ``bandpower`` (log-variance in five bands, shrinkage LDA) and ``eegnet``
   (EEGNet-8,2), through :func:`kit.pipeline.run_baseline_stage`;
-- the kit's stages: ``experts_nometa`` (MAE-initialised channel experts
-  trained on all training subjects without meta-learning:
-  ``MAMLConfig(inner_steps=0)``), ``experts`` (FOMAML), ``experts_tta``
-  (the same experts adapted to each held-out subject's unlabelled trials
-  before predicting, :func:`kit.maml.test_time_adapt`), ``fusion`` and
+- the kit's stages: ``experts`` (:func:`kit.pipeline.run_experts_stage`),
+  its levers ``experts_mldg`` / ``experts_fomaml`` (:data:`LEVERS`: one
+  field of the config changed) and ``experts_tent`` (the experts adapted
+  to each held-out subject's unlabelled trials, :func:`kit.tta.tent_adapt`),
+  ``fusion`` (and each fusion model alone: ``fusion_lda``, ``fusion_net``) and
   ``ensemble`` (:func:`kit.pipeline.run_ensemble_stage` on the components
   the pipeline gives it, :data:`kit.pipeline.ENSEMBLE_COMPONENTS`, nested
   LOSO with the blend chosen on cross-fitted predictions),
@@ -60,12 +60,14 @@ from .metric import CHANCE, MIN_LEN, auc_curves, window_score
 
 ANCHORS = ("starter", "thetacov", "bandpower", "eegnet")
 """The reference methods (kit.baselines)."""
-NOMETA = "experts_nometa"
-"""Stage folder of the MAE-initialised experts trained without meta-learning."""
-TTA = "experts_tta"
-"""Stage folder of the experts adapted to each held-out subject before predicting (unsupervised)."""
-STAGES = (NOMETA, "experts", TTA, "fusion", "ensemble")
-"""The kit's deep stages, in pipeline order."""
+LEVERS: dict[str, dict] = {"experts_mldg": {"meta": "mldg"}, "experts_fomaml": {"meta": "fomaml"}}
+"""Expert stages that change one field of the profile's :class:`kit.experts.ExpertsConfig` (LOSO folds only)."""
+TENT = "experts_tent"
+"""Stage folder of the experts adapted to each held-out subject's unlabelled trials (entropy minimisation)."""
+FUSION_KINDS = ("fusion_lda", "fusion_net")
+"""Rows of each fusion model alone (read from the fusion stage's predictions; ``fusion`` picks per subject)."""
+STAGES = ("experts", *LEVERS, TENT, "fusion", *FUSION_KINDS, "ensemble")
+"""The kit's deep stages and their levers, in pipeline order."""
 ALL_METHODS = ANCHORS + STAGES
 NULL_LIMIT = 0.53
 """Highest LOSO score accepted on null data (the issue's target); above it, suspect a leak."""
@@ -204,45 +206,33 @@ def summarize(oof: np.ndarray, y: np.ndarray, subject: np.ndarray, *, n_boot: in
 
 
 # ----------------------------------------------------------------------------- stages
-def run_nometa_stage(run, *, force: bool = False) -> dict:
-    """MAE-initialised experts without meta-learning (``inner_steps=0``) into ``artifacts/{tag}/experts_nometa/``.
+def run_lever_stage(run, name: str, *, force: bool = False) -> dict:
+    """An expert lever of :data:`LEVERS` into ``artifacts/{tag}/{name}/`` (LOSO folds, no cross-fit models).
 
-    The profile's FOMAML config with ``inner_steps=0``: every outer step is
-    then a plain minibatch step of the query loss over ``meta_batch``
-    training subjects, the same data and step count as FOMAML, so the
-    difference between the two rows is the meta-learning alone.
+    The profile's :class:`kit.experts.ExpertsConfig` with the lever's fields
+    changed, so its row differs from ``experts`` by that change alone (and by
+    the heads' initialisation: fewer models share the batched computation).
 
     Raises
     ------
     KitError
-        No MAE checkpoint (run :func:`kit.pipeline.run_mae_stage` first).
+        Unknown lever, or no MAE checkpoint.
     """
-    from .maml import train_experts_loso
-    from .pipeline import stage_config
+    from .pipeline import run_experts_stage, stage_config
 
-    cfg = replace(stage_config("maml", run.profile), inner_steps=0)
-    mae_path = run.artifacts / "mae" / "mae.pt"
-    if not mae_path.exists():
-        raise KitError(f"{mae_path}: not found; run the MAE stage first")
-    stamp = run._stamp(NOMETA, cfg, ("mae",))
-    if run._fresh(NOMETA, stamp, force, ("predictions.npz",)):
-        return load_npz(run.artifacts / NOMETA / "predictions.npz")
-    run.folds  # noqa: B018 - the fold table is written once, before any training
-    ds = run.dataset
-    arrays = train_experts_loso(run.features, ds.y, ds.subject, ds.is_test, cfg, mae_path, run.stage_dir(NOMETA),
-                                progress=run.verbose, n_groups=None)  # not blended: no cross-fit models
-    run._done(NOMETA, stamp)
-    return arrays
+    if name not in LEVERS:
+        raise KitError(f"bench: unknown lever {name!r}; choose from {', '.join(LEVERS)}")
+    cfg = replace(stage_config("experts", run.profile), **LEVERS[name])
+    return run_experts_stage(run, cfg, force=force, stage=name, n_groups=None)
 
 
-def run_tta_stage(run, cfg=None, *, force: bool = False) -> dict:
-    """The experts stage's fold banks, each adapted to its held-out subject before predicting.
+def run_tent_stage(run, cfg=None, *, force: bool = False) -> dict:
+    """The experts stage's fold models, each adapted to its held-out subject's unlabelled trials, then predicting.
 
-    Fold k's experts take :func:`kit.maml.test_time_adapt` steps (the MAE's
-    masked reconstruction) on held-out subject k's unlabelled trials, then
-    predict them; nothing is retrained.  Writes
-    ``artifacts/{tag}/experts_tta/predictions.npz`` with ``oof (n_train, n_times)``
-    (experts averaged in logit space), ``subject``, ``y``.
+    :func:`kit.tta.tent_adapt` on fold k's heads with subject k's trials
+    (no labels); nothing else is retrained.  Writes
+    ``artifacts/{tag}/experts_tent/predictions.npz`` with ``oof (n_train, n_times)``
+    (P of the experts' mean trial logit), ``subject``, ``y``.
 
     Raises
     ------
@@ -251,33 +241,41 @@ def run_tta_stage(run, cfg=None, *, force: bool = False) -> dict:
     """
     import torch
 
+    from .artifacts import load_checkpoint
+    from .experts import head_inputs, predict_heads
     from .mae import load_mae
-    from .maml import TTAConfig, experts_mean, load_bank, predict_bank, test_time_adapt
-    from .models import pool_time
+    from .models import AttentionPoolHead, model_stack, pool_time
     from .pipeline import stage_config
+    from .tta import TentConfig, tent_adapt
 
-    cfg = cfg or TTAConfig()
+    cfg = cfg or TentConfig()
     experts = run.artifacts / "experts"
     if not (experts / "stage.json").exists():
         raise KitError(f"{experts}: no finished expert stage; run it first")
-    stamp = run._stamp(TTA, cfg, ("mae", "experts"))
-    if run._fresh(TTA, stamp, force, ("predictions.npz",)):
-        return load_npz(run.artifacts / TTA / "predictions.npz")
+    stamp = run._stamp(TENT, cfg, ("mae", "experts"))
+    if run._fresh(TENT, stamp, force, ("predictions.npz",)):
+        return load_npz(run.artifacts / TENT / "predictions.npz")
     mae, mcfg = load_mae(run.artifacts / "mae" / "mae.pt")
-    ds = run.dataset
-    train = ~ds.is_test
-    x = pool_time(torch.from_numpy(np.ascontiguousarray(run.features[train], dtype=np.float32)), mcfg.pool, dim=2)
-    s_tr, n_times = ds.subject[train], run.features.shape[2]
-    seed = stage_config("maml", run.profile).seed
+    train = ~run.dataset.is_test
+    feats = torch.from_numpy(np.ascontiguousarray(run.features[train], dtype=np.float32))
+    x = head_inputs(mae, pool_time(feats, mcfg.pool, dim=2))  # (n_train, E, T, D + K)
+    s_tr, n_times = run.dataset.subject[train], run.features.shape[2]
+    sids = np.unique(s_tr)
+    seed = stage_config("experts", run.profile).seed
+    states = [{k[len("head."):]: v for k, v in load_checkpoint(experts / f"fold{k}_seed{seed}.pt")["state_dict"].items()}
+              for k in range(len(sids))]
+    head = AttentionPoolHead(x.shape[1], x.shape[3], x.shape[2], len(sids))
+    head.load_state_dict(model_stack(states))
+    target = torch.from_numpy(np.stack([s_tr == s for s in sids]))  # (n_folds, n_train)
+    head = tent_adapt(head, x, target, cfg)
+    trial = predict_heads(head, x)[0].mean(axis=2)  # (n_folds, n_train): experts' mean trial logit
     oof = np.zeros((len(s_tr), n_times), np.float32)
-    for k, held in enumerate(np.unique(s_tr)):
-        m = torch.from_numpy(s_tr == held)
-        bank = test_time_adapt(load_bank(experts / f"fold{k}_seed{seed}.pt"), mae, x[m],
-                               replace(cfg, seed=cfg.seed * 1000 + k))
-        oof[m.numpy()] = experts_mean(predict_bank(bank, x[m], n_times))
-    arrays = dict(oof=oof, subject=s_tr, y=ds.y[train])
-    save_npz(run.stage_dir(TTA) / "predictions.npz", **arrays)
-    run._done(TTA, stamp)
+    for k, s in enumerate(sids):
+        m = s_tr == s
+        oof[m] = (1.0 / (1.0 + np.exp(-trial[k, m])))[:, None]
+    arrays = dict(oof=oof, subject=s_tr, y=run.dataset.y[train])
+    save_npz(run.stage_dir(TENT) / "predictions.npz", **arrays)
+    run._done(TENT, stamp)
     return arrays
 
 
@@ -399,24 +397,28 @@ def bench_folder(data, profile: str = "quick", *, methods=ALL_METHODS, n_boot: i
     deep = [m for m in wanted if m in STAGES]
     if deep:
         timed("mae", lambda: pipeline.run_mae_stage(run))
-    if NOMETA in deep:
-        timed(NOMETA, lambda: run_nometa_stage(run))
-    if {"experts", TTA, "fusion"} & set(deep):
-        timed("experts", lambda: pipeline.run_experts_stage(run))
-    if TTA in deep:
-        preds[TTA] = timed(TTA, lambda: run_tta_stage(run))["oof"]  # (n_train, n_times): no test predictions
-    if "fusion" in deep:
-        timed("fusion", lambda: pipeline.run_fusion_stage(run))
-    for name in (NOMETA, "experts", "fusion"):
+    for name in LEVERS:
         if name in deep:
-            preds[name] = pipeline.load_components(run, (name,))[name]["oof"]
+            preds[name] = timed(name, lambda: run_lever_stage(run, name))["oof"]
+    if {"experts", TENT, "fusion", *FUSION_KINDS} & set(deep):
+        preds["experts"] = timed("experts", lambda: pipeline.run_experts_stage(run))["oof"]
+    if TENT in deep:
+        preds[TENT] = timed(TENT, lambda: run_tent_stage(run))["oof"]  # (n_train, n_times): no test predictions
+    if {"fusion", *FUSION_KINDS} & set(deep):
+        fused = timed("fusion", lambda: pipeline.run_fusion_stage(run))
+        preds["fusion"] = fused["oof"]
+        for name in FUSION_KINDS:
+            key = "oof_" + name.split("_", 1)[1]
+            if key in fused:
+                preds[name] = fused[key]
+                res.seconds[name], res.cached[name] = 0.0, res.cached["fusion"]
     if "ensemble" in deep:
         timed("ensemble", lambda: pipeline.run_ensemble_stage(run, write=False))
         res.cached["ensemble"] = False
         preds["ensemble"] = load_npz(run.artifacts / "ensemble" / "predictions.npz")["oof"]
         info = run.artifacts / "ensemble" / "result.json"
         res.ensemble_blend = str(json.loads(info.read_text()).get("blend", "")) if info.is_file() else ""
-    for name in wanted:
+    for name in (m for m in wanted if m in preds):
         res.rows[name] = summarize(preds[name], tr.y, tr.subject, n_boot=n_boot, seed=seed)
     res.total_seconds = time.perf_counter() - t_start
     meta = run.data_root / "demo.json"
@@ -463,7 +465,7 @@ def null_copy(data: Path, where: Path, scale: float | None = NULL_SCALE) -> Path
 _MEMORY_CHILD = """
 import json, resource, sys, time, tracemalloc
 import numpy as np
-from kit.features import band_features
+from kit.features import deep_features
 from kit.io import load_dataset
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 tracemalloc.start()
@@ -471,7 +473,7 @@ t0 = time.perf_counter()
 ds = load_dataset(sys.argv[1])
 t_load = time.perf_counter() - t0
 rss_load = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-F = band_features(ds.X, ds.subject, ds.sfreq)
+F = deep_features(ds.X, ds.subject, ds.sfreq)
 t_feat = time.perf_counter() - t0 - t_load
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({"n_trials": len(ds), "X_bytes": ds.X.nbytes, "features_bytes": F.nbytes,
@@ -486,7 +488,7 @@ def memory_probe(scale: float = 1.0, *, seed: int = 0) -> dict:
 
     Simulates a demo folder at ``scale`` (1.0 = the real 10,209 + 1,734
     trials) into a temporary folder, then a child Python process runs
-    :func:`kit.io.load_dataset` and :func:`kit.features.band_features` and
+    :func:`kit.io.load_dataset` and :func:`kit.features.deep_features` and
     reports its peak resident set size (``resource.getrusage(RUSAGE_SELF).ru_maxrss``,
     KiB on Linux) and the peak of :mod:`tracemalloc` (numpy arrays included).
 
@@ -609,9 +611,12 @@ def write_report(path: Path, results: list[FolderResult], *, profile: str, comma
         "recomputed each time); **3-subject LB** = the metric over every 3-subject subset of the held-out "
         "subjects (the real test set has 3), its mean and 5th/95th percentiles. Anchors: `starter` (organisers), "
         "`thetacov` (2nd place), `bandpower` (log-variance in 5 bands or a merged band, window and band chosen by "
-        "inner LOSO, shrinkage LDA), `eegnet` (EEGNet-8,2, Lawhern et al. 2018). Kit: `experts_nometa` "
-        "(MAE-initialised experts, no meta-learning), `experts` (FOMAML), `experts_tta` (FOMAML experts after "
-        "20 steps of masked reconstruction on the held-out subject's unlabelled trials), `fusion`, `ensemble` "
+        "inner LOSO, shrinkage LDA), `eegnet` (EEGNet-8,2, Lawhern et al. 2018). Kit: `experts` (16 channel "
+        "experts, attention pooling over time on the frozen MAE encoder, plain multi-subject training: the "
+        "default), `experts_mldg` / `experts_fomaml` (the same with first-order MLDG / FOMAML meta-learning), "
+        "`experts_tent` (the experts after entropy minimisation on the held-out subject's unlabelled trials), "
+        "`fusion` (fitted on cross-fitted expert outputs; per subject the better of `fusion_lda`, shrinkage LDA "
+        "on the experts' trial logits, and `fusion_net`, the spatiotemporal network, by inner score), `ensemble` "
         "(nested LOSO; each held-out subject's blend chosen on cross-fitted predictions of models that never "
         "saw it).",
         "",

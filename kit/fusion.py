@@ -1,52 +1,99 @@
-"""Stage 04: spatiotemporal fusion of the 16 channel experts, leave-one-subject-out.
+"""Stage 04: fusion of the 16 channel experts, fitted on out-of-fold expert outputs only.
 
-For LOSO fold k the fusion model reads the logits of fold k's expert bank
-(stage 03), which never saw subject k, and is trained on the other training
-subjects only; it then predicts subject k (out-of-fold) and the test
-subjects (averaged over folds).
+The experts over-fit the subjects they were trained on, so a fusion learnt on
+their in-sample outputs learns to trust over-fit channels.  Here every fusion
+model is fitted on the experts' *cross-fitted* outputs (stage 03's
+``inner_logits`` / ``inner_course``: outputs of expert models that never saw
+the trial's subject, :func:`kit.cv.crossfit_plan`) and reads nothing else:
+no expert is re-run (stage 03 stored its outputs at model resolution).
+
+Two fusion models:
+
+- ``"lda"``: shrinkage LDA (Ledoit-Wolf, ``solver="lsqr"``) on the 16
+  experts' trial logits, z-scored per subject (no labels): one score per
+  trial, copied to every sample.  Its coefficients are the experts' weights.
+- ``"net"``: :class:`kit.models.SpatioTemporalFusion` on the experts' logit
+  time courses ``(n_chans, T)`` (the 3rd place's spatiotemporal fusion).
+
+``kind="auto"`` picks, for each held-out subject, the one with the better
+inner score (mean per-subject AUC of the trial score on the cross-fitted
+tables, held-out subject excluded).
+
+For LOSO fold k (subject k in cross-fit group a) the fusion is fitted on
+``inner[a]`` rows of the other subjects, then applied to the outputs of fold
+k's experts: subject k's (out-of-fold) and the test trials' (averaged over
+folds).  The fusion's own cross-fitted table (for the ensemble) is built the
+same way one level down: row i of table g comes from a fusion fitted on
+``inner[g]`` rows outside groups g and group(i).
 """
 
 from __future__ import annotations
 
 import os
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+from tqdm.auto import tqdm
 
-from .artifacts import config_hash, load_checkpoint, save_checkpoint, save_npz
+from .artifacts import load_checkpoint, load_npz, save_checkpoint, save_npz
 from .errors import KitError
-from .mae import load_mae
-from .cv import CROSSFIT_GROUPS, crossfit_plan
-from .maml import _reusable, bank_logits, load_bank
-from .models import SpatioTemporalFusion, pool_time, upsample_time
-from .runtime import get_device, seed_everything
+from .experts import subject_auc
+from .models import SpatioTemporalFusion, upsample_time
+from .runtime import seed_everything
+
+FUSION_KINDS = ("lda", "net")
+"""The fusion models ``FusionConfig.kind`` chooses among ("auto": by inner score)."""
+EXPERT_ARRAYS = ("oof_logits", "oof_course", "test_logits", "test_course", "inner_logits", "inner_course",
+                 "inner_group", "subject", "y", "test_subject")
+"""What fusion reads from stage 03's ``predictions.npz``."""
 
 
 @dataclass
 class FusionConfig:
-    """Fusion model and its training (defaults used by both profiles unless overridden)."""
+    """Fusion of the experts (defaults = the ``quick`` profile)."""
 
-    n_filters: int = 4  # spatial maps mixed from the 16 experts
-    kernel: int = 5  # temporal kernel in model samples (x pool = samples at 200 Hz)
-    dropout: float = 0.25  # dropout after the spatial mixing
-    epochs: int = 30  # passes over the training subjects' trials
-    batch_size: int = 128  # trials per step
-    lr: float = 3e-3  # AdamW learning rate
-    weight_decay: float = 1e-2  # AdamW weight decay
-    seed: int = 0  # seeds initialisation and batching
-
-
-def build_fusion(cfg: FusionConfig, n_chans: int) -> SpatioTemporalFusion:
-    """A fresh fusion model for ``n_chans`` experts."""
-    return SpatioTemporalFusion(n_chans, cfg.n_filters, cfg.kernel, cfg.dropout)
+    kind: str = "auto"  # "lda", "net" or "auto" (per held-out subject, the better one by inner score)
+    shrinkage: str | float = "auto"  # LDA covariance shrinkage ("auto": Ledoit-Wolf)
+    n_filters: int = 4  # net: spatial maps mixed from the 16 experts
+    kernel: int = 5  # net: temporal kernel in model samples (x pool = samples at 200 Hz)
+    dropout: float = 0.25  # net: dropout after the spatial mixing
+    epochs: int = 10  # net: passes over the training trials
+    batch_size: int = 128  # net: trials per step
+    lr: float = 3e-3  # net: AdamW learning rate
+    weight_decay: float = 1e-2  # net: AdamW weight decay
+    seed: int = 0  # net: initialisation and batching
 
 
-def fit_fusion(z: torch.Tensor, y: torch.Tensor, cfg: FusionConfig) -> SpatioTemporalFusion:
-    """Train a fusion model on expert logits ``z (n_trials, n_chans, T)`` and labels ``y (n_trials,)``.
+def zscore_by_subject(a: np.ndarray, subject: np.ndarray) -> np.ndarray:
+    """z-score ``a (n_trials, n_chans[, T])`` per subject and channel (over trials and time; no labels).
+
+    Makes the outputs of expert models trained on different subject sets
+    (cross-fit models, LOSO folds) comparable.  Float32.
+    """
+    a = np.asarray(a, np.float64)
+    out = np.empty_like(a)
+    axes = (0,) + tuple(range(2, a.ndim))
+    for s in np.unique(subject):
+        m = subject == s
+        mu, sd = a[m].mean(axis=axes, keepdims=True), a[m].std(axis=axes, keepdims=True)
+        out[m] = (a[m] - mu) / np.maximum(sd, 1e-6)
+    return out.astype(np.float32)
+
+
+def fit_lda(z: np.ndarray, y: np.ndarray, cfg: FusionConfig) -> dict[str, np.ndarray]:
+    """Shrinkage LDA on trial logits ``z (n, n_chans)``: ``{"coef": (n_chans,), "intercept": ()}``."""
+    lda = LinearDiscriminantAnalysis(solver="lsqr", shrinkage=cfg.shrinkage).fit(z, y)
+    return {"coef": lda.coef_[0].astype(np.float32), "intercept": np.float32(lda.intercept_[0])}
+
+
+def fit_net(c: np.ndarray, y: np.ndarray, cfg: FusionConfig) -> SpatioTemporalFusion:
+    """Train :class:`SpatioTemporalFusion` on logit courses ``c (n, n_chans, T)`` with labels ``y (n,)``.
+
+    Per-sample binary cross-entropy against the trial label.
 
     Raises
     ------
@@ -54,112 +101,174 @@ def fit_fusion(z: torch.Tensor, y: torch.Tensor, cfg: FusionConfig) -> SpatioTem
         If the loss becomes NaN/inf.
     """
     gen = seed_everything(cfg.seed)
-    model = build_fusion(cfg, z.shape[1])
+    model = SpatioTemporalFusion(c.shape[1], cfg.n_filters, cfg.kernel, cfg.dropout)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    yt = y.float()[:, None]
+    x, yt = torch.from_numpy(c), torch.from_numpy(np.asarray(y, np.float32))[:, None]
     model.train()
     for epoch in range(cfg.epochs):
-        order = torch.randperm(len(z), generator=gen)
-        for i in range(0, len(z), cfg.batch_size):
+        order = torch.randperm(len(x), generator=gen)
+        for i in range(0, len(x), cfg.batch_size):
             idx = order[i : i + cfg.batch_size]
-            logits = model(z[idx])  # (b, T)
+            logits = model(x[idx])  # (b, T)
             loss = F.binary_cross_entropy_with_logits(logits, yt[idx].expand_as(logits))
             if not torch.isfinite(loss):
-                raise KitError(f"fusion loss is {loss.item()} at epoch {epoch + 1}; stopping")
+                raise KitError(f"fusion net: loss is {loss.item()} at epoch {epoch + 1}; stopping")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
     return model.eval()
 
 
-@torch.no_grad()
-def predict_fusion(model: SpatioTemporalFusion, z: torch.Tensor, n_times: int) -> np.ndarray:
-    """P(emotional) ``(n_trials, n_times)`` from expert logits ``(n_trials, n_chans, T)``."""
-    return torch.sigmoid(upsample_time(model(z), n_times)).numpy().astype(np.float32)
+def predict(model, kind: str, z: np.ndarray, c: np.ndarray, n_times: int) -> np.ndarray:
+    """Logits ``(n, n_times)`` of a fitted fusion: LDA on ``z (n, n_chans)``, net on ``c (n, n_chans, T)``."""
+    if kind == "lda":
+        s = z @ model["coef"] + model["intercept"]
+        return np.repeat(s[:, None], n_times, axis=1).astype(np.float32)
+    with torch.no_grad():
+        return upsample_time(model(torch.from_numpy(c)), n_times).numpy().astype(np.float32)
 
 
-def train_fusion_loso(features: np.ndarray, y: np.ndarray, subject: np.ndarray, is_test: np.ndarray,
-                      cfg: FusionConfig, experts_dir: str | os.PathLike, mae_path: str | os.PathLike,
-                      out_dir: str | os.PathLike, *, seed: int = 0, progress: bool = True,
-                      n_groups: int | None = CROSSFIT_GROUPS) -> dict[str, np.ndarray]:
-    """Train one fusion model per LOSO fold on that fold's expert logits.
+def fit(kind: str, z: np.ndarray, c: np.ndarray, y: np.ndarray, cfg: FusionConfig):
+    """Fit one fusion model of ``kind`` on trial logits ``z`` / courses ``c``."""
+    return fit_lda(z, y, cfg) if kind == "lda" else fit_net(c, y, cfg)
 
-    Parameters
-    ----------
-    features : ndarray, shape (n_trials, n_chans, n_times, n_bands)
-        Same band features as stage 03 (all trials).
-    y, subject, is_test : ndarray, shape (n_trials,)
-    cfg : FusionConfig
-    experts_dir : path
-        Stage-03 folder with ``fold{k}_seed{seed}.pt``.
-    mae_path : path
-        Stage-02 ``mae.pt`` (its config gives the pooling).
-    out_dir : path
-        Writes ``fold{k}_seed{seed}.pt`` and ``predictions.npz`` with
-        ``oof (n_train, n_times)`` and ``test (n_test, n_times)``; with
-        ``n_groups`` also ``inner_{name}_seed{seed}.pt`` per cross-fit model and
-        ``inner (n_groups, n_train, n_times)``, ``inner_group (n_train,)``.
-    n_groups : int or None
-        Groups of the cross-fitting plan (must match stage 03's, whose
-        ``inner_*`` banks it reads); None skips those models.
+
+def read_expert_outputs(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Stage 03's stored outputs (:data:`EXPERT_ARRAYS`), z-scored per subject.
 
     Raises
     ------
-    CheckpointError
-        If a fold's expert checkpoint is missing (run stage 03 first).
+    KitError
+        The file lacks an array (written by an older kit, or without cross-fitting).
     """
-    out_dir, experts_dir = Path(out_dir), Path(experts_dir)
+    arrays = load_npz(path)
+    missing = [k for k in EXPERT_ARRAYS if k not in arrays]
+    if missing:
+        raise KitError(f"{path}: no {', '.join(missing)}; rerun the experts stage (notebook 03) with this kit")
+    s, ts = arrays["subject"], arrays["test_subject"]
+    out = dict(arrays)
+    out["oof_logits"] = zscore_by_subject(arrays["oof_logits"], s)
+    out["oof_course"] = zscore_by_subject(arrays["oof_course"], s)
+    out["test_logits"] = np.stack([zscore_by_subject(t, ts) for t in arrays["test_logits"]])
+    out["test_course"] = np.stack([zscore_by_subject(t, ts) for t in arrays["test_course"]])
+    out["inner_logits"] = np.stack([zscore_by_subject(t, s) for t in arrays["inner_logits"]])
+    out["inner_course"] = np.stack([zscore_by_subject(t, s) for t in arrays["inner_course"]])
+    return out
+
+
+def sigmoid(a: np.ndarray) -> np.ndarray:
+    return (1.0 / (1.0 + np.exp(-np.asarray(a, np.float64)))).astype(np.float32)
+
+
+def train_fusion_loso(experts_predictions: str | os.PathLike, cfg: FusionConfig, out_dir: str | os.PathLike,
+                      n_times: int, *, progress: bool = True) -> dict[str, np.ndarray]:
+    """Fit the fusion of every LOSO fold on the experts' cross-fitted outputs; save models and predictions.
+
+    Parameters
+    ----------
+    experts_predictions : path
+        Stage 03's ``predictions.npz`` (:func:`kit.experts.train_experts_loso`):
+        the only input; no expert checkpoint is read.
+    cfg : FusionConfig
+    out_dir : path
+        Writes ``fold{k}_{kind}.pt`` (each fold's fitted models, loadable with
+        :func:`load_fusion`) and ``predictions.npz``: ``oof (n_train, n_times)``,
+        ``test (n_test, n_times)``, ``inner (n_groups, n_train, n_times)``,
+        ``inner_group`` (P(emotional) of the chosen fusion), ``oof_{kind}``
+        per kind, ``chosen (n_folds,)`` (index into :data:`FUSION_KINDS`),
+        ``inner_score (n_folds, n_kinds)``, ``coef (n_folds, n_chans)`` (the
+        LDA's expert weights), ``subject``, ``y``, ``test_subject``.
+    n_times : int
+        Samples per trial of the predictions (the courses are upsampled).
+    progress : bool
+        A tqdm bar over the fits.
+
+    Raises
+    ------
+    KitError
+        Unknown ``kind``, stage 03's outputs missing, or a non-finite loss.
+    """
+    if cfg.kind not in FUSION_KINDS + ("auto",):
+        raise KitError(f"FusionConfig.kind must be one of {FUSION_KINDS + ('auto',)}, got {cfg.kind!r}")
+    kinds = FUSION_KINDS if cfg.kind == "auto" else (cfg.kind,)
+    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    _, mcfg = load_mae(mae_path)
-    n_times = features.shape[2]
-    x_all = pool_time(torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)), mcfg.pool, dim=2)
-    train, test = np.flatnonzero(~is_test), np.flatnonzero(is_test)
-    s_tr, y_tr = subject[train], torch.from_numpy(y[train].astype(np.int64))
-    sids = np.unique(s_tr)
-    oof = np.zeros((len(train), n_times), np.float32)
-    test_pred = np.zeros((len(test), n_times), np.float32)
-    dev = get_device()
-    chash = config_hash(cfg)
+    e = read_expert_outputs(experts_predictions)
+    s, y, group = e["subject"], e["y"].astype(np.int64), e["inner_group"]
+    sids, G = np.unique(s), int(group.max()) + 1
+    n_train, n_test, n_chans = len(s), len(e["test_subject"]), e["oof_logits"].shape[1]
+    bar = tqdm(total=len(kinds) * (len(sids) + G * G), disable=not progress, desc="fusion fits", unit="fit")
 
-    def fit_or_load(ckpt, bank_path, rows, seed_k):
-        """The fold's expert logits and its fusion model (loaded when already trained with this config)."""
-        bank = load_bank(bank_path).to(dev)
-        z_tr = bank_logits(bank, x_all[train])  # (n_train, n_chans, T)
-        if _reusable(ckpt, chash):  # an interrupted run resumes at the first missing fold
-            return bank, z_tr, load_fusion(ckpt)
-        model = fit_fusion(z_tr[rows], y_tr[rows], FusionConfig(**{**asdict(cfg), "seed": seed_k}))
-        save_checkpoint(ckpt, model.state_dict(), cfg, n_chans=int(z_tr.shape[1]),
-                        trained_on=[int(v) for v in np.unique(s_tr[rows])])
-        return bank, z_tr, model
+    def fit_predict(kind, seed, g, train_rows, z_pred, c_pred):
+        model = fit(kind, e["inner_logits"][g, train_rows], e["inner_course"][g, train_rows], y[train_rows],
+                    replace(cfg, seed=seed))
+        bar.update()
+        return model, predict(model, kind, z_pred, c_pred, n_times)
 
+    # cross-fitted fusion tables: row i of table g from a fusion fitted outside groups g and group(i)
+    inner = np.full((len(kinds), G, n_train, n_times), np.nan, np.float32)
+    for ki, kind in enumerate(kinds):
+        for g in range(G):
+            for h in range(G):
+                rows = group == h
+                train_rows = np.flatnonzero(~np.isin(group, (g, h)))
+                _, inner[ki, g, rows] = fit_predict(kind, cfg.seed * 1000 + 100 * g + h, g, train_rows,
+                                                    e["inner_logits"][g, rows], e["inner_course"][g, rows])
+    # LOSO folds: fitted on inner[a] rows of the other subjects, applied to fold k's expert outputs
+    oof_by = np.zeros((len(kinds), n_train, n_times), np.float32)
+    test_by = np.zeros((len(kinds), n_test, n_times), np.float32)
+    inner_score = np.zeros((len(sids), len(kinds)))
+    coef = np.zeros((len(sids), n_chans), np.float32)
     for k, held in enumerate(sids):
-        t0 = time.perf_counter()
-        val = s_tr == held
-        bank, z_tr, model = fit_or_load(out_dir / f"fold{k}_seed{seed}.pt", experts_dir / f"fold{k}_seed{seed}.pt",
-                                        ~val, cfg.seed * 1000 + k)
-        oof[val] = predict_fusion(model, z_tr[val], n_times)
-        test_pred += predict_fusion(model, bank_logits(bank, x_all[test]), n_times) / len(sids)
-        if progress:
-            print(f"fold {k + 1}/{len(sids)} (held-out subject {held}): {time.perf_counter() - t0:.1f} s")
-    extra = {}
-    if n_groups:
-        group, fits = crossfit_plan(s_tr, n_groups)
-        inner = np.full((group.max() + 1, len(train), n_times), np.nan, np.float32)
-        for j, fit in enumerate(fits):
-            _, z_tr, model = fit_or_load(out_dir / f"inner_{fit.name}_seed{seed}.pt",
-                                         experts_dir / f"inner_{fit.name}_seed{seed}.pt", fit.train,
-                                         cfg.seed * 1000 + 500 + j)
-            fit.place(inner, predict_fusion(model, z_tr[fit.predict], n_times))
-        extra = dict(inner=inner, inner_group=group)
-    arrays = dict(oof=oof, test=test_pred, subject=s_tr, y=y[train], test_subject=subject[test], **extra)
+        v = s == held
+        a = int(group[v][0])
+        train_rows = np.flatnonzero(~v)
+        for ki, kind in enumerate(kinds):
+            model, oof_by[ki, v] = fit_predict(kind, cfg.seed * 1000 + k, a, train_rows,
+                                               e["oof_logits"][v], e["oof_course"][v])
+            test_by[ki] += predict(model, kind, e["test_logits"][k], e["test_course"][k], n_times) / len(sids)
+            others = ~v
+            inner_score[k, ki] = subject_auc(inner[ki, a, others].mean(axis=1), y[others], s[others])
+            if kind == "lda":
+                coef[k] = model["coef"]
+                state = {k_: torch.as_tensor(v_) for k_, v_ in model.items()}
+            else:
+                state = model.state_dict()
+            save_checkpoint(out_dir / f"fold{k}_{kind}.pt", state, cfg, kind=kind, n_chans=n_chans,
+                            trained_on=[int(u) for u in sids if u != held])
+    bar.close()
+    chosen = inner_score.argmax(axis=1)  # (n_folds,) per held-out subject, the better kind on inner tables
+    oof = np.zeros((n_train, n_times), np.float32)
+    test = np.zeros((n_test, n_times), np.float32)
+    for k, held in enumerate(sids):
+        v = s == held
+        oof[v] = oof_by[chosen[k], v]
+        test += test_by[chosen[k]] / len(sids)
+    # the inner table's own choice for table g: the better kind on its rows outside group g
+    inner_pick = np.zeros((G, n_train, n_times), np.float32)
+    for g in range(G):
+        out = group != g
+        sc = [subject_auc(inner[ki, g, out].mean(axis=1), y[out], s[out]) for ki in range(len(kinds))]
+        inner_pick[g] = inner[int(np.argmax(sc)), g]
+    arrays = dict(oof=sigmoid(oof), test=sigmoid(test), inner=sigmoid(inner_pick), inner_group=group,
+                  chosen=np.array([FUSION_KINDS.index(kinds[c]) for c in chosen]), inner_score=inner_score,
+                  coef=coef, subject=s, y=e["y"], test_subject=e["test_subject"],
+                  **{f"oof_{kind}": sigmoid(oof_by[ki]) for ki, kind in enumerate(kinds)})
     save_npz(out_dir / "predictions.npz", **arrays)
     return arrays
 
 
-def load_fusion(path: str | os.PathLike) -> SpatioTemporalFusion:
-    """Rebuild a fold's fusion model from its checkpoint alone."""
+def load_fusion(path: str | os.PathLike):
+    """Rebuild one fold's fusion from its checkpoint alone: ``(model, kind)``.
+
+    The LDA comes back as ``{"coef", "intercept"}`` arrays, the net as a
+    :class:`SpatioTemporalFusion` in eval mode (use :func:`predict`).
+    """
     state = load_checkpoint(path, FusionConfig)
-    model = build_fusion(state["config"], state["n_chans"])
+    if state["kind"] == "lda":
+        return {k: v.numpy() for k, v in state["state_dict"].items()}, "lda"
+    cfg = state["config"]
+    model = SpatioTemporalFusion(state["n_chans"], cfg.n_filters, cfg.kernel, cfg.dropout)
     model.load_state_dict(state["state_dict"])
-    return model.eval()
+    return model.eval(), "net"
 

@@ -1,444 +1,227 @@
-"""Stage 03: sixteen channel experts meta-trained with first-order MAML, leave-one-subject-out.
+"""First-order meta-learning across subjects: the inner loop, the task splits and the outer loss.
 
-A *task* is one training subject: its trials are split into a ``support``
-set and a disjoint ``query`` set (balanced classes).  The ``inner`` loop
-(:func:`fast_adapt`) takes ``inner_steps`` SGD steps on the support loss;
-the ``outer`` loop updates the shared initialisation with the query loss of
-the adapted weights, averaged over ``meta_batch`` subjects.  With
-``first_order=True`` (FOMAML) the inner gradients are not differentiated
-through; ``inner_steps=0`` turns the procedure into plain multi-subject
-training of the MAE-initialised experts (the "no meta-learning" ablation).
+A *task* is built from training subjects.  The ``inner`` loop
+(:func:`fast_adapt`) takes ``inner_steps`` SGD steps on a ``support`` set;
+the ``outer`` loss is taken on a ``query`` set with the adapted weights, and
+its gradient, taken first-order (the inner gradients are constants), updates
+the shared initialisation.  Three modes, one flag (``meta``):
 
-The held-out subject has no labels at prediction time (as the test
-subjects), so it is scored by the meta-learned initialisation itself.
+- ``"fomaml"``: the 3rd place's first-order MAML; support and query are
+  disjoint, class-balanced trials of the *same* subject (Finn et al., ICML
+  2017, section 5.2; Nichol et al., "On first-order meta-learning
+  algorithms", 2018).  It meta-learns fast adaptation to a subject, which a
+  held-out subject without labels never gets.
+- ``"mldg"``: support = trials of several subjects, query = trials of
+  *another* subject; outer loss = support loss at the initialisation + query
+  loss after the inner steps.  First-order MLDG (Li et al., "Learning to
+  generalize: meta-learning for domain generalization", AAAI 2018) trains
+  for what the held-out subject needs: zero-shot transfer to a new subject.
+- ``"none"``: plain multi-subject training on the same trials (the ablation).
 
-Sources: Finn, Abbeel & Levine, "Model-Agnostic Meta-Learning", ICML 2017
-(first-order approximation, section 5.2); learn2learn's ``fast_adapt``
-pattern; Raghu et al., "Rapid Learning or Feature Reuse?", ICLR 2020
-(``inner_params="head"``, ANIL); the competition's 3rd place (16 experts,
-3 inner steps, subjects as tasks).
+Only the heads take inner steps (ANIL: Raghu et al., ICLR 2020): the inner
+loop runs on the support tokens computed once, so it costs no encoder pass.
+The pattern of :func:`fast_adapt` follows learn2learn's.
 """
 
 from __future__ import annotations
 
-import os
-import time
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+from torch import nn
 from torch.func import functional_call
 
-from .artifacts import config_hash, load_checkpoint, save_checkpoint, save_npz
-from .cv import CROSSFIT_GROUPS, crossfit_plan
-from .errors import CheckpointError, KitError
-from .mae import load_mae
-from .models import ExpertBank, pool_time, upsample_time
-from .runtime import get_device, seed_everything
+from .errors import KitError
+
+META_MODES = ("mldg", "fomaml", "none")
+"""Values of ``ExpertsConfig.meta``."""
 
 
-@dataclass
-class MAMLConfig:
-    """First-order MAML for the channel experts (defaults = ``full`` profile)."""
+def trial_bce(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Binary cross-entropy of trial logits against trial labels: the experts' trial-level loss.
 
-    inner_steps: int = 3  # SGD steps on the support set (0 = no meta-learning)
-    inner_lr: float = 0.05  # inner-loop SGD step size
-    inner_params: str = "all"  # "all" (MAML) or "head" (ANIL: only the output heads take inner steps)
-    first_order: bool = True  # FOMAML: do not differentiate through the inner steps
-    outer_steps: int = 300  # outer (meta) updates per fold
-    outer_lr: float = 1e-3  # AdamW learning rate of the outer loop
-    weight_decay: float = 0.01  # AdamW weight decay
-    meta_batch: int = 4  # subjects (tasks) per outer update
-    n_support: int = 32  # support trials per task (half per class)
-    n_query: int = 32  # query trials per task (half per class)
-    init: str = "mae"  # "mae" (encoder from stage 02) or "random"
-    aug_shift: int = 0  # max random time shift of a training trial, in model samples (0 = off)
-    aug_mask: float = 0.0  # share of samples set to 0 (the z-scored mean) in a random span (0 = off)
-    aug_offset: float = 0.0  # sd of a random per-trial, channel and band offset of the z-scored power (0 = off)
-    predict_batch: int = 256  # trials per forward pass at prediction time
-    seed: int = 0  # seeds task sampling, dropout and the heads' initialisation
+    Parameters
+    ----------
+    logits : Tensor, shape (n_models, B, n_chans)
+    y : Tensor, shape (B,)
+    weight : Tensor, shape (n_models, B), optional
+        1 where a trial belongs to the model's training subjects, else 0.
 
-
-def bce_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Binary cross-entropy of per-sample logits ``(B, n_chans, T)`` against trial labels ``(B,)``."""
-    target = y.to(logits.dtype)[:, None, None].expand_as(logits)
-    return F.binary_cross_entropy_with_logits(logits, target)
+    Returns
+    -------
+    Tensor (scalar)
+        Per model, the mean over its trials (weighted) and experts; summed
+        over models, so each model's gradient is that of its own mean loss,
+        as if it trained alone.
+    """
+    target = y.to(logits.dtype)[None, :, None].expand_as(logits)
+    loss = nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none").mean(dim=-1)  # (M, B)
+    if weight is None:
+        return loss.mean(dim=1).sum()
+    return ((loss * weight).sum(dim=1) / weight.sum(dim=1).clamp_min(1.0)).sum()
 
 
-def fast_adapt(model: torch.nn.Module, params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
+def fast_adapt(model: nn.Module, params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
                *, steps: int, lr: float, first_order: bool = True,
-               adapt: tuple[str, ...] | None = None) -> dict[str, torch.Tensor]:
-    """Inner loop: ``steps`` SGD steps on ``(x, y)`` from ``params``; a pure function.
+               weight: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """Inner loop: ``steps`` SGD steps on the loss of ``(x, y)`` from ``params``; a pure function.
 
     Parameters
     ----------
     model : nn.Module
-        Evaluated with :func:`torch.func.functional_call` on ``params``.
+        Maps ``x`` to trial logits ``(n_models, B, E)``; evaluated with
+        :func:`torch.func.functional_call` on ``params``.
     params : dict
         Starting weights (the meta-initialisation, usually ``dict(model.named_parameters())``).
-    x : Tensor, shape (B, n_chans, T, n_bands)
+    x : Tensor, shape (B, ...)
+        The support inputs (e.g. tokens ``(B, n_chans, T, D)``).
     y : Tensor, shape (B,)
     steps, lr : int, float
         Number of steps and step size.
     first_order : bool
-        If True the gradients are treated as constants, so the gradient of a
-        later loss with respect to ``params`` is the FOMAML gradient
-        (that loss's gradient at the adapted weights).  If False the graph
-        of the inner steps is kept (second-order MAML).
-    adapt : tuple of str, optional
-        Names of the parameters to adapt (default: all).
+        If True the inner gradients are constants, so the gradient of a later
+        loss with respect to ``params`` is that loss's gradient at the adapted
+        weights (the first-order approximation).  If False the graph of the
+        inner steps is kept (second-order MAML).
+    weight : Tensor, shape (n_models, B), optional
+        Which support trials each model may learn from (:func:`trial_bce`).
 
     Returns
     -------
     dict
         The adapted weights (same keys as ``params``).
     """
-    names = tuple(params) if adapt is None else adapt
     for _ in range(steps):
-        loss = bce_loss(functional_call(model, params, (x,)), y)
-        grads = torch.autograd.grad(loss, [params[n] for n in names], create_graph=not first_order)
-        params = {**params, **{n: params[n] - lr * g for n, g in zip(names, grads)}}
+        loss = trial_bce(functional_call(model, params, (x,)), y, weight)
+        grads = torch.autograd.grad(loss, list(params.values()), create_graph=not first_order)
+        params = {n: p - lr * g for (n, p), g in zip(params.items(), grads)}
     return params
+
+
+def subject_tasks(y: np.ndarray, subject: np.ndarray, rows: np.ndarray | None = None) -> dict:
+    """Per subject, the row indices of its neutral (0) and emotional (1) trials (among ``rows``, default all)."""
+    rows = np.arange(len(y)) if rows is None else np.asarray(rows)
+    ys, ss = y[rows], subject[rows]
+    return {int(s): (rows[(ss == s) & (ys == 0)], rows[(ss == s) & (ys == 1)]) for s in np.unique(ss)}
+
+
+def draw(idx: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` of ``idx`` without replacement, or every one of them and the rest with replacement when short."""
+    if len(idx) >= n:
+        return rng.choice(idx, size=n, replace=False)
+    return np.concatenate([idx, rng.choice(idx, size=n - len(idx), replace=True)])
+
+
+def balanced(idx_neg: np.ndarray, idx_pos: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` trials of one subject, half per class (:func:`draw`: a fixed size, so models batch together)."""
+    return np.concatenate([draw(idx_neg, n // 2, rng), draw(idx_pos, n - n // 2, rng)])
 
 
 def sample_task(idx_neg: np.ndarray, idx_pos: np.ndarray, n_support: int, n_query: int,
                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Disjoint, class-balanced support and query trial indices of one subject.
+    """FOMAML split of one subject: class-balanced support and query trial indices, disjoint.
 
-    Sizes shrink proportionally when the subject has too few trials of a class.
+    Each class gives ``n_support // 2`` support and ``n_query // 2`` query
+    trials; a class with fewer trials than both need is cycled (a few trials
+    then serve twice), so the sizes stay fixed.
     """
-    half_s, half_q = n_support // 2, n_query // 2
     support, query = [], []
     for idx in (idx_neg, idx_pos):
-        perm = rng.permutation(idx)
-        k = len(perm) * half_s // max(half_s + half_q, 1) if len(perm) < half_s + half_q else half_s
-        support.append(perm[:k])
-        query.append(perm[k : k + half_q])
+        half_s, half_q = n_support // 2, n_query // 2
+        perm = np.resize(rng.permutation(idx), half_s + half_q)
+        support.append(perm[:half_s])
+        query.append(perm[half_s:])
     return np.concatenate(support), np.concatenate(query)
 
 
-def augment(x: torch.Tensor, cfg: MAMLConfig, gen: torch.Generator) -> torch.Tensor:
-    """Random augmentations of band-feature trials ``(B, n_chans, T, n_bands)`` for training.
-
-    Time shift (edge-padded roll by up to ``aug_shift`` samples), one masked
-    span of ``aug_mask`` x T samples per trial (set to 0, the z-scored mean),
-    and a per-trial, channel and band offset with sd ``aug_offset``.  Masking
-    and cropping-like shifts are among the most useful EEG augmentations in
-    Rommel et al., J Neural Eng 2022 and the SimpleSleepNet study.
-    """
-    B, _, T, _ = x.shape
-    if cfg.aug_shift > 0:
-        shifts = torch.randint(-cfg.aug_shift, cfg.aug_shift + 1, (B,), generator=gen)
-        t = (torch.arange(T)[None, :] - shifts[:, None]).clamp(0, T - 1)  # (B, T) source sample
-        x = torch.gather(x, 2, t[:, None, :, None].expand_as(x))
-    if cfg.aug_mask > 0:
-        width = max(1, int(round(cfg.aug_mask * T)))
-        start = torch.randint(0, T - width + 1, (B,), generator=gen)
-        t = torch.arange(T)[None, :]
-        keep = ~((t >= start[:, None]) & (t < start[:, None] + width))  # (B, T)
-        x = x * keep[:, None, :, None].to(x.dtype)
-    if cfg.aug_offset > 0:
-        x = x + cfg.aug_offset * torch.randn(B, x.shape[1], 1, x.shape[3], generator=gen)
-    return x
-
-
-def task_loss(model: ExpertBank, xs: torch.Tensor, ys: torch.Tensor, xq: torch.Tensor, yq: torch.Tensor,
-              cfg: MAMLConfig, *, shortcut: bool = True) -> torch.Tensor:
-    """Query loss of one task after the inner loop; its gradient is the task's outer gradient.
-
-    ``xs (n_support, n_chans, T, n_bands)``, ``ys (n_support,)``, ``xq``/``yq`` likewise.
-    With ``inner_params="head"`` and ``first_order`` the encoder is fixed in
-    the inner loop, so (``shortcut=True``) its support features are computed
-    once and only the heads take the inner steps; this equals the generic
-    path (``shortcut=False``) and costs one encoder pass instead of
-    ``inner_steps``.
-
-    Raises
-    ------
-    KitError
-        Unknown ``cfg.inner_params``.
-    """
-    if cfg.inner_params not in ("all", "head"):
-        raise KitError(f"MAMLConfig.inner_params must be 'all' or 'head', got {cfg.inner_params!r}")
-    if shortcut and cfg.inner_params == "head" and cfg.first_order:
-        with torch.no_grad():
-            hs = model.encoder(xs)  # (B, E, T, D), a constant for the inner loop
-        head = fast_adapt(model.head, dict(model.head.named_parameters()), hs, ys,
-                          steps=cfg.inner_steps, lr=cfg.inner_lr, first_order=True)
-        return bce_loss(functional_call(model.head, head, (model.encoder(xq),)), yq)
-    adapt = tuple(n for n, _ in model.named_parameters() if n.startswith("head.")) if cfg.inner_params == "head" else None
-    params = fast_adapt(model, dict(model.named_parameters()), xs, ys, steps=cfg.inner_steps,
-                        lr=cfg.inner_lr, first_order=cfg.first_order, adapt=adapt)
-    return bce_loss(functional_call(model, params, (xq,)), yq)
-
-
-def meta_train(model: ExpertBank, x: torch.Tensor, y: torch.Tensor, subject: np.ndarray,
-               cfg: MAMLConfig, *, device: torch.device, progress: bool = False) -> list[float]:
-    """Outer loop of (FO)MAML over the subjects in ``subject``.
-
-    Parameters
-    ----------
-    model : ExpertBank
-        Trained in place (its parameters are the meta-initialisation).
-    x : Tensor, shape (n_trials, n_chans, T, n_bands)
-        Pooled band features of the training subjects only.
-    y : Tensor, shape (n_trials,)
-    subject : ndarray, shape (n_trials,)
+def mldg_task(tasks: dict, batch: np.ndarray, query_subject: int, n_support: int, n_query: int,
+              rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """MLDG split: support from every subject of ``batch`` but ``query_subject``, query from it alone.
 
     Returns
     -------
-    list of float
-        Mean query loss of every outer step.
+    support, query : ndarray of int
+        Row indices, ``n_support`` per support subject and ``n_query``; no
+        support row belongs to ``query_subject``.
 
     Raises
     ------
     KitError
-        If a query loss becomes NaN/inf.
+        ``query_subject`` not in ``batch``, or no other subject to support it.
     """
-    rng = np.random.default_rng(cfg.seed)
-    y_np = y.numpy()
-    tasks = {s: (np.flatnonzero((subject == s) & (y_np == 0)), np.flatnonzero((subject == s) & (y_np == 1)))
-             for s in np.unique(subject)}
+    others = [s for s in batch if s != query_subject]
+    if len(others) == len(batch) or not others:
+        raise KitError(f"MLDG task: query subject {query_subject} must be one of {list(batch)}, with others")
+    support = np.concatenate([balanced(*tasks[s], n_support, rng) for s in others])
+    return support, balanced(*tasks[query_subject], n_query, rng)
+
+
+def draw_step(tasks: dict, rng: np.random.Generator, cfg) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """The trials of one outer step, shared by every model: a list of ``(support, query)`` row indices.
+
+    ``"none"``: one pair ``(trials, None)`` of ``meta_batch * (n_support + n_query)``
+    rows; ``"fomaml"``: per subject of the batch, a disjoint support and query
+    of that subject; ``"mldg"``: per subject of the batch as query, the others
+    as support.  Each model then learns only from the rows of its own training
+    subjects (:func:`outer_loss`).
+
+    Raises
+    ------
+    KitError
+        Unknown ``cfg.meta``.
+    """
+    if cfg.meta not in META_MODES:
+        raise KitError(f"meta must be one of {META_MODES}, got {cfg.meta!r}")
     sids = np.array(sorted(tasks))
-    if cfg.inner_params not in ("all", "head"):
-        raise KitError(f"MAMLConfig.inner_params must be 'all' or 'head', got {cfg.inner_params!r}")
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.outer_lr, weight_decay=cfg.weight_decay)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    augmenting = cfg.aug_shift > 0 or cfg.aug_mask > 0 or cfg.aug_offset > 0
-    history = []
-    model.train()
-    for step in range(cfg.outer_steps):
-        opt.zero_grad(set_to_none=True)
-        batch = rng.choice(sids, size=min(cfg.meta_batch, len(sids)), replace=False)
-        total = 0.0
-        for s in batch:
-            s_idx, q_idx = sample_task(*tasks[s], cfg.n_support, cfg.n_query, rng)
-            xs, xq = x[s_idx], x[q_idx]
-            if augmenting:
-                xs, xq = augment(xs, cfg, gen), augment(xq, cfg, gen)
-            q_loss = task_loss(model, xs.to(device), y[s_idx].to(device), xq.to(device), y[q_idx].to(device), cfg)
-            if not torch.isfinite(q_loss):
-                raise KitError(f"FOMAML query loss is {q_loss.item()} at outer step {step + 1}; stopping")
-            (q_loss / len(batch)).backward()  # accumulates the outer gradient over tasks
-            total += q_loss.item() / len(batch)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        history.append(total)
-        if progress and (step + 1) % max(1, cfg.outer_steps // 5) == 0:
-            print(f"  outer step {step + 1}/{cfg.outer_steps}: query loss {np.mean(history[-10:]):.4f}")
-    return history
+    batch = rng.choice(sids, size=min(cfg.meta_batch, len(sids)), replace=False)
+    if cfg.meta == "none":
+        return [(np.concatenate([balanced(*tasks[s], cfg.n_support + cfg.n_query, rng) for s in batch]), None)]
+    if cfg.meta == "fomaml":
+        return [sample_task(*tasks[s], cfg.n_support, cfg.n_query, rng) for s in batch]
+    return [mldg_task(tasks, batch, s, cfg.n_support, cfg.n_query, rng) for s in batch]
 
 
-@torch.no_grad()
-def predict_bank(model: ExpertBank, x: torch.Tensor, n_times: int, *, batch: int = 256,
-                 device: torch.device | None = None) -> np.ndarray:
-    """P(emotional) of every expert: ``(n_trials, n_chans, T, n_bands)`` -> ``(n_trials, n_chans, n_times)`` float32."""
-    device = device or next(model.parameters()).device
-    model.eval()
-    out = [torch.sigmoid(upsample_time(model(x[i : i + batch].to(device)), n_times)).cpu()
-           for i in range(0, len(x), batch)]
-    return torch.cat(out).numpy().astype(np.float32)
-
-
-@torch.no_grad()
-def bank_logits(model: ExpertBank, x: torch.Tensor, *, batch: int = 256) -> torch.Tensor:
-    """Expert logits at the model's resolution: ``(n_trials, n_chans, T)`` (used by fusion)."""
-    device = next(model.parameters()).device
-    model.eval()
-    return torch.cat([model(x[i : i + batch].to(device)).cpu() for i in range(0, len(x), batch)])
-
-
-def build_bank(n_chans: int, mae_path: str | os.PathLike | None, cfg: MAMLConfig, mae_cfg=None) -> ExpertBank:
-    """An :class:`ExpertBank` with the MAE's sizes, encoders copied from ``mae_path`` if ``cfg.init == "mae"``."""
-    mae, mcfg = load_mae(mae_path) if mae_path is not None else (None, mae_cfg)
-    bank = ExpertBank(n_chans, mcfg.seq_len, mcfg.n_bands, mcfg.d_model, mcfg.n_heads, mcfg.d_ff,
-                      mcfg.n_layers, mcfg.dropout)
-    if cfg.init == "mae":
-        if mae is None:
-            raise KitError("init='mae' needs the MAE checkpoint of stage 02 (artifacts/<data>/mae/mae.pt)")
-        bank.load_mae_encoder(mae)
-    elif cfg.init != "random":
-        raise KitError(f"MAMLConfig.init must be 'mae' or 'random', got {cfg.init!r}")
-    return bank
-
-
-def load_bank(path: str | os.PathLike) -> ExpertBank:
-    """Rebuild a fold's expert bank from its checkpoint alone."""
-    state = load_checkpoint(path)
-    sizes = state["bank_sizes"]
-    bank = ExpertBank(**sizes)
-    bank.load_state_dict(state["state_dict"])
-    return bank.eval()
-
-
-def _reusable(ckpt: Path, chash: str) -> bool:
-    """True when a fold checkpoint exists, loads, and was written for the config hash ``chash``."""
-    if not ckpt.exists():
-        return False
-    try:
-        return load_checkpoint(ckpt).get("config_hash") == chash
-    except CheckpointError:  # another kit version or a damaged file: train the fold again
-        return False
-
-
-@dataclass
-class TTAConfig:
-    """Unsupervised test-time adaptation of the experts (a bench lever; off in the pipeline)."""
-
-    steps: int = 20  # Adam steps of the MAE reconstruction loss on the held-out subject's trials
-    lr: float = 3e-4  # Adam learning rate
-    mask_ratio: float = 0.4  # share of samples masked per sequence, as in pretraining
-    batch_size: int = 64  # trials per step (all 16 channels of each)
-    seed: int = 0  # masking and minibatch order
-
-
-def test_time_adapt(bank: ExpertBank, mae, x: torch.Tensor, cfg: TTAConfig = TTAConfig()) -> ExpertBank:
-    """A copy of ``bank`` whose encoders took a few masked-reconstruction steps on unlabelled trials.
-
-    Each expert's encoder is trained with its MAE's objective (stage 02:
-    mask 40 % of the samples, reconstruct them with the MAE's mask token and
-    linear head, mean squared error on the masked samples) on one subject's
-    trials, so it adapts to that subject's statistics; the labels are never
-    read and the logit heads stay as they are (test-time training: Sun et
-    al., ICML 2020; with an MAE: Gandelsman et al., NeurIPS 2022).
+def outer_loss(head: nn.Module, x: torch.Tensor, y: torch.Tensor, allowed: torch.Tensor, step: list,
+               cfg) -> torch.Tensor:
+    """The loss of one outer step; its gradient is the first-order meta-gradient of ``cfg.meta``.
 
     Parameters
     ----------
-    bank : ExpertBank
-        A trained fold's experts (left unchanged).
-    mae : MaskedAutoencoder
-        The stage-02 model (its ``mask_token`` and ``head`` are used, frozen).
-    x : Tensor, shape (n_trials, n_chans, T, n_bands)
-        One subject's pooled band features.
-    cfg : TTAConfig
+    head : nn.Module
+        Maps inputs ``(B, E, T, d)`` to trial logits ``(n_models, B, E)``; the
+        part that takes inner steps (all of it).
+    x : Tensor, shape (n_trials, E, T, d)
+        Head inputs of every trial (the frozen encoder's tokens and features).
+    y : Tensor, shape (n_trials,)
+    allowed : Tensor of float, shape (n_models, n_trials)
+        1 where a trial's subject is one of the model's training subjects.
+    step : list
+        :func:`draw_step` for this outer step (index tensors).
+    cfg : ExpertsConfig
+        ``meta``, ``inner_steps``, ``inner_lr``.
 
     Returns
     -------
-    ExpertBank
-        The adapted copy, in eval mode.
-
-    Raises
-    ------
-    KitError
-        A non-finite reconstruction loss.
+    Tensor (scalar)
+        Summed over models of: ``"none"``: the loss on the drawn trials;
+        ``"fomaml"``: mean over tasks of the query loss after the inner steps
+        on the same subject's support; ``"mldg"``: mean over tasks of (support
+        loss at the initialisation + query loss after the inner steps on that
+        support, Li et al. 2018's ``F(theta) + G(theta - alpha F'(theta))``).
+        A model whose training subjects do not include a task's query subject
+        takes no part in that task.
     """
-    import copy
-
-    from .models import MaskedAutoencoder
-
-    bank = copy.deepcopy(bank).train()
-    opt = torch.optim.Adam(bank.encoder.parameters(), lr=cfg.lr)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    dev = next(bank.parameters()).device
-    token, head = mae.mask_token.detach().to(dev), mae.head.to(dev).requires_grad_(False)
-    for step in range(cfg.steps):
-        idx = torch.randperm(len(x), generator=gen)[: cfg.batch_size]
-        xb = x[idx].to(dev)  # (b, E, T, K)
-        b, E, T, _ = xb.shape
-        mask = MaskedAutoencoder.random_masking(b * E, T, cfg.mask_ratio, gen).view(b, E, T).to(dev)
-        h = bank.encoder.embed(xb)  # (b, E, T, D)
-        h = torch.where(mask[..., None], token + bank.encoder.pos, h)
-        loss = MaskedAutoencoder.forward_loss(xb, head(bank.encoder.encode(h)), mask)
-        if not torch.isfinite(loss):
-            raise KitError(f"test-time adaptation: loss is {loss.item()} at step {step + 1}; stopping")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    return bank.eval()
-
-
-def experts_mean(pred: np.ndarray) -> np.ndarray:
-    """Average the experts in logit space: ``(n, n_chans, n_times)`` -> ``(n, n_times)`` probabilities."""
-    return torch.sigmoid(torch.logit(torch.from_numpy(np.asarray(pred, np.float32)), eps=1e-6).mean(dim=1)).numpy()
-
-
-def _fold_bank(ckpt: Path, chash: str, seed: int, x, y, s, cfg: MAMLConfig, mae_path, ckpt_meta: dict,
-               dev) -> tuple[ExpertBank, str]:
-    """Load the bank at ``ckpt`` if it was trained with config hash ``chash``; else meta-train and save it."""
-    if _reusable(ckpt, chash):
-        return load_bank(ckpt).to(dev), "loaded"
-    seed_everything(seed)
-    bank = build_bank(x.shape[1], mae_path, cfg).to(dev)
-    hist = meta_train(bank, x, y, s, cfg, device=dev, progress=False)
-    save_checkpoint(ckpt, bank.state_dict(), ckpt_meta["config"], bank_sizes=ckpt_meta["sizes"], history=hist,
-                    trained_on=[int(v) for v in np.unique(s)])
-    return bank, f"query loss {np.mean(hist[-10:]):.4f}"
-
-
-def train_experts_loso(features: np.ndarray, y: np.ndarray, subject: np.ndarray, is_test: np.ndarray,
-                       cfg: MAMLConfig, mae_path: str | os.PathLike, out_dir: str | os.PathLike,
-                       *, device: str | None = None, progress: bool = True,
-                       n_groups: int | None = CROSSFIT_GROUPS) -> dict[str, np.ndarray]:
-    """Meta-train one expert bank per LOSO fold (and per cross-fit model); save weights and predictions.
-
-    Parameters
-    ----------
-    features : ndarray, shape (n_trials, n_chans, n_times, n_bands)
-        z-scored log band power of all trials (training and test subjects).
-    y : ndarray, shape (n_trials,)
-        1 emotional, 0 neutral, -1 for test trials (never read for them).
-    subject : ndarray, shape (n_trials,)
-    is_test : ndarray of bool, shape (n_trials,)
-    cfg : MAMLConfig
-    mae_path : path
-        ``mae.pt`` of stage 02 (its config fixes the encoder sizes and pooling).
-    out_dir : path
-        Writes ``fold{k}_seed{s}.pt`` per fold, ``inner_{name}_seed{s}.pt`` per
-        cross-fit model (a checkpoint that exists with the same config is not
-        retrained: an interrupted run resumes) and ``predictions.npz`` with
-        ``oof (n_train, n_chans, n_times)``, ``test (n_test, n_chans, n_times)``
-        (mean over folds), and with ``n_groups``: ``inner (n_groups, n_train,
-        n_times)`` (experts averaged in logit space) and ``inner_group (n_train,)``.
-    n_groups : int or None
-        Groups of the cross-fitting plan (:func:`kit.cv.crossfit_plan`) for the
-        leak-free ensemble; None skips those models.
-
-    Returns
-    -------
-    dict
-        The arrays written to ``predictions.npz``.
-    """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    dev = get_device(device)
-    _, mcfg = load_mae(mae_path)
-    n_times = features.shape[2]
-    x_all = pool_time(torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)), mcfg.pool, dim=2)
-    train = np.flatnonzero(~is_test)
-    test = np.flatnonzero(is_test)
-    x_tr, y_tr, s_tr = x_all[train], torch.from_numpy(y[train].astype(np.int64)), subject[train]
-    sids = np.unique(s_tr)
-    oof = np.zeros((len(train), features.shape[1], n_times), np.float32)
-    test_pred = np.zeros((len(test), features.shape[1], n_times), np.float32)
-    chash = config_hash({"maml": cfg.__dict__, "mae": mcfg.__dict__})
-    meta = {"config": {"maml": cfg.__dict__, "mae": mcfg.__dict__},
-            "sizes": dict(n_chans=features.shape[1], n_times=mcfg.seq_len, n_bands=mcfg.n_bands,
-                          d_model=mcfg.d_model, n_heads=mcfg.n_heads, d_ff=mcfg.d_ff, n_layers=mcfg.n_layers,
-                          dropout=mcfg.dropout)}
-    for k, held in enumerate(sids):
-        t0 = time.perf_counter()
-        val = s_tr == held
-        bank, note = _fold_bank(out_dir / f"fold{k}_seed{cfg.seed}.pt", chash, cfg.seed * 1000 + k,
-                                x_tr[~val], y_tr[~val], s_tr[~val], cfg, mae_path, meta, dev)
-        oof[val] = predict_bank(bank, x_tr[val], n_times, batch=cfg.predict_batch)
-        test_pred += predict_bank(bank, x_all[test], n_times, batch=cfg.predict_batch) / len(sids)
-        if progress:
-            print(f"fold {k + 1}/{len(sids)} (held-out subject {held}): {note}, "
-                  f"{time.perf_counter() - t0:.1f} s")
-    arrays = dict(oof=oof, test=test_pred, subject=s_tr, y=y[train], test_subject=subject[test])
-    if n_groups:
-        group, fits = crossfit_plan(s_tr, n_groups)
-        inner = np.full((group.max() + 1, len(train), n_times), np.nan, np.float32)
-        for j, fit in enumerate(fits):
-            t0 = time.perf_counter()
-            bank, note = _fold_bank(out_dir / f"inner_{fit.name}_seed{cfg.seed}.pt", chash,
-                                    cfg.seed * 1000 + 500 + j, x_tr[fit.train], y_tr[fit.train], s_tr[fit.train],
-                                    cfg, mae_path, meta, dev)
-            fit.place(inner, experts_mean(predict_bank(bank, x_tr[fit.predict], n_times, batch=cfg.predict_batch)))
-            if progress:
-                print(f"cross-fit model {j + 1}/{len(fits)} ({fit.name}): {note}, {time.perf_counter() - t0:.1f} s")
-        arrays.update(inner=inner, inner_group=group)
-    save_npz(out_dir / "predictions.npz", **arrays)
-    return arrays
+    init = dict(head.named_parameters())
+    if cfg.meta == "none":
+        (idx, _), = step
+        return trial_bce(head(x[idx]), y[idx], allowed[:, idx])
+    total = 0.0
+    for s_idx, q_idx in step:
+        xs, ys, ws = x[s_idx], y[s_idx], allowed[:, s_idx]
+        adapted = fast_adapt(head, init, xs, ys, steps=cfg.inner_steps, lr=cfg.inner_lr, first_order=True,
+                             weight=ws)
+        loss = trial_bce(functional_call(head, adapted, (x[q_idx],)), y[q_idx], allowed[:, q_idx])
+        if cfg.meta == "mldg":
+            loss = loss + trial_bce(head(xs), ys, ws)
+        total = total + loss / len(step)
+    return total

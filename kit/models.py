@@ -88,6 +88,16 @@ class BankEncoderLayer(nn.Module):
         return x
 
 
+def sinusoidal_positions(n_times: int, d_model: int, period: float = 10_000.0) -> torch.Tensor:
+    """Sinusoidal position code ``(n_times, d_model)`` of Vaswani et al. 2017 (sin on even, cos on odd dims)."""
+    pos = torch.arange(n_times, dtype=torch.float32)[:, None]
+    freq = torch.exp(-math.log(period) * torch.arange(0, d_model, 2, dtype=torch.float32) / d_model)
+    code = torch.zeros(n_times, d_model)
+    code[:, 0::2] = torch.sin(pos * freq)
+    code[:, 1::2] = torch.cos(pos * freq[: d_model // 2])
+    return code
+
+
 class ChannelTransformer(nn.Module):
     """``n_experts`` independent per-channel Transformer encoders over band-power sequences.
 
@@ -97,23 +107,25 @@ class ChannelTransformer(nn.Module):
         Independent encoders (16 channel experts, or 1 for the MAE).
     n_times : int
         Sequence length in samples (200 at 200 Hz, fewer after pooling).
-    n_bands : int
+    n_features : int
         Input features per sample (5 band powers).
     d_model, n_heads, d_ff, n_layers, dropout
         Transformer sizes (defaults of the 3rd-place design: 16, 4, 128, 3).
 
     Notes
     -----
-    Input ``(B, n_experts, n_times, n_bands)``; output ``(B, n_experts, n_times, d_model)``.
+    Input ``(B, n_experts, n_times, n_features)``; output ``(B, n_experts, n_times, d_model)``.
     Source: Vaswani et al. 2017; the per-channel design of the competition's 3rd place.
     """
 
-    def __init__(self, n_experts: int, n_times: int, n_bands: int = 5, d_model: int = 16,
+    def __init__(self, n_experts: int, n_times: int, n_features: int = 5, d_model: int = 16,
                  n_heads: int = 4, d_ff: int = 128, n_layers: int = 3, dropout: float = 0.1):
         super().__init__()
-        self.n_experts, self.n_times, self.n_bands = n_experts, n_times, n_bands
-        self.input = BankLinear(n_experts, n_bands, d_model)
-        self.pos = nn.Parameter(torch.randn(n_experts, n_times, d_model) * 0.02)
+        self.n_experts, self.n_times, self.n_features = n_experts, n_times, n_features
+        self.input = BankLinear(n_experts, n_features, d_model)
+        # learned, initialised with the sinusoids of Vaswani et al. 2017: neighbouring samples start out alike,
+        # which the masked reconstruction needs (a random init left it behind copying the nearest sample)
+        self.pos = nn.Parameter(sinusoidal_positions(n_times, d_model).expand(n_experts, -1, -1).clone())
         self.layers = nn.ModuleList(
             BankEncoderLayer(n_experts, d_model, n_heads, d_ff, dropout) for _ in range(n_layers)
         )
@@ -137,8 +149,8 @@ class MaskedAutoencoder(nn.Module):
 
     Masked samples are replaced by a learned mask token after the input
     projection, so the encoder sees context on both sides of every masked
-    sample; a linear head reconstructs the ``n_bands`` features of the masked
-    samples.  Input ``(N, n_times, n_bands)`` with N = trials x channels.
+    sample; a linear head reconstructs the ``n_features`` features of the masked
+    samples.  Input ``(N, n_times, n_features)`` with N = trials x channels.
 
     Sources: He et al., "Masked Autoencoders Are Scalable Vision Learners",
     CVPR 2022 (facebookresearch/mae ``models_mae.py`` step names); Devlin et
@@ -146,12 +158,12 @@ class MaskedAutoencoder(nn.Module):
     d_model 16).
     """
 
-    def __init__(self, n_times: int, n_bands: int = 5, d_model: int = 16, n_heads: int = 4,
+    def __init__(self, n_times: int, n_features: int = 5, d_model: int = 16, n_heads: int = 4,
                  d_ff: int = 128, n_layers: int = 3, dropout: float = 0.1):
         super().__init__()
-        self.encoder = ChannelTransformer(1, n_times, n_bands, d_model, n_heads, d_ff, n_layers, dropout)
+        self.encoder = ChannelTransformer(1, n_times, n_features, d_model, n_heads, d_ff, n_layers, dropout)
         self.mask_token = nn.Parameter(torch.zeros(d_model))
-        self.head = nn.Linear(d_model, n_bands)
+        self.head = nn.Linear(d_model, n_features)
 
     @staticmethod
     def random_masking(n: int, n_times: int, mask_ratio: float,
@@ -187,36 +199,91 @@ class MaskedAutoencoder(nn.Module):
         return self.forward_loss(x, pred, mask), pred, mask
 
 
-class BankHead(BankLinear):
-    """Per-expert, per-sample logit head: ``(B, E, T, D)`` -> ``(B, E, T)`` (``D + 1`` parameters per expert)."""
+class AttentionPoolHead(nn.Module):
+    """Attention pooling over time: one logit per channel expert and trial, for ``n_models`` models at once.
 
-    def __init__(self, n_experts: int, d_model: int):
-        super().__init__(n_experts, d_model, 1)
+    For model ``m``, expert ``e`` and input vector ``h_t`` at model sample ``t``:
+    ``a_t = q_me . h_t + c_me + tau_mt`` (``tau``: a time prior shared by the
+    model's experts), ``alpha = softmax_t(a)`` (the attention curve: sums to 1
+    over time), ``s_t = w_me . h_t + b_me`` (the per-sample logit), and the
+    trial logit is ``sum_t alpha_t s_t``.  The loss is taken on the trial
+    logit, so the head learns *where* in the trial the evidence lies instead
+    of pushing every sample toward the label (attention-based pooling: Ilse,
+    Tomczak & Welling, ICML 2018).
+
+    The model axis lets every LOSO fold, cross-fit model and seed of stage 03
+    train as one batched computation on shared minibatches (their parameters
+    are independent; each model's loss only counts its own training trials).
+    Parameters per model: ``E (2 d_in + 2) + T``.
+
+    Input ``(B, E, T, d_in)``; :meth:`forward` gives the trial logits
+    ``(n_models, B, E)``, :meth:`detail` also the per-sample logits and the
+    attention, each ``(n_models, B, E, T)``.
+    """
+
+    def __init__(self, n_chans: int, d_in: int, n_times: int, n_models: int = 1):
+        super().__init__()
+        bound = 1.0 / math.sqrt(d_in)
+        self.weight = nn.Parameter(torch.empty(2, n_models, n_chans, d_in).uniform_(-bound, bound))  # [score, logit]
+        self.bias = nn.Parameter(torch.zeros(2, n_models, n_chans))
+        self.time_prior = nn.Parameter(torch.zeros(n_models, n_times))
+
+    @property
+    def n_models(self) -> int:
+        return self.weight.shape[1]
+
+    def detail(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Trial logits ``(M, B, E)``, per-sample logits ``(M, B, E, T)`` and attention ``(M, B, E, T)``."""
+        z = torch.einsum("betd,kmed->kmbet", h, self.weight) + self.bias[:, :, None, :, None]  # (2, M, B, E, T)
+        alpha = torch.softmax(z[0] + self.time_prior[:, None, None, :], dim=-1)  # (M, B, E, T)
+        course = z[1]
+        return (alpha * course).sum(dim=-1), course, alpha
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return super().forward(h)[..., 0]
+        return self.detail(h)[0]
+
+    def model_state(self, m: int) -> dict[str, torch.Tensor]:
+        """The parameters of model ``m`` alone, as the state of a one-model head."""
+        return model_slice(self.state_dict(), m)
+
+
+def model_slice(state: dict[str, torch.Tensor], m: int) -> dict[str, torch.Tensor]:
+    """Model ``m`` of an :class:`AttentionPoolHead` state (model axis: 1 for weight/bias, 0 for time_prior)."""
+    return {k: (v[:, m : m + 1] if k in ("weight", "bias") else v[m : m + 1]).detach().clone() for k, v in state.items()}
+
+
+def model_stack(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """The inverse of :func:`model_slice`: one-model states stacked along the model axis."""
+    return {k: torch.cat([s[k] for s in states], dim=1 if k in ("weight", "bias") else 0) for k in states[0]}
 
 
 class ExpertBank(nn.Module):
-    """Sixteen channel experts: per-channel encoders with a per-sample logit head each.
+    """Sixteen channel experts: per-channel encoders, each with an attention-pooling logit head.
 
-    Input ``(B, n_chans, n_times, n_bands)`` -> logits ``(B, n_chans, n_times)``
-    of P(emotional) per channel and sample.  :meth:`from_mae` copies a
-    pretrained MAE encoder into every expert.
+    Input ``(B, n_chans, n_times, n_features)`` -> trial logits ``(B, n_chans)``
+    of P(emotional), one per channel expert.  The head reads each sample's
+    encoder token next to the features it encodes (``d_model + n_features``
+    values: a skip connection, so nothing the encoder failed to keep is
+    lost).  :meth:`load_mae_encoder` copies a pretrained MAE encoder into
+    every expert.
     """
 
-    def __init__(self, n_chans: int, n_times: int, n_bands: int = 5, d_model: int = 16,
+    def __init__(self, n_chans: int, n_times: int, n_features: int = 5, d_model: int = 16,
                  n_heads: int = 4, d_ff: int = 128, n_layers: int = 3, dropout: float = 0.1):
         super().__init__()
-        self.encoder = ChannelTransformer(n_chans, n_times, n_bands, d_model, n_heads, d_ff, n_layers, dropout)
-        self.head = BankHead(n_chans, d_model)
+        self.encoder = ChannelTransformer(n_chans, n_times, n_features, d_model, n_heads, d_ff, n_layers, dropout)
+        self.head = AttentionPoolHead(n_chans, d_model + n_features, n_times)
+
+    def head_input(self, x: torch.Tensor) -> torch.Tensor:
+        """``x (B, E, T, K)`` -> encoder tokens beside the features ``(B, E, T, D + K)``."""
+        return torch.cat([self.encoder(x), x], dim=-1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.encoder(x))  # (B, E, T)
+        return self.head(self.head_input(x))[0]  # (B, E)
 
-    def embeddings(self, x: torch.Tensor) -> torch.Tensor:
-        """Encoder output ``(B, E, T, D)`` (used by fusion)."""
-        return self.encoder(x)
+    def detail(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Trial logits ``(B, E)``, per-sample logits ``(B, E, T)`` and attention ``(B, E, T)``."""
+        return tuple(t[0] for t in self.head.detail(self.head_input(x)))
 
     def load_mae_encoder(self, mae: MaskedAutoencoder) -> None:
         """Initialise every expert's encoder from the MAE encoder (expert axis broadcast)."""

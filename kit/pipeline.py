@@ -28,11 +28,11 @@ from .artifacts import config_dict, config_hash, load_npz, save_npz, write_json
 from .cv import CROSSFIT_GROUPS, load_or_create_folds, loso_score
 from .ensemble import EnsembleConfig, apply_ensemble, fit_ensemble
 from .errors import KitError
-from .features import band_features, euclidean_alignment
+from .experts import ExpertsConfig, train_experts_loso
+from .features import deep_features, euclidean_alignment
 from .fusion import FusionConfig, train_fusion_loso
 from .io import Dataset, load_dataset
 from .mae import MAEConfig, pretrain_mae
-from .maml import MAMLConfig, experts_mean, train_experts_loso
 from .paths import output_root, resolve_data_dir
 from .runtime import set_threads
 from .submission import write_submission
@@ -41,21 +41,22 @@ PROFILES: dict[str, dict[str, dict]] = {
     # quick: minutes on 2 CPU cores at the demo size; sequences pooled 8x (25 model samples)
     "quick": {
         "features": dict(),
-        "mae": dict(pool=8, epochs=3, sequences_per_epoch=8192, batch_size=256),
-        "maml": dict(outer_steps=30, outer_lr=3e-3, n_support=16, n_query=16, meta_batch=4, inner_params="head"),
-        "fusion": dict(epochs=10),
+        "mae": dict(pool=8, dropout=0.0, epochs=10, sequences_per_epoch=8192, batch_size=256, lr=3e-3),
+        "experts": dict(),
+        "fusion": dict(),
         "ensemble": dict(),
     },
     # smoke: seconds; for tests and CI only (every stage runs, nothing is learned)
     "smoke": {
         "features": dict(),
         "mae": dict(pool=8, epochs=1, sequences_per_epoch=1024, batch_size=256),
-        "maml": dict(outer_steps=2, n_support=8, n_query=8, meta_batch=2),
-        "fusion": dict(epochs=2),
+        "experts": dict(max_steps=4, eval_every=2, n_support=8, n_query=8, meta_batch=2),
+        "fusion": dict(epochs=1),
         "ensemble": dict(weight_step=0.5, post=(("none", 0.0), ("broadcast", 0.0))),
     },
-    # full: the 3rd-place sizes on the full 200 samples; meant for a GPU (Kaggle kernel)
-    "full": {"features": dict(), "mae": dict(), "maml": dict(), "fusion": dict(), "ensemble": dict()},
+    # full: the 3rd-place sizes on the full 200 samples, 3 seeds; meant for a GPU (Kaggle kernel)
+    "full": {"features": dict(), "mae": dict(), "experts": dict(n_seeds=3), "fusion": dict(epochs=30),
+             "ensemble": dict()},
 }
 BASELINES = ("starter", "thetacov", "bandpower", "eegnet")  # anchors of kit.baselines (bandpower, eegnet: issue 3)
 METHODS = BASELINES + ("experts", "fusion", "ensemble")
@@ -64,7 +65,7 @@ ENSEMBLE_COMPONENTS = ("starter", "thetacov", "bandpower", "eegnet", "experts", 
 
 
 def stage_config(stage: str, profile: str):
-    """The config dataclass of ``stage`` ("mae", "maml", "fusion", "ensemble") for ``profile``.
+    """The config dataclass of ``stage`` ("features", "mae", "experts", "fusion", "ensemble") for ``profile``.
 
     Raises
     ------
@@ -73,7 +74,7 @@ def stage_config(stage: str, profile: str):
     """
     if profile not in PROFILES:
         raise KitError(f"unknown profile {profile!r}; choose from {sorted(PROFILES)}")
-    classes = {"features": FeatureConfig, "mae": MAEConfig, "maml": MAMLConfig, "fusion": FusionConfig, "ensemble": EnsembleConfig}
+    classes = {"features": FeatureConfig, "mae": MAEConfig, "experts": ExpertsConfig, "fusion": FusionConfig, "ensemble": EnsembleConfig}
     if stage not in classes:
         raise KitError(f"unknown stage {stage!r}; choose from {sorted(classes)}")
     return classes[stage](**PROFILES[profile][stage])
@@ -130,10 +131,10 @@ class Run:
 
     @cached_property
     def features(self) -> np.ndarray:
-        """z-scored log band power of every trial, ``(n_trials, n_chans, n_times, 5)`` float32."""
+        """:func:`kit.features.deep_features` of every trial, ``(n_trials, n_chans, n_times, 7)`` float32."""
         ds = self.dataset
         X = euclidean_alignment(ds.X, ds.subject) if self.feature_config.align else ds.X
-        return band_features(X, ds.subject, ds.sfreq)
+        return deep_features(X, ds.subject, ds.sfreq)
 
     @cached_property
     def feature_config(self) -> FeatureConfig:
@@ -166,7 +167,7 @@ class Run:
     def _stamp(self, stage: str, config, upstream: tuple[str, ...]) -> dict:
         ups = {u: self._read_stamp(u).get("hash") for u in upstream}
         body = {"config": config_dict(config), "data": self.fingerprint, "upstream": ups, "kit": __version__}
-        if stage in ("mae", "experts", "fusion", "experts_nometa"):
+        if stage == "mae" or stage.startswith(("experts", "fusion")):
             body["features"] = config_dict(self.feature_config)
         return {**body, "hash": config_hash(body)}
 
@@ -254,25 +255,41 @@ def run_mae_stage(run: Run, cfg: MAEConfig | None = None, *, force: bool = False
     return run.artifacts / "mae" / "mae.pt"
 
 
-def run_experts_stage(run: Run, cfg: MAMLConfig | None = None, *, force: bool = False) -> dict[str, np.ndarray]:
-    """Stage 03: FOMAML channel experts under LOSO; reads ``mae.pt``, writes fold weights and predictions."""
-    cfg = cfg or stage_config("maml", run.profile)
+def run_experts_stage(run: Run, cfg: ExpertsConfig | None = None, *, force: bool = False,
+                      stage: str = "experts", n_groups: int | None = CROSSFIT_GROUPS) -> dict[str, np.ndarray]:
+    """Stage 03: the channel experts under LOSO; reads ``mae.pt``, writes fold weights and predictions.
+
+    Parameters
+    ----------
+    cfg : ExpertsConfig, optional
+        Default: the profile's.
+    stage : str
+        Stage folder (the bench writes its levers, e.g. ``experts_mldg``, beside ``experts``).
+    n_groups : int or None
+        Cross-fitting groups (None: LOSO folds only; such a stage cannot feed fusion or the ensemble).
+
+    Raises
+    ------
+    KitError
+        No MAE checkpoint.
+    """
+    cfg = cfg or stage_config("experts", run.profile)
     mae_path = run.artifacts / "mae" / "mae.pt"
     if not mae_path.exists():
         raise KitError(f"{mae_path}: not found; run notebook 02 (MAE pretraining) first")
-    stamp = run._stamp("experts", {"maml": config_dict(cfg), "crossfit_groups": CROSSFIT_GROUPS}, ("mae",))
-    if run._fresh("experts", stamp, force, ("predictions.npz",)):
-        return load_npz(run.artifacts / "experts" / "predictions.npz")
+    stamp = run._stamp(stage, {"experts": config_dict(cfg), "crossfit_groups": n_groups}, ("mae",))
+    if run._fresh(stage, stamp, force, ("predictions.npz",)):
+        return load_npz(run.artifacts / stage / "predictions.npz")
     run.folds  # noqa: B018 - the fold table is written once, before any training
     ds = run.dataset
     arrays = train_experts_loso(run.features, ds.y, ds.subject, ds.is_test, cfg, mae_path,
-                                run.stage_dir("experts"), progress=run.verbose, n_groups=CROSSFIT_GROUPS)
-    run._done("experts", stamp)
+                                run.stage_dir(stage), progress=run.verbose, n_groups=n_groups)
+    run._done(stage, stamp)
     return arrays
 
 
 def run_fusion_stage(run: Run, cfg: FusionConfig | None = None, *, force: bool = False) -> dict[str, np.ndarray]:
-    """Stage 04: fusion of each fold's experts; reads stage 03's weights."""
+    """Stage 04: fusion of the experts, fitted on their stored cross-fitted outputs (``experts/predictions.npz``)."""
     cfg = cfg or stage_config("fusion", run.profile)
     if not (run.artifacts / "experts" / "stage.json").exists():
         raise KitError(f"{run.artifacts / 'experts'}: no finished expert stage; run notebook 03 first")
@@ -280,11 +297,10 @@ def run_fusion_stage(run: Run, cfg: FusionConfig | None = None, *, force: bool =
                        ("mae", "experts"))
     if run._fresh("fusion", stamp, force, ("predictions.npz",)):
         return load_npz(run.artifacts / "fusion" / "predictions.npz")
-    ds = run.dataset
-    seed = stage_config("maml", run.profile).seed
-    arrays = train_fusion_loso(run.features, ds.y, ds.subject, ds.is_test, cfg, run.artifacts / "experts",
-                               run.artifacts / "mae" / "mae.pt", run.stage_dir("fusion"), seed=seed,
-                               progress=run.verbose, n_groups=CROSSFIT_GROUPS)
+    arrays = train_fusion_loso(run.artifacts / "experts" / "predictions.npz", cfg, run.stage_dir("fusion"),
+                               run.features.shape[2], progress=run.verbose)
+    arrays = {**arrays, "test_trial": run.test.trial}
+    save_npz(run.stage_dir("fusion") / "predictions.npz", **arrays)
     run._done("fusion", stamp)
     return arrays
 
@@ -309,10 +325,7 @@ def load_components(run: Run, names=ENSEMBLE_COMPONENTS) -> dict[str, dict[str, 
         if not np.array_equal(arrays["subject"], run.train.subject):
             raise KitError(f"{run.artifacts / name / 'predictions.npz'}: trial order differs from the data; "
                            "rerun that stage")
-        oof, test = arrays["oof"], arrays["test"]
-        if oof.ndim == 3:
-            oof, test = experts_mean(oof), experts_mean(test)
-        out[name] = {"oof": oof, "test": test}
+        out[name] = {"oof": arrays["oof"], "test": arrays["test"]}
         if "inner" in arrays:
             out[name].update(inner=arrays["inner"], inner_group=arrays["inner_group"])
     return out

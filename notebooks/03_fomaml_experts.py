@@ -14,25 +14,30 @@
 # ---
 
 # %% [markdown]
-# # 03 · Channel experts meta-trained with first-order MAML
+# # 03 · Channel experts on the MAE encoder, trained across subjects
 #
-# Sixteen experts, one per channel, each with the MAE encoder's architecture and initialised
-# from its weights, plus a per-sample logit head (19,489 parameters per expert at full size).
-# Subjects differ a lot, so the experts are meta-trained for *fast adaptation across
-# subjects* (Finn et al., ICML 2017, first-order variant):
+# Sixteen experts, one per channel. Each reads, at every model sample, the frozen MAE
+# encoder's token (notebook 02) beside the features it encodes, and pools them over time by
+# **attention** (`kit.models.AttentionPoolHead`, Ilse et al., ICML 2018): a score per sample
+# (plus a learned time prior shared by the experts) becomes a softmax weight over the 1-s
+# trial, and the expert's trial logit is the weighted sum of per-sample logits. The loss is
+# taken on that **one logit per trial**, the level at which the metric scores a subject.
 #
-# * a **task** is one training subject; its trials are split into a class-balanced
-#   **support** set and a disjoint **query** set;
-# * **inner loop** (`kit.maml.fast_adapt`): 3 SGD steps on the support loss;
-# * **outer loop**: the query loss of the adapted weights, averaged over a meta-batch of
-#   subjects, updates the shared initialisation (first-order: the inner gradients are not
-#   differentiated through).
+# How the experts learn across subjects is one flag, `ExpertsConfig.meta` (`kit.maml`):
 #
-# Everything runs **leave-one-subject-out**: fold k never sees subject k's trials during
-# meta-training, and subject k (like the test subjects) is predicted by the meta-learned
-# initialisation without any of its labels. Out-of-fold and test predictions
-# `(n_trials, n_chans, 200)` go to `artifacts/<data>/experts/predictions.npz`, beside
-# `fold{k}_seed{s}.pt`.
+# * `"none"` (default): plain training on class-balanced trials of a few subjects per step;
+# * `"mldg"`: first-order MLDG (Li et al., AAAI 2018): the **inner loop** (`fast_adapt`)
+#   adapts on **support** subjects, the outer loss is taken on a *different* (**query**)
+#   subject: meta-training for zero-shot transfer, which is what a held-out subject without
+#   labels needs;
+# * `"fomaml"`: the 3rd place's first-order MAML, support and query from the same subject.
+#
+# `python -m kit bench` compares the three (README, lever table). Everything runs
+# **leave-one-subject-out**; each model's number of steps is chosen by early stopping on
+# held-out *training* subjects (never subject k). The frozen encoder makes every fold,
+# cross-fit model and seed one batched computation. Outputs at model resolution (trial
+# logits, per-sample logits, attention) go to `artifacts/<data>/experts/predictions.npz`,
+# beside `fold{k}_seed{s}.pt` (each loadable alone with `kit.experts.load_bank`).
 
 # %% tags=["parameters"]
 DATA = None  # data folder; None = $KIT_DATA, the Kaggle input, data/raw or the demo data
@@ -44,38 +49,61 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from kit import pipeline
-from kit.paths import output_root
-from kit.plots import save_figure
 from kit.cv import loso_score
-from kit.plots import plot_auc_timecourse
+from kit.experts import subject_auc
+from kit.paths import output_root
+from kit.plots import plot_auc_timecourse, save_figure
 
 run = pipeline.open_run(DATA, PROFILE)
-cfg = pipeline.stage_config("maml", PROFILE)
+cfg = pipeline.stage_config("experts", PROFILE)
+FIGURES = output_root() / "reports" / "figures"
 print(cfg)
 print(run.folds.groupby("fold").subject.first().to_dict())
 
 # %%
 preds = pipeline.run_experts_stage(run, cfg, force=FORCE)
-oof = preds["oof"]  # (n_train, n_chans, n_times)
-print("out-of-fold", oof.shape, "test", preds["test"].shape)
+print({k: v.shape for k, v in preds.items() if k.startswith(("oof", "test"))})
+print("outer steps chosen by early stopping, per fold:", preds["steps"].ravel().tolist())
 
 # %% [markdown]
 # ## Which channels decode?
-# LOSO score (window metric) of each expert alone, and of the experts averaged.
+# Mean per-subject AUC of each expert's out-of-fold trial logit, and the LOSO score of the
+# experts' mean trial logit (the `experts` component of notebook 05).
 
 # %%
 tr = run.train
-per_channel = [loso_score(oof[:, c], tr.y, tr.subject) for c in range(oof.shape[1])]
-mean_score = loso_score(pipeline.experts_mean(oof), tr.y, tr.subject)
+per_channel = [subject_auc(preds["oof_logits"][:, c], tr.y, tr.subject) for c in range(len(tr.ch_names))]
+mean_score = loso_score(preds["oof"], tr.y, tr.subject)
 fig, ax = plt.subplots(figsize=(8, 3))
-ax.bar(tr.ch_names, [s["mean_auc"] for s in per_channel], color="tab:blue")
+ax.bar(tr.ch_names, per_channel, color="tab:blue")
 ax.axhline(0.5, color="k", lw=0.8)
-ax.set(ylabel="mean LOSO AUC over samples", title="single-expert decoding")
-ax.set_ylim(0.45, max(0.56, max(s["mean_auc"] for s in per_channel) + 0.01))
+ax.set(ylabel="mean per-subject AUC", title=f"single-expert decoding (out-of-fold, {len(np.unique(tr.subject))} subjects)")
+ax.set_ylim(0.45, max(0.56, max(per_channel) + 0.01))
 fig.tight_layout()
-FIGURES = output_root() / "reports" / "figures"
 save_figure(fig, FIGURES, "03_expert_auc_by_channel")
 print(f"experts (mean): LOSO score {mean_score['loso_score']:.4f}, window {mean_score['window']}")
+
+# %% [markdown]
+# ## Where in the trial do the experts look?
+# The attention weights are a curve over the trial per expert and trial; averaged over
+# experts and trials, by class. A flat curve would be plain averaging; a peak says which
+# part of the 1 s after the cue the experts rely on.
+
+# %%
+att = preds["oof_attention"].mean(axis=1)  # (n_train, T): mean over experts
+T = att.shape[1]
+t = (np.arange(T) + 0.5) * len(tr.times) / T / run.dataset.sfreq
+fig, ax = plt.subplots(figsize=(6, 3))
+for label, name, color in ((1, "emotional", "tab:red"), (0, "neutral", "tab:blue")):
+    m = att[tr.y == label]
+    ax.plot(t, m.mean(0), color=color, label=f"{name} (n={len(m)})")
+    ax.fill_between(t, m.mean(0) - m.std(0) / np.sqrt(len(m)), m.mean(0) + m.std(0) / np.sqrt(len(m)),
+                    color=color, alpha=0.2)
+ax.axhline(1 / T, color="k", lw=0.8, ls=":", label="uniform")
+ax.set(xlabel="time after cue (s)", ylabel="attention weight", title="experts' attention over the trial (mean ± SEM)")
+ax.legend(fontsize=8)
+fig.tight_layout()
+save_figure(fig, FIGURES, "03_expert_attention")
 
 # %%
 fig = plot_auc_timecourse({"experts (mean)": np.array(mean_score["curve"])}, tr.times,

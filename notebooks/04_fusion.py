@@ -14,13 +14,21 @@
 # ---
 
 # %% [markdown]
-# # 04 · Spatiotemporal fusion of the experts
+# # 04 · Fusion of the experts
 #
-# The 16 experts each see one channel. The fusion model reads their logit time courses
-# `(n_trials, 16, T)` and learns a spatial mixing of the channels followed by a temporal
-# convolution and a trial-level term (`kit.models.SpatioTemporalFusion`, EEGNet-style
-# spatial-then-temporal factorisation). For fold k it reads fold k's expert bank, which never
-# saw subject k, and trains on the other training subjects only.
+# The 16 experts each see one channel; fusion combines them. The experts over-fit the
+# subjects they were trained on (training AUC well above held-out AUC), so a fusion fitted on
+# their in-sample outputs would learn to trust over-fit channels. Here fusion is fitted on
+# the experts' **cross-fitted** outputs only: outputs of expert models that never saw the
+# trial's subject (stored by notebook 03; no expert is re-run). Two models:
+#
+# * `lda`: shrinkage LDA on the 16 trial logits, z-scored per subject: its coefficients are
+#   the experts' weights;
+# * `net`: the 3rd place's spatiotemporal network (`kit.models.SpatioTemporalFusion`) on the
+#   experts' logit time courses `(16, T)`: spatial mixing, temporal convolution, trial term.
+#
+# With `kind="auto"` each held-out subject gets the model with the better inner score
+# (mean per-subject AUC on the cross-fitted tables, that subject excluded).
 
 # %% tags=["parameters"]
 DATA = None  # data folder; None = $KIT_DATA, the Kaggle input, data/raw or the demo data
@@ -28,26 +36,45 @@ PROFILE = "quick"  # "quick" or "full"
 FORCE = False  # retrain even if artifacts for the same config exist
 
 # %%
+import matplotlib.pyplot as plt
 import numpy as np
 
 from kit import pipeline
-from kit.paths import output_root
 from kit.cv import loso_score
-from kit.plots import plot_auc_timecourse
+from kit.fusion import FUSION_KINDS
+from kit.paths import output_root
+from kit.plots import plot_auc_timecourse, save_figure
 
 run = pipeline.open_run(DATA, PROFILE)
 cfg = pipeline.stage_config("fusion", PROFILE)
+FIGURES = output_root() / "reports" / "figures"
 print(cfg)
 
 # %%
 preds = pipeline.run_fusion_stage(run, cfg, force=FORCE)
 tr = run.train
-fusion = loso_score(preds["oof"], tr.y, tr.subject)
-experts = loso_score(pipeline.load_components(run, ("experts",))["experts"]["oof"], tr.y, tr.subject)
-for name, s in (("experts (mean)", experts), ("fusion", fusion)):
-    print(f"{name:15s} LOSO score {s['loso_score']:.4f}  window {s['window']}  mean AUC {s['mean_auc']:.4f}")
+scores = {"experts (mean)": loso_score(pipeline.load_components(run, ("experts",))["experts"]["oof"], tr.y, tr.subject)}
+scores.update({f"fusion {k}": loso_score(preds[f"oof_{k}"], tr.y, tr.subject) for k in FUSION_KINDS if f"oof_{k}" in preds})
+scores["fusion (chosen)"] = loso_score(preds["oof"], tr.y, tr.subject)
+for name, s in scores.items():
+    print(f"{name:16s} LOSO score {s['loso_score']:.4f}  window {s['window']}  mean AUC {s['mean_auc']:.4f}")
+kinds = np.array(FUSION_KINDS)[preds["chosen"]]
+print("chosen per held-out subject:", dict(zip(np.unique(tr.subject).tolist(), kinds.tolist())))
+
+# %% [markdown]
+# ## The experts' weights
+# The LDA's coefficients on the z-scored expert logits, mean ± SD over the LOSO folds.
 
 # %%
-fig = plot_auc_timecourse({"experts (mean)": np.array(experts["curve"]), "fusion": np.array(fusion["curve"])},
-                          tr.times, window={"experts (mean)": tuple(experts["window"]), "fusion": tuple(fusion["window"])},
-                          save_dir=output_root() / "reports" / "figures", name="04_fusion_auc_timecourse")
+coef = preds["coef"]  # (n_folds, n_chans)
+fig, ax = plt.subplots(figsize=(8, 3))
+ax.bar(tr.ch_names, coef.mean(0), yerr=coef.std(0), color="tab:purple")
+ax.axhline(0, color="k", lw=0.8)
+ax.set(ylabel="LDA weight (a.u.)", title=f"fusion weights of the experts ({len(coef)} folds)")
+fig.tight_layout()
+save_figure(fig, FIGURES, "04_fusion_weights")
+
+# %%
+fig = plot_auc_timecourse({k: np.array(v["curve"]) for k, v in scores.items()}, tr.times,
+                          window={k: tuple(v["window"]) for k, v in scores.items()},
+                          save_dir=FIGURES, name="04_fusion_auc_timecourse")

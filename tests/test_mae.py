@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from kit.errors import CheckpointError, KitError
-from kit.mae import MAEConfig, load_mae, pretrain_mae, reconstruction_error
+from kit.mae import MAEConfig, load_mae, nearest_visible_error, nearest_visible_fill, pretrain_mae, reconstruction_error
 
-SMALL = dict(n_times=40, pool=2, d_model=8, n_heads=2, d_ff=16, n_layers=1, batch_size=64, lr=3e-3)
+SMALL = dict(n_times=40, n_features=5, pool=2, d_model=8, n_heads=2, d_ff=16, n_layers=1, batch_size=64, lr=3e-3)
 
 
 def _smooth_features(n=64, seed=0):
@@ -25,6 +25,10 @@ def test_pretraining_beats_predicting_zero(tmp_path):
     zero = float((F.reshape(-1, 20, 2, 5).mean(2) ** 2).mean())  # predict-zero MSE after 2x pooling
     assert hist[-1]["loss"] < hist[0]["loss"]
     assert reconstruction_error(model, F, cfg) < 0.8 * zero
+    # copying the nearest visible sample errs by the difference of two pooled noise draws:
+    # 2 x 0.1^2 / 2 = 0.01 (the level is the same); the history records that reference
+    assert nearest_visible_error(F, cfg, n_repeats=2) == pytest.approx(0.01, rel=0.15)
+    assert hist[-1]["reference"] == pytest.approx(0.01, rel=0.15)
     reloaded, cfg2 = load_mae(tmp_path / "mae.pt")
     assert cfg2 == cfg and not (tmp_path / "last.pt").exists()
     for a, b in zip(model.state_dict().values(), reloaded.state_dict().values()):
@@ -73,3 +77,11 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
     (tmp_path / "b" / "last.pt").write_bytes((tmp_path / "b" / "mae.pt").read_bytes())
     with pytest.raises(CheckpointError, match="config hash"):
         pretrain_mae(F, MAEConfig(**SMALL, epochs=4), tmp_path / "b", progress=False)
+
+
+def test_nearest_visible_fill_by_hand():
+    x = torch.arange(6.0).reshape(1, 6, 1)
+    mask = torch.tensor([[True, False, True, True, False, True]])
+    # sample 0 <- 1, 2 <- 1 (tie: the earlier), 3 <- 4, 5 <- 4
+    assert nearest_visible_fill(x, mask)[0, :, 0].tolist() == [1.0, 1.0, 1.0, 4.0, 4.0, 4.0]
+    assert nearest_visible_fill(x, torch.ones(1, 6, dtype=torch.bool)).abs().sum() == 0

@@ -1,4 +1,6 @@
-"""First-order MAML: gradients against a hand-written reference, task sampling, LOSO hygiene."""
+"""First-order meta-learning: gradients against a hand-written reference, task splits, the outer losses."""
+
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -6,41 +8,31 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from kit import maml
-from kit.maml import MAMLConfig, bce_loss, fast_adapt, meta_train, sample_task
-from kit.models import ExpertBank
+from kit.errors import KitError
+from kit.maml import draw_step, fast_adapt, mldg_task, outer_loss, sample_task, subject_tasks, trial_bce
 
 
 class Linear(nn.Module):
-    """logits (B, E, T) = x (B, E, T, K) @ w (K,) : gradients are easy to write by hand."""
+    """trial logits (1, B, E) = x (B, E, K) @ w (K,): gradients are easy to write by hand."""
 
     def __init__(self, k):
         super().__init__()
         self.w = nn.Parameter(torch.linspace(-0.5, 0.5, k, dtype=torch.float64))
 
     def forward(self, x):
-        return x @ self.w
+        return (x @ self.w)[None]
 
 
 def _np_grad(w, X, y):
-    # d/dw of mean BCE(sigmoid(X w), y) over all (B, E, T) entries
-    z = X @ w
-    p = 1 / (1 + np.exp(-z))
-    r = p - y[:, None, None]
-    return np.einsum("bet,betk->k", r, X) / r.size
+    # d/dw of mean BCE(sigmoid(X w), y) over all (B, E) entries
+    p = 1 / (1 + np.exp(-(X @ w)))
+    r = p - y[:, None]
+    return np.einsum("be,bek->k", r, X) / r.size
 
 
-def _np_loss(w, X, y):
-    z = X @ w
-    t = y[:, None, None]
-    return float(np.mean(np.logaddexp(0, z) - t * z))
-
-
-def _task(seed):
+def _task(seed, n=6):
     rng = np.random.default_rng(seed)
-    X = rng.standard_normal((6, 2, 3, 4))
-    y = np.array([0, 1, 0, 1, 1, 0], dtype=np.int64)
-    return X, y
+    return rng.standard_normal((n, 2, 4)), np.array([0, 1] * (n // 2), dtype=np.int64)
 
 
 def _adapt_np(w, X, y, steps, lr):
@@ -52,155 +44,108 @@ def _adapt_np(w, X, y, steps, lr):
 def test_first_order_gradient_matches_reference():
     model = Linear(4)
     (Xs, ys), (Xq, yq) = _task(0), _task(1)
-    params = dict(model.named_parameters())
-    adapted = fast_adapt(model, params, torch.from_numpy(Xs), torch.from_numpy(ys), steps=3, lr=0.3,
-                         first_order=True)
-    bce_loss(functional_call(model, adapted, (torch.from_numpy(Xq),)), torch.from_numpy(yq)).backward()
+    adapted = fast_adapt(model, dict(model.named_parameters()), torch.from_numpy(Xs), torch.from_numpy(ys),
+                         steps=3, lr=0.3, first_order=True)
+    trial_bce(functional_call(model, adapted, (torch.from_numpy(Xq),)), torch.from_numpy(yq)).backward()
     w_adapted = _adapt_np(model.w.detach().numpy(), Xs, ys, 3, 0.3)
     np.testing.assert_allclose(adapted["w"].detach().numpy(), w_adapted, rtol=1e-10)
-    # FOMAML: the outer gradient is the query gradient at the adapted weights
+    # first-order: the meta-gradient is the query gradient at the adapted weights
     np.testing.assert_allclose(model.w.grad.numpy(), _np_grad(w_adapted, Xq, yq), rtol=1e-10)
 
 
 def test_second_order_gradient_matches_finite_differences():
     model = Linear(4)
     (Xs, ys), (Xq, yq) = _task(2), _task(3)
-    params = dict(model.named_parameters())
-    adapted = fast_adapt(model, params, torch.from_numpy(Xs), torch.from_numpy(ys), steps=3, lr=0.3,
-                         first_order=False)
-    bce_loss(functional_call(model, adapted, (torch.from_numpy(Xq),)), torch.from_numpy(yq)).backward()
+    adapted = fast_adapt(model, dict(model.named_parameters()), torch.from_numpy(Xs), torch.from_numpy(ys),
+                         steps=2, lr=0.5, first_order=False)
+    trial_bce(functional_call(model, adapted, (torch.from_numpy(Xq),)), torch.from_numpy(yq)).backward()
+
+    def meta_loss(w):
+        wa = _adapt_np(w, Xs, ys, 2, 0.5)
+        z = Xq @ wa
+        return float(np.mean(np.logaddexp(0, z) - yq[:, None] * z))
+
     w0, eps = model.w.detach().numpy(), 1e-6
-    fd = np.array([(_np_loss(_adapt_np(w0 + eps * e, Xs, ys, 3, 0.3), Xq, yq)
-                    - _np_loss(_adapt_np(w0 - eps * e, Xs, ys, 3, 0.3), Xq, yq)) / (2 * eps) for e in np.eye(4)])
-    np.testing.assert_allclose(model.w.grad.numpy(), fd, rtol=1e-6, atol=1e-9)
-    # and it differs from the first-order approximation
-    assert not np.allclose(fd, _np_grad(_adapt_np(w0, Xs, ys, 3, 0.3), Xq, yq), rtol=1e-3)
+    fd = [(meta_loss(w0 + eps * e) - meta_loss(w0 - eps * e)) / (2 * eps) for e in np.eye(4)]
+    np.testing.assert_allclose(model.w.grad.numpy(), fd, rtol=1e-5, atol=1e-8)
+    assert not np.allclose(fd, _np_grad(_adapt_np(w0, Xs, ys, 2, 0.5), Xq, yq))  # the two orders differ here
 
 
-def test_zero_inner_steps_is_plain_training():
-    model = Linear(4)
-    X, y = _task(4)
-    params = dict(model.named_parameters())
-    assert fast_adapt(model, params, torch.from_numpy(X), torch.from_numpy(y), steps=0, lr=1.0)["w"] is model.w
+def test_trial_bce_weights_each_model_by_its_own_trials():
+    logits = torch.tensor([[[0.5], [-1.0], [2.0]], [[1.0], [0.0], [-0.5]]])  # (M=2, B=3, E=1)
+    y = torch.tensor([1, 0, 1])
+    w = torch.tensor([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0]])
+    bce = nn.functional.binary_cross_entropy_with_logits
+    want = bce(logits[0, :2, 0], y[:2].float()) + bce(logits[1, 1:, 0], y[1:].float())
+    torch.testing.assert_close(trial_bce(logits, y, w), want)
+
+
+def _tasks(n_subjects=5, per_class=10):
+    y = np.tile(np.r_[np.zeros(per_class), np.ones(per_class)], n_subjects).astype(np.int64)
+    subject = np.repeat(np.arange(n_subjects) + 1, 2 * per_class)
+    return y, subject, subject_tasks(y, subject)
 
 
 def test_sample_task_is_disjoint_and_balanced():
+    y, subject, tasks = _tasks()
+    s, q = sample_task(*tasks[2], 8, 8, np.random.default_rng(0))
+    assert len(set(s) & set(q)) == 0 and len(s) == len(q) == 8
+    assert set(subject[np.r_[s, q]]) == {2}
+    assert y[s].sum() == 4 and y[q].sum() == 4
+
+
+def test_mldg_query_subject_is_never_in_the_support():
+    y, subject, tasks = _tasks()
     rng = np.random.default_rng(0)
-    neg, pos = np.arange(0, 50), np.arange(50, 90)
-    s, q = sample_task(neg, pos, 16, 16, rng)
-    assert len(s) == 16 and len(q) == 16 and not set(s) & set(q)
-    assert (s < 50).sum() == 8 and (q < 50).sum() == 8
-    s, q = sample_task(np.arange(10), np.arange(10, 20), 16, 16, rng)  # too few trials: shrink, stay disjoint
-    assert not set(s) & set(q) and len(s) + len(q) <= 20 and (s < 10).sum() == (s >= 10).sum()
+    for _ in range(20):
+        batch = rng.choice(sorted(tasks), size=3, replace=False)
+        for qs in batch:
+            s, q = mldg_task(tasks, batch, qs, 4, 6, rng)
+            assert qs not in set(subject[s]) and set(subject[q]) == {qs}
+            assert set(subject[s]) == set(batch) - {qs} and len(s) == 4 * 2 and y[q].sum() == 3
+    cfg = SimpleNamespace(meta="mldg", meta_batch=3, n_support=4, n_query=4)
+    for s, q in draw_step(tasks, rng, cfg):
+        assert not set(subject[s]) & set(subject[q]) and len(set(subject[q])) == 1
+    with pytest.raises(KitError, match="query subject 9"):
+        mldg_task(tasks, np.array([1, 2]), 9, 4, 4, rng)
+    with pytest.raises(KitError, match="with others"):
+        mldg_task(tasks, np.array([1]), 1, 4, 4, rng)
 
 
-def test_meta_train_learns_a_theta_burst():
-    torch.manual_seed(0)
-    rng = np.random.default_rng(0)
-    n, subject = 240, np.repeat([1, 2, 3, 4], 60)
-    y = np.tile([0, 1], n // 2)
-    x = rng.standard_normal((n, 2, 5, 5)).astype(np.float32)
-    x[y == 1, :, :, 1] += 1.0
-    bank = ExpertBank(2, 5, d_model=8, n_heads=2, d_ff=16, n_layers=1, dropout=0.0)
-    cfg = MAMLConfig(outer_steps=30, n_support=8, n_query=8, meta_batch=2, outer_lr=1e-2)
-    hist = meta_train(bank, torch.from_numpy(x), torch.from_numpy(y), subject, cfg, device=torch.device("cpu"))
-    assert np.mean(hist[-5:]) < 0.6 < np.mean(hist[:3])
+def test_mldg_outer_loss_is_support_loss_plus_adapted_query_loss():
+    model = Linear(4)
+    rng = np.random.default_rng(5)
+    x = torch.from_numpy(rng.standard_normal((12, 2, 4)))
+    y = torch.tensor([0, 1] * 6)
+    allowed = torch.ones(1, 12, dtype=torch.float64)
+    s_idx, q_idx = torch.arange(0, 8), torch.arange(8, 12)
+    cfg = SimpleNamespace(meta="mldg", inner_steps=2, inner_lr=0.4)
+    loss = outer_loss(model, x, y, allowed, [(s_idx, q_idx)], cfg)
+    w = model.w.detach().numpy()
+    Xs, ys, Xq, yq = x[s_idx].numpy(), y[s_idx].numpy(), x[q_idx].numpy(), y[q_idx].numpy()
+
+    def np_loss(w, X, y):
+        z = X @ w
+        return float(np.mean(np.logaddexp(0, z) - y[:, None] * z))
+
+    want = np_loss(w, Xs, ys) + np_loss(_adapt_np(w, Xs, ys, 2, 0.4), Xq, yq)
+    assert loss.item() == pytest.approx(want, rel=1e-10)
+    loss.backward()  # first-order: support gradient at w + query gradient at the adapted weights
+    np.testing.assert_allclose(model.w.grad.numpy(),
+                               _np_grad(w, Xs, ys) + _np_grad(_adapt_np(w, Xs, ys, 2, 0.4), Xq, yq), rtol=1e-9)
 
 
-def test_experts_never_train_on_the_held_out_subject(tmp_path, monkeypatch):
-    from kit.mae import MAEConfig, pretrain_mae
-
-    rng = np.random.default_rng(1)
-    subject = np.repeat([2, 3, 4, 5, 1], 12)
-    y = np.tile([0, 1], 30)
-    is_test = subject == 1
-    y[is_test] = -1
-    F = rng.standard_normal((60, 2, 40, 5)).astype(np.float32)
-    pretrain_mae(F, MAEConfig(n_times=40, pool=8, epochs=1, d_model=8, n_heads=2, d_ff=16, n_layers=1),
-                 tmp_path / "mae", progress=False)
-    seen = []
-    real = maml.meta_train
-
-    def spy(model, x, y_, subj, cfg, **kw):
-        seen.append(set(np.unique(subj).tolist()))
-        assert (y_.numpy() >= 0).all()  # never a test trial
-        return real(model, x, y_, subj, cfg, **kw)
-
-    monkeypatch.setattr(maml, "meta_train", spy)
-    out = maml.train_experts_loso(F, y, subject, is_test, MAMLConfig(outer_steps=2, n_support=4, n_query=4),
-                                  tmp_path / "mae" / "mae.pt", tmp_path / "experts", progress=False)
-    # LOSO folds, then the cross-fit models (groups {2}, {3}, {4}, {5}: without one group, then without two)
-    assert seen == [{3, 4, 5}, {2, 4, 5}, {2, 3, 5}, {2, 3, 4},
-                    {3, 4, 5}, {2, 4, 5}, {2, 3, 5}, {2, 3, 4}, {4, 5}, {3, 5}, {3, 4}, {2, 5}, {2, 4}, {2, 3}]
-    assert out["oof"].shape == (48, 2, 40) and out["test"].shape == (12, 2, 40)
-    assert ((out["oof"] > 0) & (out["oof"] < 1)).all()
-    assert out["inner"].shape == (4, 48, 40) and np.isfinite(out["inner"]).all()
-    assert out["inner_group"].tolist() == np.repeat([0, 1, 2, 3], 12).tolist()
-    assert sorted(p.name for p in (tmp_path / "experts").glob("fold*.pt")) == [
-        "fold0_seed0.pt", "fold1_seed0.pt", "fold2_seed0.pt", "fold3_seed0.pt"]
-    assert len(list((tmp_path / "experts").glob("inner_g*_seed0.pt"))) == 10
-    # a rerun with the same config reuses the fold checkpoints and gives the same predictions
-    seen.clear()
-    again = maml.train_experts_loso(F, y, subject, is_test, MAMLConfig(outer_steps=2, n_support=4, n_query=4),
-                                    tmp_path / "mae" / "mae.pt", tmp_path / "experts", progress=False)
-    assert seen == []
-    np.testing.assert_array_equal(again["oof"], out["oof"])
+def test_a_model_takes_no_part_in_a_task_of_a_subject_it_may_not_see():
+    model = Linear(4)
+    x = torch.from_numpy(np.random.default_rng(1).standard_normal((8, 2, 4)))
+    y = torch.tensor([0, 1] * 4)
+    cfg = SimpleNamespace(meta="fomaml", inner_steps=1, inner_lr=0.3)
+    none_allowed = torch.zeros(1, 8, dtype=torch.float64)
+    loss = outer_loss(model, x, y, none_allowed, [(torch.arange(4), torch.arange(4, 8))], cfg)
+    assert loss.item() == 0.0
 
 
-def test_anil_shortcut_equals_generic_head_only_adaptation():
-    # cached encoder features + head-only inner steps == the generic path with adapt=<head names>
-    rng = np.random.default_rng(0)
-    xs, xq = (torch.from_numpy(rng.standard_normal((8, 2, 5, 5)).astype(np.float32)) for _ in range(2))
-    ys = yq = torch.tensor([0, 1] * 4)
-    cfg = MAMLConfig(inner_params="head", inner_steps=3, inner_lr=0.5)
-    grads = []
-    for shortcut in (True, False):
-        torch.manual_seed(0)
-        bank = ExpertBank(2, 5, d_model=8, n_heads=2, d_ff=16, n_layers=1, dropout=0.0)
-        maml.task_loss(bank, xs, ys, xq, yq, cfg, shortcut=shortcut).backward()
-        grads.append(torch.cat([p.grad.flatten() for p in bank.parameters()]))
-    assert grads[0].abs().sum() > 0
-    torch.testing.assert_close(grads[0], grads[1])
-    with pytest.raises(Exception, match="inner_params"):
-        maml.task_loss(bank, xs, ys, xq, yq, MAMLConfig(inner_params="body"))
-
-
-def test_augmentations_by_hand():
-    x = torch.arange(6.0).reshape(1, 1, 6, 1).repeat(3, 1, 1, 1)  # three trials, samples 0..5
-    shifted = maml.augment(x, MAMLConfig(aug_shift=2), torch.Generator().manual_seed(0))
-    shifts = torch.randint(-2, 3, (3,), generator=torch.Generator().manual_seed(0)).tolist()
-    for row, s in zip(shifted[:, 0, :, 0].tolist(), shifts):  # sample t takes sample t - s, edges repeated
-        assert row == [float(min(max(t - s, 0), 5)) for t in range(6)]
-    masked = maml.augment(x + 1, MAMLConfig(aug_mask=0.5), torch.Generator().manual_seed(0))
-    assert ((masked == 0).sum(dim=2) == 3).all()  # one span of 3 of the 6 samples per trial
-    zeros = (masked[:, 0, :, 0] == 0).int()
-    assert (zeros.diff(dim=1).abs().sum(dim=1) <= 2).all()  # the masked samples are contiguous
-    offset = maml.augment(x, MAMLConfig(aug_offset=1.0), torch.Generator().manual_seed(0)) - x
-    assert torch.allclose(offset, offset[:, :, :1].expand_as(offset)) and offset.abs().sum() > 0
-    assert torch.equal(maml.augment(x, MAMLConfig(), torch.Generator()), x)
-
-
-def test_test_time_adaptation_fits_the_new_subject_and_leaves_the_fold_bank_alone(tmp_path):
-    from kit.mae import MAEConfig, load_mae, pretrain_mae
-    from kit.models import MaskedAutoencoder, pool_time
-
-    rng = np.random.default_rng(0)
-    F = rng.standard_normal((40, 2, 40, 5)).astype(np.float32)
-    pretrain_mae(F, MAEConfig(n_times=40, pool=8, epochs=1, d_model=8, n_heads=2, d_ff=16, n_layers=1),
-                 tmp_path / "mae", progress=False)
-    mae, _ = load_mae(tmp_path / "mae" / "mae.pt")
-    bank = maml.build_bank(2, tmp_path / "mae" / "mae.pt", MAMLConfig()).eval()
-    x = pool_time(torch.from_numpy(F[:20] * 3 + 1), 8, dim=2)  # a new subject: other scale and offset, (20, 2, 5, 5)
-    before = {k: v.clone() for k, v in bank.state_dict().items()}
-    adapted = maml.test_time_adapt(bank, mae, x, maml.TTAConfig(steps=30, lr=1e-2))
-    assert all(torch.equal(v, bank.state_dict()[k]) for k, v in before.items())  # the fold's bank is unchanged
-    assert torch.equal(adapted.head.weight, bank.head.weight) and not adapted.training  # heads untouched
-
-    @torch.no_grad()
-    def reconstruction(b):  # the MAE loss on x with one fixed mask
-        mask = MaskedAutoencoder.random_masking(40, 5, 0.4, torch.Generator().manual_seed(1)).view(20, 2, 5)
-        h = torch.where(mask[..., None], mae.mask_token + b.encoder.pos, b.encoder.embed(x))
-        return MaskedAutoencoder.forward_loss(x, mae.head(b.encoder.encode(h)), mask).item()
-
-    assert reconstruction(adapted) < 0.8 * reconstruction(bank)
-    assert maml.predict_bank(adapted, x, 40).shape == (20, 2, 40)
+def test_unknown_meta_mode_is_refused():
+    _, _, tasks = _tasks()
+    with pytest.raises(KitError, match="meta must be one of"):
+        draw_step(tasks, np.random.default_rng(0), SimpleNamespace(meta="maml2", meta_batch=2))

@@ -4,26 +4,57 @@ import pytest
 import torch
 from torch import nn
 
-from kit.models import (BankEncoderLayer, ExpertBank, MaskedAutoencoder, SpatioTemporalFusion, count_parameters,
-                        pool_time, upsample_time)
+from kit.models import (AttentionPoolHead, BankEncoderLayer, ExpertBank, MaskedAutoencoder, SpatioTemporalFusion,
+                        count_parameters, model_stack, pool_time, upsample_time)
 
 
 def test_expert_parameter_count_matches_third_place():
-    # 96 input projection + 3,200 positional embedding + 3 x 5,392 encoder layers + 17 head
-    bank = ExpertBank(n_chans=16, n_times=200)
-    assert count_parameters(bank) == 16 * 19_489
-    assert 96 + 3200 + 3 * 5392 + 17 == 19_489
+    # encoder per expert (the 3rd place's sizes): 7 x 16 + 16 input projection, 3,200 positional
+    # embedding, 3 x 5,392 encoder layers; attention head per expert: 2 x (16 + 7) weights + 2 biases,
+    # plus one 200-sample time prior shared by the bank
+    bank = ExpertBank(n_chans=16, n_times=200, n_features=7)
+    assert count_parameters(bank.encoder) == 16 * (128 + 3200 + 3 * 5392)
+    assert count_parameters(bank.head) == 16 * (2 * 23 + 2) + 200
 
 
 @pytest.mark.parametrize("n_times", [200, 25])
 def test_shapes(n_times):
-    bank = ExpertBank(16, n_times)
-    assert bank(torch.randn(3, 16, n_times, 5)).shape == (3, 16, n_times)
-    assert bank.embeddings(torch.randn(3, 16, n_times, 5)).shape == (3, 16, n_times, 16)
+    bank = ExpertBank(16, n_times, n_features=7)
+    assert bank(torch.randn(3, 16, n_times, 7)).shape == (3, 16)
+    trial, course, alpha = bank.detail(torch.randn(3, 16, n_times, 7))
+    assert trial.shape == (3, 16) and course.shape == alpha.shape == (3, 16, n_times)
     fusion = SpatioTemporalFusion(16)
     assert fusion(torch.randn(3, 16, n_times)).shape == (3, n_times)
-    loss, pred, mask = MaskedAutoencoder(n_times)(torch.randn(4, n_times, 5))
-    assert loss.ndim == 0 and pred.shape == (4, n_times, 5) and mask.shape == (4, n_times)
+    loss, pred, mask = MaskedAutoencoder(n_times, 7)(torch.randn(4, n_times, 7))
+    assert loss.ndim == 0 and pred.shape == (4, n_times, 7) and mask.shape == (4, n_times)
+
+
+def test_attention_pool_head_shapes_and_pooling_by_hand():
+    head = AttentionPoolHead(n_chans=3, d_in=5, n_times=4, n_models=2)
+    h = torch.randn(6, 3, 4, 5)
+    trial, course, alpha = head.detail(h)
+    assert trial.shape == (2, 6, 3) and course.shape == alpha.shape == (2, 6, 3, 4)
+    torch.testing.assert_close(alpha.sum(-1), torch.ones(2, 6, 3))
+    m, b, e = 1, 2, 0  # one entry by hand
+    w, c = head.weight.detach(), head.bias.detach()
+    score = h[b, e] @ w[0, m, e] + c[0, m, e] + head.time_prior.detach()[m]
+    logit = h[b, e] @ w[1, m, e] + c[1, m, e]
+    torch.testing.assert_close(trial[m, b, e], (torch.softmax(score, 0) * logit).sum())
+
+
+def test_models_of_a_batched_head_are_independent_and_slice_back():
+    head = AttentionPoolHead(3, 5, 4, n_models=3)
+    h = torch.randn(2, 3, 4, 5)
+    head(h)[1].sum().backward()
+    assert head.weight.grad[:, 1].abs().sum() > 0
+    assert torch.all(head.weight.grad[:, [0, 2]] == 0) and torch.all(head.time_prior.grad[[0, 2]] == 0)
+    one = AttentionPoolHead(3, 5, 4, n_models=1)
+    one.load_state_dict(head.model_state(2))
+    with torch.no_grad():
+        torch.testing.assert_close(one(h)[0], head(h)[2])
+    restacked = model_stack([head.model_state(m) for m in range(3)])
+    for k, v in head.state_dict().items():
+        torch.testing.assert_close(restacked[k], v)
 
 
 def test_bank_layer_equals_torch_encoder_layer():
@@ -44,7 +75,7 @@ def test_bank_layer_equals_torch_encoder_layer():
 
 
 def test_experts_are_independent():
-    bank = ExpertBank(4, 10, dropout=0.0)
+    bank = ExpertBank(4, 10, n_features=5, dropout=0.0)
     out = bank(torch.randn(2, 4, 10, 5))
     out[:, 1].sum().backward()
     w = bank.encoder.layers[0].ff1.weight.grad

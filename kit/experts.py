@@ -1,0 +1,415 @@
+"""Stage 03: sixteen channel experts on the MAE encoder, meta-trained across subjects, leave-one-subject-out.
+
+Each expert reads one channel: at every model sample, the stage-02 MAE
+encoder's token beside the features it encodes, pooled over time by
+attention (:class:`kit.models.AttentionPoolHead`) into one logit per trial;
+the loss is taken on that trial logit.  The encoder is frozen, so its tokens
+are computed once for every trial and only the heads train: every LOSO fold,
+cross-fit model and seed is one model of a single batched computation (a
+model axis beside the expert axis), which takes seconds on a CPU.
+
+Meta-learning (:mod:`kit.maml`) is one flag, ``meta``: ``"mldg"`` adapts on
+support subjects and takes the outer loss on another subject, the zero-shot
+transfer a held-out subject needs (it has no labels); ``"fomaml"`` is the 3rd
+place's first-order MAML (support and query from one subject); ``"none"`` is
+plain multi-subject training.  Each model's number of outer steps is chosen
+by early stopping on an inner split of its own training subjects (never the
+held-out one); with ``refit`` a twin model trained on all its training
+subjects is taken at that step.  ``n_seeds`` seeds are averaged in logit space.
+
+Sources: the competition's 3rd place (16 MAE-initialised channel experts,
+subjects as tasks); Li et al., "Learning to generalize: meta-learning for
+domain generalization", AAAI 2018 (MLDG); Finn et al., ICML 2017 and Nichol et
+al. 2018 (first-order MAML); Ilse et al., ICML 2018 (attention pooling);
+Raghu et al., ICLR 2020 (adapting the head only, ANIL).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score
+from tqdm.auto import tqdm
+
+from .artifacts import config_hash, load_checkpoint, save_checkpoint, save_npz
+from .cv import CROSSFIT_GROUPS, crossfit_plan
+from .errors import CheckpointError, KitError
+from .mae import MAEConfig, load_mae
+from .maml import META_MODES, draw_step, outer_loss, subject_tasks
+from .models import AttentionPoolHead, ExpertBank, MaskedAutoencoder, model_slice, model_stack, pool_time
+from .runtime import get_device, seed_everything
+
+
+@dataclass
+class ExpertsConfig:
+    """Channel experts and their meta-training (defaults = the ``quick`` profile)."""
+
+    meta: str = "none"  # "none" (plain multi-subject training), "mldg" or "fomaml" (the lever table compares them)
+    inner_steps: int = 3  # inner SGD steps on the support set (3rd place: 3)
+    inner_lr: float = 0.5  # inner-loop SGD step size
+    meta_batch: int = 4  # subjects per outer step (per model)
+    n_support: int = 32  # trials per subject in a support set
+    n_query: int = 32  # trials per subject in a query set
+    max_steps: int = 800  # most outer steps; early stopping picks fewer
+    eval_every: int = 25  # outer steps between two validation scores
+    patience: int = 6  # stop when the models' mean validation AUC has not improved for this many evaluations (0 = never)
+    val_share: float = 0.25  # share of a model's training subjects held out for early stopping (0 = off)
+    refit: bool = True  # predict with a twin fitted on all training subjects, taken at the early-stopped step (2x the cost)
+    lr: float = 3e-3  # Adam learning rate of the heads
+    prior_lr: float = 3e-2  # Adam learning rate of the attention's time prior (a smooth, shared curve)
+    weight_decay: float = 1e-2  # decoupled weight decay (AdamW) of the heads, not of the time prior
+    n_seeds: int = 1  # seeds averaged in logit space (head initialisation and trial sampling)
+    seed: int = 0  # first seed
+    batch: int = 256  # trials per forward pass when encoding or predicting
+
+
+@torch.no_grad()
+def head_inputs(mae: MaskedAutoencoder, x: torch.Tensor, *, batch: int = 256) -> torch.Tensor:
+    """What the heads read: frozen encoder tokens beside the features, ``(n, E, T, K)`` -> ``(n, E, T, D + K)``.
+
+    Every channel goes through the one MAE encoder, unmasked, in eval mode (no dropout).
+    """
+    mae = mae.eval()
+    dev = next(mae.parameters()).device
+    out = []
+    for i in range(0, len(x), batch):
+        xb = x[i : i + batch].to(dev)
+        n, E, T, K = xb.shape
+        h = mae.encoder(xb.reshape(n * E, 1, T, K)).reshape(n, E, T, -1)  # (n, E, T, D)
+        out.append(torch.cat([h, xb], dim=-1).cpu())
+    return torch.cat(out)
+
+
+def subject_auc(score: np.ndarray, y: np.ndarray, subject: np.ndarray) -> float:
+    """Mean over subjects of the ROC AUC of trial scores ``(n_trials,)`` (one-class subjects skipped)."""
+    aucs = [roc_auc_score(y[subject == s], score[subject == s]) for s in np.unique(subject)
+            if len(np.unique(y[subject == s])) == 2]
+    return float(np.mean(aucs)) if aucs else 0.5
+
+
+def val_split(sids: np.ndarray, share: float, seed: int) -> np.ndarray:
+    """Subjects held out for early stopping: ``round(share * n)`` of ``sids`` (1 to n - 2), drawn with ``seed``."""
+    n_val = min(max(1, int(round(share * len(sids)))), len(sids) - 2)
+    return np.sort(np.random.default_rng(seed).choice(sids, size=n_val, replace=False))
+
+
+@dataclass
+class Job:
+    """One model to fit: its training rows and seed (a LOSO fold, a cross-fit model)."""
+
+    name: str  # checkpoint stem, e.g. "fold3" or "inner_g0g2"
+    rows: np.ndarray  # training rows (positions in the training trials)
+    seed: int
+
+
+@torch.no_grad()
+def predict_heads(head: AttentionPoolHead, x: torch.Tensor, *,
+                  batch: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every model on every trial of ``x (n, E, T, d)``: trial logits ``(M, n, E)``, per-sample logits and
+    attention ``(M, n, E, T)``, float32."""
+    head.eval()
+    dev = head.weight.device
+    parts = [[t.cpu() for t in head.detail(x[i : i + batch].to(dev))] for i in range(0, len(x), batch)]
+    return tuple(torch.cat([p[j] for p in parts], dim=1).numpy() for j in range(3))
+
+
+@torch.no_grad()
+def predict_model(head: AttentionPoolHead, m: int, x: torch.Tensor, *,
+                  batch: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Model ``m`` of ``head`` alone on ``x (n, E, T, d)``: trial logits ``(n, E)``, per-sample logits and
+    attention ``(n, E, T)``, float32."""
+    _, _, E, d = head.weight.shape
+    one = AttentionPoolHead(E, d, head.time_prior.shape[1], 1).to(head.weight.device)
+    one.load_state_dict(head.model_state(m))
+    return tuple(a[0] for a in predict_heads(one, x, batch=batch))
+
+
+def fit_heads(x: torch.Tensor, y: np.ndarray, subject: np.ndarray, jobs: list[Job], cfg: ExpertsConfig, *,
+              device: torch.device, progress: bool = True) -> tuple[list[dict], dict]:
+    """Fit the heads of every job at once on shared minibatches, with early stopping.
+
+    The model axis holds, per job, an early-stopping model trained without its
+    validation subjects (``val_share`` of the job's subjects) and, with
+    ``refit`` (or when the job has too few subjects to split), a twin trained
+    on all the job's subjects; each job takes its twin (or itself) at the
+    step where its validation AUC peaked.
+
+    Parameters
+    ----------
+    x : Tensor, shape (n_trials, E, T, d)
+        :func:`head_inputs` of the training trials.
+    y, subject : ndarray, shape (n_trials,)
+    jobs : list of Job
+    cfg : ExpertsConfig
+    progress : bool
+        A tqdm bar over the outer steps with the loss and the mean validation AUC.
+
+    Returns
+    -------
+    states : list of dict
+        Per job, the state of a one-model :class:`AttentionPoolHead`.
+    info : dict
+        ``steps (n_jobs,)`` chosen by early stopping, ``val (n_early, n_evals)``
+        validation AUCs, ``eval_steps (n_evals,)``, ``loss`` per outer step.
+
+    Raises
+    ------
+    KitError
+        Unknown ``meta``, or a non-finite loss.
+    """
+    if cfg.meta not in META_MODES:
+        raise KitError(f"ExpertsConfig.meta must be one of {META_MODES}, got {cfg.meta!r}")
+    n_trials, E, T, d = x.shape
+    order, allowed, val_rows = [], [], {}
+    for m, j in enumerate(jobs):
+        sids = np.unique(subject[j.rows])
+        if cfg.val_share > 0 and len(sids) >= 4:
+            held = val_split(sids, cfg.val_share, j.seed)
+            val_rows[m] = j.rows[np.isin(subject[j.rows], held)]
+            order.append(("val", m))
+            allowed.append(np.isin(subject, np.setdiff1d(sids, held)))
+    for m, j in enumerate(jobs):
+        if cfg.refit or m not in val_rows:
+            order.append(("twin", m))
+            allowed.append(np.isin(subject, np.unique(subject[j.rows])))
+    early = list(val_rows)
+    seed_everything(cfg.seed + jobs[0].seed)
+    head = AttentionPoolHead(E, d, T, len(order)).to(device)
+    opt = torch.optim.AdamW([{"params": [head.weight, head.bias], "lr": cfg.lr},
+                             {"params": [head.time_prior], "lr": cfg.prior_lr, "weight_decay": 0.0}],
+                            weight_decay=cfg.weight_decay)
+    xd, yd = x.to(device), torch.from_numpy(y.astype(np.float32)).to(device)
+    allowed_t = torch.from_numpy(np.stack(allowed).astype(np.float32)).to(device)  # (M, n_trials)
+    tasks = subject_tasks(y, subject)
+    rng = np.random.default_rng(cfg.seed + jobs[0].seed)
+    eval_steps = list(range(cfg.eval_every, cfg.max_steps + 1, cfg.eval_every))
+    if not eval_steps or eval_steps[-1] != cfg.max_steps:
+        eval_steps.append(cfg.max_steps)
+    val = np.full((len(early), len(eval_steps)), np.nan)
+    val_all = np.unique(np.concatenate(list(val_rows.values()))) if early else np.zeros(0, np.int64)
+    snaps, losses = [], []
+    bar = tqdm(range(1, cfg.max_steps + 1), disable=not progress, desc=f"experts: {len(jobs)} models ({cfg.meta})",
+               unit="step", dynamic_ncols=True)
+    head.train()
+    for step in bar:
+        opt.zero_grad(set_to_none=True)
+        drawn = [(torch.from_numpy(s).to(device), None if q is None else torch.from_numpy(q).to(device))
+                 for s, q in draw_step(tasks, rng, cfg)]
+        loss = outer_loss(head, xd, yd, allowed_t, drawn, cfg)
+        if not torch.isfinite(loss):
+            bar.close()
+            raise KitError(f"experts: outer loss is {loss.item()} at step {step} ({cfg.meta}); stopping")
+        loss.backward()
+        opt.step()
+        losses.append(loss.item() / len(order))
+        if step in eval_steps:
+            e = eval_steps.index(step)
+            snaps.append({k: v.detach().clone() for k, v in head.state_dict().items()})
+            if early:
+                trial = predict_heads(head, xd[val_all], batch=cfg.batch)[0].mean(axis=2)  # (M, n_val_all)
+                pos = {r: i for i, r in enumerate(val_all)}
+                for i, m in enumerate(early):
+                    cols = [pos[r] for r in val_rows[m]]
+                    val[i, e] = subject_auc(trial[i, cols], y[val_rows[m]], subject[val_rows[m]])
+            head.train()
+            last_gain = int(np.nanargmax(np.nanmean(val[:, : e + 1], axis=0))) if early else e
+            if cfg.patience and early and e - last_gain >= cfg.patience:
+                val, eval_steps = val[:, : e + 1], eval_steps[: e + 1]
+                break
+        post = {"loss": f"{np.mean(losses[-25:]):.4f}"}
+        if early and snaps:
+            post["val_auc"] = f"{np.nanmean(val[:, len(snaps) - 1]):.3f}"
+        bar.set_postfix(post, refresh=False)
+    bar.close()
+    best = {m: int(np.nanargmax(val[i])) for i, m in enumerate(early)}
+    states, steps = [], []
+    for m in range(len(jobs)):
+        e = best.get(m, len(eval_steps) - 1)
+        src = order.index(("twin", m)) if ("twin", m) in order else order.index(("val", m))
+        states.append(model_slice(snaps[e], src))
+        steps.append(eval_steps[e])
+    return states, {"steps": np.array(steps), "val": val, "eval_steps": np.array(eval_steps), "loss": losses}
+
+
+def bank_sizes(n_chans: int, mcfg: MAEConfig) -> dict:
+    """Constructor arguments of :class:`ExpertBank` for ``n_chans`` experts on the MAE's sizes."""
+    return dict(n_chans=n_chans, n_times=mcfg.seq_len, n_features=mcfg.n_features, d_model=mcfg.d_model,
+                n_heads=mcfg.n_heads, d_ff=mcfg.d_ff, n_layers=mcfg.n_layers, dropout=mcfg.dropout)
+
+
+def save_bank(path: str | os.PathLike, head_state: dict, mae: MaskedAutoencoder, n_chans: int,
+              cfg: ExpertsConfig, mcfg: MAEConfig, **extra) -> Path:
+    """Write one fitted bank (its head, the frozen MAE encoder once, configs and sizes) for :func:`load_bank`."""
+    return save_checkpoint(path, {f"head.{k}": v for k, v in head_state.items()}, cfg,
+                           bank_sizes=bank_sizes(n_chans, mcfg), mae_config=asdict(mcfg),
+                           shared_encoder={k: v.detach().clone() for k, v in mae.encoder.state_dict().items()},
+                           **extra)
+
+
+def load_bank(path: str | os.PathLike) -> tuple[ExpertBank, ExpertsConfig]:
+    """Rebuild one fitted expert bank, and its config, from its checkpoint alone.
+
+    Raises
+    ------
+    CheckpointError
+        Missing, unreadable or foreign file (:func:`kit.artifacts.load_checkpoint`).
+    """
+    state = load_checkpoint(path, ExpertsConfig)
+    bank = ExpertBank(**state["bank_sizes"])
+    weights = dict(state["state_dict"])
+    for k, v in state["shared_encoder"].items():  # the one frozen encoder, copied into every expert
+        weights[f"encoder.{k}"] = v.expand_as(bank.encoder.state_dict()[k]).clone()
+    bank.load_state_dict(weights)
+    return bank.eval(), state["config"]
+
+
+def _reusable(ckpt: Path, run_hash: str) -> bool:
+    """True when a checkpoint exists, loads, and was written for this config and MAE (``run_hash``)."""
+    if not ckpt.exists():
+        return False
+    try:
+        return load_checkpoint(ckpt).get("run_hash") == run_hash
+    except CheckpointError:  # another kit version or a damaged file: train again
+        return False
+
+
+def train_experts_loso(features: np.ndarray, y: np.ndarray, subject: np.ndarray, is_test: np.ndarray,
+                       cfg: ExpertsConfig, mae_path: str | os.PathLike, out_dir: str | os.PathLike,
+                       *, device: str | None = None, progress: bool = True,
+                       n_groups: int | None = CROSSFIT_GROUPS) -> dict[str, np.ndarray]:
+    """Fit the experts of every LOSO fold (and every cross-fit model); save weights and predictions.
+
+    Parameters
+    ----------
+    features : ndarray, shape (n_trials, n_chans, n_times, n_features)
+        :func:`kit.features.deep_features` of all trials (training and test subjects).
+    y : ndarray, shape (n_trials,)
+        1 emotional, 0 neutral, -1 for test trials (never read for them).
+    subject : ndarray, shape (n_trials,)
+    is_test : ndarray of bool, shape (n_trials,)
+    cfg : ExpertsConfig
+    mae_path : path
+        ``mae.pt`` of stage 02 (its config fixes the encoder sizes and pooling).
+    out_dir : path
+        Writes ``fold{k}_seed{s}.pt`` per fold and seed, ``inner_{name}_seed{s}.pt``
+        per cross-fit model (:func:`kit.cv.crossfit_plan`) and seed, each
+        loadable alone with :func:`load_bank` (when every checkpoint exists
+        with this config and MAE, nothing is refitted), and ``predictions.npz``:
+
+        - ``oof (n_train, n_times)``, ``test (n_test, n_times)``,
+          ``inner (n_groups, n_train, n_times)``: P(emotional) of the experts'
+          mean trial logit, copied to every sample (what the ensemble blends);
+        - ``oof_logits (n_train, n_chans)``, ``oof_course (n_train, n_chans, T)``,
+          ``oof_attention (n_train, n_chans, T)``: each expert's trial logit,
+          per-sample logit and attention at model resolution ``T``;
+        - ``test_logits (n_folds, n_test, n_chans)``, ``test_course (n_folds, n_test, n_chans, T)``:
+          every fold's test outputs (fusion applies fold k's model to fold k's);
+        - ``inner_logits (n_groups, n_train, n_chans)``, ``inner_course``, ``inner_group (n_train,)``:
+          the cross-fitted outputs (fusion is fitted on these, never on in-sample outputs);
+        - ``steps (n_folds, n_seeds)`` chosen by early stopping, ``subject``, ``y``, ``test_subject``.
+    n_groups : int or None
+        Groups of the cross-fitting plan; None skips those models.
+
+    Returns
+    -------
+    dict
+        The arrays written to ``predictions.npz``.
+
+    Raises
+    ------
+    KitError
+        Unknown ``meta``, or a non-finite loss.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dev = get_device(device)
+    mae, mcfg = load_mae(mae_path)
+    mae = mae.to(dev)
+    n_times, n_chans = features.shape[2], features.shape[1]
+    x = pool_time(torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)), mcfg.pool, dim=2)
+    x = head_inputs(mae, x, batch=cfg.batch)  # (n_trials, E, T, D + K): one encoder pass for everything
+    train, test = np.flatnonzero(~is_test), np.flatnonzero(is_test)
+    x_tr, y_tr, s_tr = x[train], y[train].astype(np.int64), subject[train]
+    sids = np.unique(s_tr)
+    T = x.shape[2]
+    group, fits = crossfit_plan(s_tr, n_groups) if n_groups else (None, [])
+    seeds = [cfg.seed + i for i in range(cfg.n_seeds)]
+    names = [(f"fold{k}", np.flatnonzero(s_tr != held)) for k, held in enumerate(sids)]
+    names += [(f"inner_{fit.name}", fit.train) for fit in fits]
+    jobs = [Job(f"{n}_seed{s}", rows, 1000 * s + i) for s in seeds for i, (n, rows) in enumerate(names)]
+    run_hash = config_hash({"experts": asdict(cfg), "mae": asdict(mcfg), "mae_file": _file_hash(mae_path)})
+    ckpts = [out_dir / f"{j.name}.pt" for j in jobs]
+    if all(_reusable(c, run_hash) for c in ckpts):
+        states = [load_checkpoint(c)["state_dict"] for c in ckpts]
+        states = [{k[len("head."):]: v for k, v in st.items()} for st in states]
+        steps = np.array([load_checkpoint(c)["steps"] for c in ckpts])
+    else:
+        states, info = fit_heads(x_tr, y_tr, s_tr, jobs, cfg, device=dev, progress=progress)
+        steps = info["steps"]
+        for j, c, st, n in zip(jobs, ckpts, states, steps):
+            save_bank(c, st, mae, n_chans, cfg, mcfg, run_hash=run_hash, steps=int(n),
+                      trained_on=[int(v) for v in np.unique(s_tr[j.rows])])
+    head = AttentionPoolHead(n_chans, x.shape[3], T, len(jobs))
+    head.load_state_dict(model_stack(states))
+    head = head.to(dev)
+    n_names = len(names)
+    x_all = torch.cat([x_tr, x[test]])
+    test_rows = len(train) + np.arange(len(test))
+    # the rows each model predicts: a fold its held-out subject and the test trials, a cross-fit model its groups
+    rows = [np.concatenate([np.flatnonzero(s_tr == sids[i]), test_rows]) if i < len(sids)
+            else fits[i - len(sids)].predict for i in range(n_names)]
+    outs = [predict_model(head, m, x_all[rows[m % n_names]], batch=cfg.batch) for m in range(len(jobs))]
+
+    def mean(i, part):  # model i's outputs on its rows, averaged over seeds
+        return np.mean([outs[i + s * n_names][part] for s in range(len(seeds))], axis=0)
+
+    oof_logits = np.zeros((len(train), n_chans), np.float32)
+    oof_course = np.zeros((len(train), n_chans, T), np.float32)
+    oof_att = np.zeros((len(train), n_chans, T), np.float32)
+    test_logits = np.zeros((len(sids), len(test), n_chans), np.float32)
+    test_course = np.zeros((len(sids), len(test), n_chans, T), np.float32)
+    for k, held in enumerate(sids):
+        v = s_tr == held
+        nv = int(v.sum())
+        oof_logits[v], oof_course[v], oof_att[v] = (mean(k, part)[:nv] for part in range(3))
+        test_logits[k], test_course[k] = mean(k, 0)[nv:], mean(k, 1)[nv:]
+    arrays = dict(oof_logits=oof_logits, oof_course=oof_course, oof_attention=oof_att, test_logits=test_logits,
+                  test_course=test_course, steps=steps.reshape(len(seeds), n_names)[:, : len(sids)].T,
+                  subject=s_tr, y=y[train], test_subject=subject[test])
+    if fits:
+        inner_logits = np.full((group.max() + 1, len(train), n_chans), np.nan, np.float32)
+        inner_course = np.full((group.max() + 1, len(train), n_chans, T), np.nan, np.float32)
+        for j, fit in enumerate(fits):
+            fit.place(inner_logits, mean(len(sids) + j, 0))
+            fit.place(inner_course, mean(len(sids) + j, 1))
+        arrays.update(inner_logits=inner_logits, inner_course=inner_course, inner_group=group)
+    arrays.update(experts_probabilities(arrays, n_times))
+    save_npz(out_dir / "predictions.npz", **arrays)
+    return arrays
+
+
+def _file_hash(path: str | os.PathLike) -> str:
+    """Content hash of a file (16 hex characters): checkpoints fitted on another ``mae.pt`` are not reused."""
+    import hashlib
+
+    return hashlib.blake2b(Path(path).read_bytes(), digest_size=8).hexdigest()
+
+
+def experts_probabilities(arrays: dict, n_times: int) -> dict[str, np.ndarray]:
+    """The experts as one ensemble component: P(emotional) of their mean trial logit on every sample.
+
+    ``oof (n_train, n_times)``, ``test (n_test, n_times)`` (mean over folds of
+    the trial logit) and, where present, ``inner (n_groups, n_train, n_times)``.
+    """
+    def flat(logits):  # (..., n_chans) -> (..., n_times)
+        p = 1.0 / (1.0 + np.exp(-logits.mean(axis=-1, dtype=np.float64)))
+        return np.repeat(p[..., None], n_times, axis=-1).astype(np.float32)
+
+    out = {"oof": flat(arrays["oof_logits"]), "test": flat(arrays["test_logits"].mean(axis=0))}
+    if "inner_logits" in arrays:
+        out["inner"] = flat(arrays["inner_logits"])
+    return out
