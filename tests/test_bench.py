@@ -104,13 +104,13 @@ def test_bench_smoke_writes_every_method_table_and_figure(tmp_path, monkeypatch,
     assert "Simulated by `kit.demo` (scale 0.03, seed 3, effect 1.0)" in text
     assert (tmp_path / "reports" / "figures" / "bench_auc_demo.png").stat().st_size > 10_000
     art = tmp_path / "out" / "artifacts" / "demo"
-    assert (art / bench.NOMETA / "stage.json").exists() and (art / "experts" / "stage.json").exists()
-    # the no-meta stage is the profile's FOMAML config with inner_steps=0
-    stamp = json.loads((art / bench.NOMETA / "stage.json").read_text())
-    assert stamp["config"]["inner_steps"] == 0
+    for lever, change in bench.LEVERS.items():  # each lever is the profile's experts config with one change
+        stamp = json.loads((art / lever / "stage.json").read_text())
+        default = json.loads((art / "experts" / "stage.json").read_text())["config"]["experts"]
+        assert stamp["config"]["experts"] == {**default, **change} and stamp["config"]["crossfit_groups"] is None
     times = json.loads((art / "bench_times.json").read_text())  # kept so a rerun reports compute times
-    assert times[f"{bench.NOMETA}@{stamp['hash']}"] > 0
-    assert json.loads((art / "experts" / "stage.json").read_text())["config"]["maml"]["inner_steps"] > 0
+    assert times[f"experts_mldg@{json.loads((art / 'experts_mldg' / 'stage.json').read_text())['hash']}"] > 0
+    assert (art / bench.TENT / "predictions.npz").exists()
 
 
 def test_null_copy_matches_the_demo_and_is_reused(tmp_path):

@@ -42,7 +42,7 @@ def test_run_writes_every_stage_and_a_valid_submission(finished_run):
     n_subjects = len(pd.read_csv(art / "folds.csv"))
     assert n_subjects == 14
     assert len(list((art / "experts").glob("fold*_seed0.pt"))) == 14
-    assert len(list((art / "fusion").glob("fold*_seed0.pt"))) == 14
+    assert len(list((art / "fusion").glob("fold*_lda.pt"))) == len(list((art / "fusion").glob("fold*_net.pt"))) == 14
     for name in ("01_eda_theta_power", "02_mae_pretraining", "03_fomaml_experts", "04_fusion", "05_ensembling"):
         assert (out / "reports" / "runs" / f"{name}.ipynb").exists()
     assert len(list((out / "reports" / "figures").glob("*.png"))) >= 8

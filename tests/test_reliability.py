@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from kit import artifacts, maml, pipeline
+from kit import artifacts, experts, pipeline
 from kit.artifacts import atomic_write, config_hash, load_checkpoint, save_checkpoint
 from kit.demo import write_demo_dataset
 from kit.errors import CheckpointError, SubmissionError
@@ -26,7 +26,7 @@ from kit.paths import project_root
 from kit.submission import write_submission
 
 TINY = {"mae": dict(n_layers=1, d_ff=16, sequences_per_epoch=256),
-        "maml": dict(outer_steps=1, n_support=4, n_query=4, meta_batch=1, inner_params="head", inner_steps=1),
+        "experts": dict(max_steps=2, eval_every=1, n_support=4, n_query=4, meta_batch=1),
         "fusion": dict(epochs=1)}
 """Overrides of the smoke profile: every stage still trains, predicts and writes its files."""
 BASELINES = tuple(c for c in pipeline.ENSEMBLE_COMPONENTS if c in pipeline.BASELINES)
@@ -45,7 +45,7 @@ def run_all(data, *, force: bool = False, verbose: bool = False) -> Path:
     for name in BASELINES:
         pipeline.run_baseline_stage(run, name, force=force)
     pipeline.run_mae_stage(run, tiny("mae"), force=force)
-    pipeline.run_experts_stage(run, tiny("maml"), force=force)
+    pipeline.run_experts_stage(run, tiny("experts"), force=force)
     pipeline.run_fusion_stage(run, tiny("fusion"), force=force)
     return pipeline.run_ensemble_stage(run).submission
 
@@ -153,7 +153,7 @@ def test_config_change_moves_the_old_stage_aside_and_downstream_follows(copy_of_
     assert load_mae(art / "mae" / "mae.pt")[1].seed == 1
 
     experts_hash = run._read_stamp("experts")["hash"]
-    pipeline.run_experts_stage(run, tiny("maml"))  # same config, new upstream MAE: retrained
+    pipeline.run_experts_stage(run, tiny("experts"))  # same config, new upstream MAE: retrained
     assert {k: p.read_bytes() for k, p in files(art / f"experts@{experts_hash}").items()} == old_experts
     assert run._read_stamp("experts")["upstream"]["mae"] == run._read_stamp("mae")["hash"]
     assert len(list((art / "experts").glob("fold*_seed0.pt"))) == 14
@@ -165,7 +165,7 @@ def test_config_change_moves_the_old_stage_aside_and_downstream_follows(copy_of_
 def test_checkpoints_load_weights_only_and_refuse_another_config_or_version(copy_of_b, tmp_path, monkeypatch):
     data, out, art = copy_of_b
     checkpoints = sorted(art.rglob("*.pt"))
-    assert len(checkpoints) == 1 + 2 * (14 + 10)  # MAE; experts and fusion: LOSO folds + cross-fit models
+    assert len(checkpoints) == 1 + (14 + 10) + 2 * 14  # MAE; experts: LOSO folds + cross-fit models; fusion: 2 kinds
     for path in checkpoints:
         payload = torch.load(path, map_location="cpu", weights_only=True)
         assert payload["kit_version"] == artifacts.__version__ and payload["state_dict"]
@@ -198,29 +198,29 @@ def test_checkpoints_load_weights_only_and_refuse_another_config_or_version(copy
         pretrain_mae(features, tiny("mae"), stage, progress=False)
 
 
-def test_interrupted_experts_resume_from_their_fold_checkpoints(copy_of_b, monkeypatch):
+def test_interrupted_experts_leave_no_stamp_and_finished_checkpoints_are_reused(copy_of_b, monkeypatch):
     data, out, art = copy_of_b
     reference = (art / "experts" / "predictions.npz").read_bytes()
+    kept = art / "experts_kept"
+    shutil.copytree(art / "experts", kept)
     shutil.rmtree(art / "experts")
-    real, calls, armed = maml.meta_train, [], [True]
 
-    def crash_on_fifth(*args, **kwargs):
-        calls.append(1)
-        if armed[0] and len(calls) == 5:
-            raise KeyboardInterrupt  # the user stops the run (or the kernel dies) in fold 5
-        return real(*args, **kwargs)
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # the user stops the run (or the kernel dies) while the heads train
 
-    monkeypatch.setattr(maml, "meta_train", crash_on_fifth)
+    monkeypatch.setattr(experts, "fit_heads", interrupted)
     run = pipeline.Run(data, "smoke", verbose=False)
     with pytest.raises(KeyboardInterrupt):
-        pipeline.run_experts_stage(run, tiny("maml"))
-    assert sorted(p.name for p in (art / "experts").glob("fold*.pt")) == [f"fold{k}_seed0.pt" for k in range(4)]
-    assert not (art / "experts" / "stage.json").exists()
-    calls.clear()
-    armed[0] = False
-    pipeline.run_experts_stage(run, tiny("maml"))
-    assert len(calls) == 10 + 10  # folds 0-3 loaded, 4-13 trained, then the 10 cross-fit models
+        pipeline.run_experts_stage(run, tiny("experts"))
+    assert not (art / "experts" / "stage.json").exists() and not list((art / "experts").glob("*.pt"))
+    # every checkpoint of this config and MAE present: nothing is refitted, the predictions are the same
+    shutil.rmtree(art / "experts")
+    shutil.copytree(kept, art / "experts")
+    (art / "experts" / "stage.json").unlink()
+    (art / "experts" / "predictions.npz").unlink()
+    pipeline.run_experts_stage(run, tiny("experts"))
     assert (art / "experts" / "predictions.npz").read_bytes() == reference
+    shutil.rmtree(kept)
 
 
 # ----------------------------------------------------------------------------- (e) atomic writes
