@@ -49,7 +49,7 @@ from torch import nn
 
 from .errors import KitError
 from .features import zscore_per_subject
-from .runtime import seed_everything
+from .runtime import get_device, seed_everything
 
 
 @dataclass(frozen=True)
@@ -191,14 +191,14 @@ class EEGNetClassifier:
     sfreq : float
         Sampling rate in Hz (sets the kernel lengths).
     device : str, optional
-        torch device (default CPU: the model is small, the kit's deep stages
-        pick their own device).
+        torch device (default :func:`kit.runtime.get_device`: ``$KIT_DEVICE``,
+        else CUDA when available, else the CPU).
     """
 
     def __init__(self, config: EEGNetConfig | None = None, *, sfreq: float = 200.0, device: str | None = None):
         self.config = config or EEGNetConfig()
         self.sfreq = float(sfreq)
-        self.device = torch.device(device or "cpu")
+        self.device = torch.device(device) if device else get_device()
 
     def _inputs(self, X: np.ndarray, subject: np.ndarray) -> torch.Tensor:
         X = np.asarray(X)

@@ -43,7 +43,7 @@ from .artifacts import load_checkpoint, load_npz, save_checkpoint, save_npz
 from .errors import KitError
 from .experts import subject_auc
 from .models import SpatioTemporalFusion, upsample_time
-from .runtime import seed_everything
+from .runtime import get_device, seed_everything
 
 FUSION_KINDS = ("lda", "net")
 """The fusion models ``FusionConfig.kind`` chooses among ("auto": by inner score)."""
@@ -101,14 +101,15 @@ def fit_net(c: np.ndarray, y: np.ndarray, cfg: FusionConfig) -> SpatioTemporalFu
         If the loss becomes NaN/inf.
     """
     gen = seed_everything(cfg.seed)
-    model = SpatioTemporalFusion(c.shape[1], cfg.n_filters, cfg.kernel, cfg.dropout)
+    dev = get_device()
+    model = SpatioTemporalFusion(c.shape[1], cfg.n_filters, cfg.kernel, cfg.dropout).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    x, yt = torch.from_numpy(c), torch.from_numpy(np.asarray(y, np.float32))[:, None]
+    x, yt = torch.from_numpy(c).to(dev), torch.from_numpy(np.asarray(y, np.float32))[:, None].to(dev)
     model.train()
     for epoch in range(cfg.epochs):
         order = torch.randperm(len(x), generator=gen)
         for i in range(0, len(x), cfg.batch_size):
-            idx = order[i : i + cfg.batch_size]
+            idx = order[i : i + cfg.batch_size].to(dev)
             logits = model(x[idx])  # (b, T)
             loss = F.binary_cross_entropy_with_logits(logits, yt[idx].expand_as(logits))
             if not torch.isfinite(loss):
@@ -125,7 +126,8 @@ def predict(model, kind: str, z: np.ndarray, c: np.ndarray, n_times: int) -> np.
         s = z @ model["coef"] + model["intercept"]
         return np.repeat(s[:, None], n_times, axis=1).astype(np.float32)
     with torch.no_grad():
-        return upsample_time(model(torch.from_numpy(c)), n_times).numpy().astype(np.float32)
+        dev = next(model.parameters()).device
+        return upsample_time(model(torch.from_numpy(c).to(dev)), n_times).cpu().numpy().astype(np.float32)
 
 
 def fit(kind: str, z: np.ndarray, c: np.ndarray, y: np.ndarray, cfg: FusionConfig):
@@ -233,7 +235,7 @@ def train_fusion_loso(experts_predictions: str | os.PathLike, cfg: FusionConfig,
                 coef[k] = model["coef"]
                 state = {k_: torch.as_tensor(v_) for k_, v_ in model.items()}
             else:
-                state = model.state_dict()
+                state = {k_: v_.cpu() for k_, v_ in model.state_dict().items()}
             save_checkpoint(out_dir / f"fold{k}_{kind}.pt", state, cfg, kind=kind, n_chans=n_chans,
                             trained_on=[int(u) for u in sids if u != held])
     bar.close()

@@ -92,3 +92,24 @@ def test_stages_refuse_to_run_out_of_order(tmp_path, monkeypatch):
         pipeline.run_fusion_stage(run)
     with pytest.raises(KitError, match="unknown profile"):
         pipeline.Run(data, "fast")
+
+
+def test_full_profile_sizes_run_end_to_end_on_tiny_data_on_the_cpu(tmp_path, monkeypatch):
+    """The ``full`` profile (3rd-place sizes, 200 samples, 3 seeds), with its step counts cut, on the CPU."""
+    from dataclasses import replace
+
+    monkeypatch.setenv("KIT_DEVICE", "cpu")
+    data = write_demo_dataset(tmp_path / "demo", scale=0.02, seed=4)
+    run = pipeline.Run(data, "full", artifacts=tmp_path / "art", verbose=False)
+    mae = replace(pipeline.stage_config("mae", "full"), epochs=1, sequences_per_epoch=256)
+    assert (mae.pool, mae.d_model, mae.n_layers, mae.d_ff) == (1, 16, 3, 128)
+    pipeline.run_mae_stage(run, mae)
+    cfg = replace(pipeline.stage_config("experts", "full"), max_steps=2, eval_every=1, n_support=4, n_query=4)
+    assert cfg.n_seeds == 3
+    e = pipeline.run_experts_stage(run, cfg)
+    n_train = len(run.train)
+    assert e["oof_course"].shape == (n_train, 16, 200) and e["steps"].shape == (14, 3)
+    assert len(list((tmp_path / "art" / "experts").glob("fold*_seed*.pt"))) == 14 * 3
+    f = pipeline.run_fusion_stage(run, replace(pipeline.stage_config("fusion", "full"), epochs=1))
+    assert f["oof"].shape == (n_train, 200) and f["test"].shape == (len(run.test), 200)
+    assert np.isfinite(f["oof"]).all() and np.isfinite(f["test"]).all()
