@@ -484,7 +484,7 @@ print(json.dumps({"n_trials": len(ds), "X_bytes": ds.X.nbytes, "features_bytes":
 
 
 def memory_probe(scale: float = 1.0, *, seed: int = 0) -> dict:
-    """Peak memory of loading a data folder and building its band features, in a fresh process.
+    """Peak memory of loading a data folder and building its deep features (kit.features.deep_features), in a fresh process.
 
     Simulates a demo folder at ``scale`` (1.0 = the real 10,209 + 1,734
     trials) into a temporary folder, then a child Python process runs
@@ -525,7 +525,7 @@ def memory_probe(scale: float = 1.0, *, seed: int = 0) -> dict:
 
 def memory_line(m: dict) -> str:
     """One line for the memory section."""
-    return (f"load + band features at scale {m['scale']:g} ({m['n_trials']:,} trials): peak RSS "
+    return (f"load + deep features at scale {m['scale']:g} ({m['n_trials']:,} trials): peak RSS "
             f"{m['peak_rss_gib']:.2f} GiB (ru_maxrss; {m['rss_after_imports_kib'] / 2**20:.2f} GiB after imports, "
             f"{m['rss_after_load_kib'] / 2**20:.2f} GiB after loading), tracemalloc peak "
             f"{m['tracemalloc_peak_bytes'] / 2**30:.2f} GiB; X {m['X_bytes'] / 2**20:.0f} MiB, features "

@@ -133,7 +133,7 @@ def test_null_copy_matches_the_demo_and_is_reused(tmp_path):
 def test_memory_probe_reports_peak_rss_of_a_fresh_process():
     m = bench.memory_probe(scale=0.01)
     assert m["n_trials"] > 200
-    assert m["features_bytes"] == m["n_trials"] * 16 * 200 * 5 * 4  # float32, 5 bands
+    assert m["features_bytes"] == m["n_trials"] * 16 * 200 * 7 * 4  # float32, 7 deep features
     assert m["rss_after_imports_kib"] <= m["rss_after_load_kib"] <= m["peak_rss_kib"]
     assert m["tracemalloc_peak_bytes"] >= m["features_bytes"]
     assert "peak RSS" in bench.memory_line(m) and "target < 4 GiB" in bench.memory_line(m)
