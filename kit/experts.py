@@ -341,7 +341,7 @@ def train_experts_loso(features: np.ndarray, y: np.ndarray, subject: np.ndarray,
     names = [(f"fold{k}", np.flatnonzero(s_tr != held)) for k, held in enumerate(sids)]
     names += [(f"inner_{fit.name}", fit.train) for fit in fits]
     jobs = [Job(f"{n}_seed{s}", rows, 1000 * s + i) for s in seeds for i, (n, rows) in enumerate(names)]
-    run_hash = config_hash({"experts": asdict(cfg), "mae": asdict(mcfg), "mae_file": _file_hash(mae_path)})
+    run_hash = config_hash({"experts": asdict(cfg), "mae": asdict(mcfg), "mae_weights": _weights_hash(mae.state_dict())})
     ckpts = [out_dir / f"{j.name}.pt" for j in jobs]
     if all(_reusable(c, run_hash) for c in ckpts):
         states = [load_checkpoint(c)["state_dict"] for c in ckpts]
@@ -392,11 +392,20 @@ def train_experts_loso(features: np.ndarray, y: np.ndarray, subject: np.ndarray,
     return arrays
 
 
-def _file_hash(path: str | os.PathLike) -> str:
-    """Content hash of a file (16 hex characters): checkpoints fitted on another ``mae.pt`` are not reused."""
+def _weights_hash(state_dict: dict) -> str:
+    """Content hash of a state dict's tensors (16 hex characters).
+
+    Checkpoints fitted on other MAE weights are not reused. The weights, not the ``mae.pt`` file, are
+    hashed: the file also carries the MAE's training history with wall times, which differ between two
+    otherwise identical runs and would make the expert checkpoints differ byte for byte.
+    """
     import hashlib
 
-    return hashlib.blake2b(Path(path).read_bytes(), digest_size=8).hexdigest()
+    h = hashlib.blake2b(digest_size=8)
+    for name in sorted(state_dict):
+        h.update(name.encode())
+        h.update(state_dict[name].detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
 
 
 def experts_probabilities(arrays: dict, n_times: int) -> dict[str, np.ndarray]:

@@ -193,7 +193,7 @@ def test_checkpoints_load_weights_only_and_refuse_another_config_or_version(copy
     # a resume file of another config is refused, not silently continued
     stage = tmp_path / "mae"
     save_checkpoint(stage / "last.pt", {}, tiny("mae", seed=1), epoch=1)
-    features = np.zeros((4, 16, 200, 5), np.float32)
+    features = np.zeros((4, 16, 200, tiny("mae").n_features), np.float32)
     with pytest.raises(CheckpointError, match="last.pt: config hash"):
         pretrain_mae(features, tiny("mae"), stage, progress=False)
 
