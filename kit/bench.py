@@ -56,7 +56,7 @@ import numpy as np
 
 from .artifacts import atomic_write, load_npz, save_npz
 from .errors import KitError
-from .metric import CHANCE, MIN_LEN, auc_curves, window_score
+from .metric import CHANCE, MIN_LEN, N_BOOT, auc_curves, bootstrap_interval, bootstrap_scores, subset_scores, window_score  # noqa: F401 - re-exported
 
 ANCHORS = ("starter", "thetacov", "bandpower", "eegnet")
 """The reference methods (kit.baselines)."""
@@ -73,80 +73,8 @@ NULL_LIMIT = 0.53
 """Highest LOSO score accepted on null data (the issue's target); above it, suspect a leak."""
 NULL_SCALE = 1.0
 """Size of the null copy (x the real trial counts): big enough for :data:`NULL_LIMIT` to be a test."""
-N_BOOT = 2000
-"""Bootstrap resamples of the subjects."""
 SUBSET_SIZE = 3
 """Subjects in the competition's test set (1, 7, 12)."""
-
-
-# ----------------------------------------------------------------------------- statistics
-def subset_scores(A: np.ndarray, idx: np.ndarray, *, threshold: float = CHANCE, min_len: int = MIN_LEN) -> np.ndarray:
-    """Window metric of the mean AUC curve of each row's subjects.
-
-    Parameters
-    ----------
-    A : ndarray, shape (n_subjects, n_times)
-        Per-subject AUC curves (:func:`kit.metric.auc_curves`).
-    idx : ndarray of int, shape (n_sets, k)
-        Rows of ``A`` making up each set (repeats allowed: a bootstrap sample).
-    threshold, min_len
-        See :func:`kit.metric.window_score`.
-
-    Returns
-    -------
-    ndarray, shape (n_sets,)
-        ``window_score(A[idx[i]].mean(axis=0)).score`` for every ``i``.
-
-    Raises
-    ------
-    KitError
-        ``A`` not 2-D or an index outside its rows.
-    """
-    A = np.asarray(A, dtype=np.float64)
-    idx = np.asarray(idx)
-    if A.ndim != 2:
-        raise KitError(f"AUC curves: expected (n_subjects, n_times), got shape {A.shape}")
-    if idx.ndim != 2 or (idx.size and (idx.min() < 0 or idx.max() >= len(A))):
-        raise KitError(f"subset indices: expected (n_sets, k) rows of the {len(A)} subjects, got shape {idx.shape}")
-    means = A[idx].mean(axis=1)  # (n_sets, n_times)
-    return np.array([window_score(m, threshold=threshold, min_len=min_len).score for m in means])
-
-
-def bootstrap_scores(A: np.ndarray, *, n_boot: int = N_BOOT, seed: int = 0, **metric) -> np.ndarray:
-    """The window metric on ``n_boot`` resamples of the subjects (with replacement).
-
-    Each resample draws ``n_subjects`` rows of ``A`` with replacement
-    (``numpy.random.default_rng(seed).integers``) and recomputes the metric
-    from the mean of their AUC curves, the window included (the percentile
-    bootstrap over subjects: Efron & Tibshirani, *An Introduction to the
-    Bootstrap*, 1993, ch. 13).
-
-    Returns
-    -------
-    ndarray, shape (n_boot,)
-    """
-    A = np.asarray(A)
-    rng = np.random.default_rng(seed)
-    return subset_scores(A, rng.integers(0, len(A), size=(int(n_boot), len(A))), **metric)
-
-
-def bootstrap_interval(A: np.ndarray, *, level: float = 0.95, n_boot: int = N_BOOT, seed: int = 0,
-                       **metric) -> tuple[float, float]:
-    """Percentile bootstrap interval of the window metric over subjects.
-
-    Parameters
-    ----------
-    A : ndarray, shape (n_subjects, n_times)
-    level : float
-        Coverage (0.95: the 2.5th and 97.5th percentiles).
-
-    Returns
-    -------
-    (low, high) : floats
-    """
-    s = bootstrap_scores(A, n_boot=n_boot, seed=seed, **metric)
-    a = (1.0 - level) / 2.0
-    return float(np.percentile(s, 100 * a)), float(np.percentile(s, 100 * (1 - a)))
 
 
 def leaderboard_scores(A: np.ndarray, k: int = SUBSET_SIZE, **metric) -> np.ndarray:
@@ -317,6 +245,7 @@ class FolderResult:
     simulated: dict | None = None                 # kit.demo parameters (scale, seed, effect) of a simulated folder
     null: bool = False
     ensemble_blend: str = ""
+    ensemble_info: dict = field(default_factory=dict)  # result.json of the ensemble: rule, rules, best component, difference
     times: np.ndarray | None = None
 
 
@@ -417,7 +346,8 @@ def bench_folder(data, profile: str = "quick", *, methods=ALL_METHODS, n_boot: i
         res.cached["ensemble"] = False
         preds["ensemble"] = load_npz(run.artifacts / "ensemble" / "predictions.npz")["oof"]
         info = run.artifacts / "ensemble" / "result.json"
-        res.ensemble_blend = str(json.loads(info.read_text()).get("blend", "")) if info.is_file() else ""
+        res.ensemble_info = json.loads(info.read_text()) if info.is_file() else {}
+        res.ensemble_blend = str(res.ensemble_info.get("blend", ""))
     for name in (m for m in wanted if m in preds):
         res.rows[name] = summarize(preds[name], tr.y, tr.subject, n_boot=n_boot, seed=seed)
     res.total_seconds = time.perf_counter() - t_start
@@ -459,6 +389,113 @@ def null_copy(data: Path, where: Path, scale: float | None = NULL_SCALE) -> Path
         if (old.get("scale"), old.get("seed"), float(old.get("effect", -1))) == (scale, meta["seed"], 0.0):
             return out
     return write_demo_dataset(out, scale=scale, seed=meta["seed"], effect=0.0, overwrite=True)
+
+
+# ----------------------------------------------------------------------------- ensemble rules
+def rule_study(data, *, profile: str = "quick", components=None, single: str | None = "thetacov",
+               verbose: bool = True) -> list[dict]:
+    """Every ensemble rule (:data:`kit.ensemble.RULES`) against the best single component, per folder.
+
+    For each folder the components' finished stages are read (a missing cheap anchor, ``starter``,
+    ``thetacov`` or ``bandpower``, is computed; the deep stages and EEGNet are used only where the
+    pipeline or the bench already wrote them).  Each rule's nested LOSO score (fitted on the
+    cross-fitted tables, :func:`kit.ensemble.fit_ensemble`) is compared with the best component's
+    LOSO score, which is chosen with hindsight: the bar a rule must not fall below.
+
+    With ``single``, every simulated folder that has a null copy beside it in the study (same seed
+    and size, ``effect=0``) also yields a "single-signal" table: component ``single`` from the
+    folder, every other component from its null copy (same trials and labels), so only one
+    component carries the effect.
+
+    Returns
+    -------
+    list of dict
+        One row per table: ``folder``, ``components``, ``best_component``, ``best_score`` and, per
+        rule, its score and ``diff_<rule>`` (rule - best component).
+    """
+    from . import pipeline
+    from .cv import loso_score
+    from .ensemble import RULES, fit_ensemble
+
+    tables = []
+    loaded = {}
+    for folder in data:
+        run = pipeline.open_run(folder, profile, verbose=False)
+        names = [c for c in (components or pipeline.ENSEMBLE_COMPONENTS)
+                 if (run.artifacts / c / "stage.json").exists() or c in ("starter", "thetacov", "bandpower")]
+        for c in names:
+            if c in pipeline.BASELINES:
+                pipeline.run_baseline_stage(run, c)
+        comps = pipeline.load_components(run, names)
+        loaded[Path(folder).resolve()] = (run, comps)
+        tables.append((pipeline.data_tag(run.data_root), run, comps))
+    if single:
+        for path, (run, comps) in list(loaded.items()):
+            meta = run.data_root / "demo.json"
+            if not meta.is_file() or single not in comps:
+                continue
+            twin = loaded.get((path.parent / f"{path.name}-null").resolve())
+            if twin is None or not np.array_equal(twin[0].train.y, run.train.y):
+                continue
+            shared = [c for c in comps if c in twin[1]]
+            mixed = {c: (comps[c] if c == single else twin[1][c]) for c in shared}
+            tables.append((f"{pipeline.data_tag(run.data_root)}: {single} only", run, mixed))
+    rows = []
+    for tag, run, comps in tables:
+        tr = run.train
+        oof, inner = {k: v["oof"] for k, v in comps.items()}, {k: v["inner"] for k, v in comps.items()}
+        group = next(iter(comps.values()))["inner_group"]
+        scores = {k: loso_score(v, tr.y, tr.subject)["loso_score"] for k, v in oof.items()}
+        best = max(scores, key=scores.get)
+        row = {"folder": tag, "components": sorted(comps), "best_component": best, "best_score": scores[best]}
+        cfg = pipeline.stage_config("ensemble", profile)
+        for rule in RULES:
+            fit = fit_ensemble(oof, tr.y, tr.subject, replace(cfg, rule=rule), inner=inner, group=group)
+            row[rule] = loso_score(fit.nested, tr.y, tr.subject)["loso_score"]
+            row[f"diff_{rule}"] = row[rule] - scores[best]
+        rows.append(row)
+        if verbose:
+            print(f"[rules] {tag}: best component {best} {scores[best]:.4f}; "
+                  + ", ".join(f"{r} {row[r]:.4f}" for r in RULES), flush=True)
+    return rows
+
+
+def rule_table(rows: list[dict]) -> str:
+    """Markdown table of :func:`rule_study`: rule - best component per folder, the worst case per rule."""
+    from .ensemble import RULES
+
+    lines = ["| folder | components | best component | " + " | ".join(RULES) + " |",
+             "|---|---|---|" + "---|" * len(RULES)]
+    for r in rows:
+        lines.append(f"| {r['folder']} | {len(r['components'])} | {r['best_component']} {r['best_score']:.4f} | "
+                     + " | ".join(f"{r[k]:.4f} ({r['diff_' + k]:+.4f})" for k in RULES) + " |")
+    worst = {k: min(r["diff_" + k] for r in rows) for k in RULES}
+    lines.append("| **worst difference** | | | " + " | ".join(f"**{worst[k]:+.4f}**" for k in RULES) + " |")
+    keep = max(worst, key=worst.get)
+    lines += ["", f"Rule with the least negative worst case: **{keep}** ({worst[keep]:+.4f})."]
+    return "\n".join(lines) + "\n"
+
+
+def rules_command(args) -> int:
+    """``python -m kit rules``: every ensemble rule on every folder; prints the table, then JSON."""
+    from .paths import resolve_data_dir
+
+    folders = [resolve_data_dir(d) for d in (args.data or [None])]
+    if args.null:
+        where = Path(tempfile.gettempdir()) / "kit-rules"
+        for f in list(folders):
+            copy = null_copy(f, f.parent if os.access(f.parent, os.W_OK) else where, scale=None)
+            if copy is not None:
+                folders.append(copy)
+    with thread_limit(args.threads):
+        rows = rule_study(folders, profile=args.profile)
+    text = rule_table(rows)
+    print(text)
+    if args.out:
+        with atomic_write(Path(args.out), "w") as fh:
+            fh.write("# Ensemble rules against the best single component (nested LOSO)\n\n" + text)
+    print(json.dumps(rows))
+    return 0
 
 
 # ----------------------------------------------------------------------------- memory
@@ -588,11 +625,24 @@ def folder_table(res: FolderResult) -> str:
                      + "; its time is not in the experts' rows.")
     if res.ensemble_blend:
         lines.append(f"Ensemble blend chosen on all subjects: {res.ensemble_blend}.")
+    lines.extend(ensemble_lines(res.ensemble_info))
     if res.null:
         over = [k for k, v in res.rows.items() if v["score"] > NULL_LIMIT]
         lines.append(f"NULL check (every method <= {NULL_LIMIT}): "
                      + ("passed." if not over else f"FAILED for {', '.join(over)}."))
     return "\n".join(lines) + "\n"
+
+
+def ensemble_lines(info: dict) -> list[str]:
+    """Report lines of the ensemble stage's ``result.json``: the difference to the best component, every rule."""
+    if not info.get("difference"):
+        return []
+    d, lo, hi = info["difference"]
+    out = [f"Ensemble (rule `{info['rule']}`) - best component (`{info['best_component']}`): {d:+.4f} "
+           f"[{lo:+.4f}, {hi:+.4f}] (paired bootstrap over subjects, 95 %)."]
+    if info.get("rules"):
+        out.append("Ensemble LOSO by rule: " + ", ".join(f"{k} {v:.4f}" for k, v in info["rules"].items()) + ".")
+    return out
 
 
 def write_report(path: Path, results: list[FolderResult], *, profile: str, command: str, threads: int,
@@ -833,8 +883,8 @@ def null_study(n_seeds: int = 12, *, scale: float = 0.2, where: str | os.PathLik
         for name in names:
             oof[name], _, inner[name], group = baseline_predictions(name, tr.X, tr.y, tr.subject, sfreq=tr.sfreq)
         row = {"seed": seed, **{n: loso_score(oof[n], tr.y, tr.subject)["loso_score"] for n in names}}
-        _, nested, _ = fit_ensemble(oof, tr.y, tr.subject, cfg)
-        _, crossfit, _ = fit_ensemble(oof, tr.y, tr.subject, cfg, inner=inner, group=group)
+        nested = fit_ensemble(oof, tr.y, tr.subject, cfg).nested
+        crossfit = fit_ensemble(oof, tr.y, tr.subject, cfg, inner=inner, group=group).nested
         row["nested"] = loso_score(nested, tr.y, tr.subject)["loso_score"]
         row["crossfit"] = loso_score(crossfit, tr.y, tr.subject)["loso_score"]
         rows.append(row)

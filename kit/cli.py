@@ -268,6 +268,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return bench_command(args)
 
 
+def cmd_rules(args) -> int:
+    from .bench import rules_command
+
+    return rules_command(args)
+
+
 def cmd_null_study(args: argparse.Namespace) -> int:
     from .bench import null_study_command
 
@@ -399,6 +405,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--scale", type=float, default=0.2, help="size x the real trial counts (default 0.2)")
     s.add_argument("--threads", type=int, default=1, help="threads per numeric library (default 1)")
     s.set_defaults(func=cmd_null_study)
+
+    s = sub.add_parser("rules", help="every ensemble rule against the best single component, per folder")
+    s.add_argument("--data", nargs="+", default=None, metavar="DIR", help="data folders (default as for run)")
+    s.add_argument("--profile", default="quick", help="quick (default), full or smoke")
+    s.add_argument("--null", action=argparse.BooleanOptionalAction, default=True,
+                   help="add a null copy of each simulated folder, same size (default: yes)")
+    s.add_argument("--threads", type=int, default=1, help="threads per numeric library (default 1)")
+    s.add_argument("--out", default=None, help="also write the table to this markdown file")
+    s.set_defaults(func=cmd_rules)
 
     s = sub.add_parser("validate", help="check a submission against the test files")
     s.add_argument("submission")

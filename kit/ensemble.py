@@ -1,27 +1,39 @@
-"""Stage 05: blend components on out-of-fold predictions, post-process for the metric.
+"""Stage 05: combine components on out-of-fold predictions with a rule that shrinks toward simplicity.
 
 Every component (baselines, experts, fusion) gives out-of-fold predictions
 ``(n_train, n_times)`` and test predictions ``(n_test, n_times)``.  They are
 put on one scale per subject (logit, then z-score over that subject's trials
 and samples: monotone within a subject, so each component's per-subject AUC
-is unchanged), blended with non-negative weights that sum to one, and
-post-processed along time:
+is unchanged).  A **rule** then picks non-negative weights that sum to one,
+and a post-processing along time from a small family:
 
 - ``none``       the blend as it is;
 - ``smooth``     moving average over ``param`` samples (:func:`scipy.ndimage.uniform_filter1d`);
 - ``broadcast``  the trial's mean score copied to all samples (2nd-place trick: a
                  sustained, flat AUC curve is what the window metric rewards);
-- ``blend``      ``param`` x broadcast + (1 - ``param``) x the blend;
-- ``window``     the trial's mean over samples ``param = (start, stop)`` (stop
-                 exclusive) copied to all samples: a decoder that peaks at
-                 0.4-0.6 s (the paper's cluster) then scores its peak over the
-                 whole second.
+- ``peak``       the trial's mean over the ``param`` samples where the fitting
+                 subjects' pooled AUC curve of the blend is highest, copied to all
+                 samples (resolved into a ``window`` post-processing);
+- ``window``     the trial's mean over samples ``param = (start, stop)`` (stop exclusive)
+                 copied to all samples; ``blend``: ``param`` x broadcast + (1 - ``param``) x the blend.
 
-The weights and the post-processing are chosen by the competition metric
-on out-of-fold predictions only.  For the LOSO score of the ensemble the
-choice is *nested*: held-out subject k is predicted with the candidates that
-score best on the other subjects' cross-fitted predictions (models that
-never saw k, :func:`kit.cv.crossfit_plan`), so its own labels never take part.
+The rules (:data:`RULES`), from the simplest:
+
+- ``best``        the single component (and post-processing) with the best score;
+- ``significant`` the equal-weight mean of the components whose per-subject AUC
+                  (of the trial-mean score) is above 0.5 by a one-sided bootstrap
+                  over subjects (level ``alpha``, Bonferroni over components); ``best`` when none is;
+- ``stack``       logistic regression with a strong L2 penalty and non-negative
+                  weights on the components' trial-mean scores (stacked
+                  generalisation, Wolpert 1992; non-negative stacking, Breiman 1996);
+- ``grid``        the ``top_k`` best blends of the weight grid x the post-processings, averaged.
+
+Each rule is fitted on out-of-fold predictions only.  For the ensemble's own
+LOSO score the fit is *nested*: held-out subject k is predicted with the rule
+fitted on the other subjects' cross-fitted predictions (models that never saw
+k, :func:`kit.cv.crossfit_plan`), so its labels never take part.  The default
+rule is the one whose worst difference to the best single component over the
+bench's folders was the least negative (see the README's ensemble table).
 """
 
 from __future__ import annotations
@@ -31,23 +43,31 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.ndimage import uniform_filter1d
+from scipy.optimize import minimize
 from scipy.special import expit, logit
+from scipy.stats import rankdata
 
 from .errors import KitError
-from .metric import auc_curves, window_score
+from .metric import window_score
+
+RULES = ("best", "significant", "stack", "grid")
+"""Selection rules, simplest first (see the module docstring)."""
 
 
 @dataclass
 class EnsembleConfig:
-    """Search space of the blend (used by both profiles)."""
+    """How stage 05 combines its components (used by every profile)."""
 
-    weight_step: float = 0.25  # grid step of the blend weights on the simplex
-    post: tuple = (("none", 0.0), ("smooth", 21.0), ("smooth", 51.0), ("broadcast", 0.0), ("blend", 0.5),
-                   ("window", (60, 140)), ("window", (80, 120)))  # candidate post-processings (kind, param)
+    rule: str = "best"  # selection rule (RULES); "best": least negative worst case over the bench's folders
+    post: tuple = (("none", 0.0), ("broadcast", 0.0), ("smooth", 51.0), ("peak", 40))  # (kind, param) family
+    weight_step: float = 0.25  # grid rule: step of the blend weights on the simplex
+    top_k: int = 10  # grid rule: blends averaged (steadier than the single best on ~13 subjects)
+    alpha: float = 0.05  # significant rule: one-sided level of the bootstrap test, Bonferroni over components
+    n_boot: int = 2000  # significant rule: bootstrap resamples of the subjects
+    l2: float = 1.0  # stack rule: L2 penalty on the weights (per trial-mean z-score; strong on purpose)
     threshold: float = 0.5  # metric threshold
     min_len: int = 10  # metric's shortest run in samples (50 ms)
-    components: tuple = ()  # names to blend; empty = every component given
-    top_k: int = 10  # average the k best candidates (steadier than the single best on 13 subjects)
+    components: tuple = ()  # names to combine; empty = every component given
 
 
 @dataclass
@@ -56,8 +76,8 @@ class Candidate:
 
     weights: dict
     post: tuple
-    score: float = float("nan")
-    curves: np.ndarray | None = field(default=None, repr=False)  # (n_subjects, n_times)
+    score: float = float("nan")  # window metric on the subjects it was chosen on
+    curves: np.ndarray | None = field(default=None, repr=False)  # (n_subjects, n_times) on those subjects
 
     def label(self) -> str:
         w = " + ".join(f"{v:.2f} {k}" for k, v in self.weights.items() if v > 0)
@@ -65,6 +85,28 @@ class Candidate:
         if kind == "window":
             return f"{w}; mean over samples {p[0]}-{p[1] - 1} broadcast"
         return f"{w}; {kind}" + (f"({p:g})" if kind in ("smooth", "blend") else "")
+
+
+@dataclass
+class EnsembleFit:
+    """What :func:`fit_ensemble` returns.
+
+    Attributes
+    ----------
+    chosen : list of Candidate
+        The rule's blends on all training subjects (averaged for the test set).
+    nested : ndarray, shape (n_trials, n_times)
+        P(emotional) where subject k's rows come from the rule fitted without k.
+    per_subject : list of dict
+        Per held-out subject: ``subject``, ``rule``, ``blend`` (label), ``inner_score``
+        (the blend's metric on the subjects it was chosen on).
+    rule : str
+    """
+
+    chosen: list
+    nested: np.ndarray
+    per_subject: list
+    rule: str
 
 
 def standardize(pred: np.ndarray, subject: np.ndarray, eps: float = 1e-6) -> np.ndarray:
@@ -81,26 +123,28 @@ def standardize(pred: np.ndarray, subject: np.ndarray, eps: float = 1e-6) -> np.
 def postprocess(z: np.ndarray, kind: str, param=0.0) -> np.ndarray:
     """Apply a temporal post-processing to scores ``(n_trials, n_times)`` (see module docstring).
 
+    ``peak`` is resolved by the rules into a ``window``; it cannot be applied directly.
+
     Raises
     ------
     KitError
-        Unknown ``kind``.
+        Unknown ``kind``, or a window outside the samples.
     """
     if kind == "none":
         return z
     if kind == "smooth":
-        return uniform_filter1d(z, size=int(param), axis=1, mode="nearest")
+        return uniform_filter1d(z, size=int(param), axis=-1, mode="nearest")
     if kind == "window":
         start, stop = (int(v) for v in param)
-        if not 0 <= start < stop <= z.shape[1]:
-            raise KitError(f"window post-processing: samples {start}-{stop} outside 0-{z.shape[1]}")
-        return np.repeat(z[:, start:stop].mean(axis=1, keepdims=True), z.shape[1], axis=1)
-    broadcast = np.repeat(z.mean(axis=1, keepdims=True), z.shape[1], axis=1)
+        if not 0 <= start < stop <= z.shape[-1]:
+            raise KitError(f"window post-processing: samples {start}-{stop} outside 0-{z.shape[-1]}")
+        return np.repeat(z[..., start:stop].mean(axis=-1, keepdims=True), z.shape[-1], axis=-1)
+    broadcast = np.repeat(z.mean(axis=-1, keepdims=True), z.shape[-1], axis=-1)
     if kind == "broadcast":
         return broadcast
     if kind == "blend":
         return param * broadcast + (1 - param) * z
-    raise KitError(f"unknown post-processing {kind!r} (none, smooth, broadcast, blend)")
+    raise KitError(f"unknown post-processing {kind!r} (none, smooth, broadcast, blend, window)")
 
 
 def weight_grid(names: list[str], step: float) -> list[dict]:
@@ -118,45 +162,209 @@ def blend(z: dict[str, np.ndarray], weights: dict) -> np.ndarray:
     return sum(w * z[k] for k, w in weights.items() if w > 0)
 
 
-def _score(curves: np.ndarray, keep: np.ndarray, cfg: EnsembleConfig) -> float:
-    return window_score(curves[keep].mean(axis=0), threshold=cfg.threshold, min_len=cfg.min_len).score
-
-
 def mix(chosen: list[Candidate], z: dict[str, np.ndarray]) -> np.ndarray:
     """Mean of the post-processed blends of ``chosen`` over standardized scores ``z`` (each (n, n_times))."""
     return np.mean([postprocess(blend(z, c.weights), *c.post) for c in chosen], axis=0)
 
 
-def _candidates(z: dict[str, np.ndarray], y: np.ndarray, subject: np.ndarray, names: list[str],
-                cfg: EnsembleConfig) -> list[Candidate]:
-    """Every (weights, post-processing) pair with its per-subject AUC curves on the scores ``z``."""
+# ----------------------------------------------------------------------------- vectorised scoring
+class Table:
+    """Standardized scores of the components on one prediction table, scored for many weights at once.
+
+    Parameters
+    ----------
+    z : dict name -> ndarray, shape (n_trials, n_times)
+        Per-subject standardized scores (:func:`standardize`).
+    names : list of str
+        Component order of the weight matrices.
+    y, subject : ndarray, shape (n_trials,)
+    """
+
+    def __init__(self, z: dict, names: list[str], y: np.ndarray, subject: np.ndarray):
+        self.names = list(names)
+        self.Z = np.stack([z[k] for k in self.names])  # (C, n_trials, n_times)
+        self.subjects = np.unique(subject)
+        self.rows = [np.flatnonzero(subject == s) for s in self.subjects]
+        self.pos = [np.asarray(y)[r] == 1 for r in self.rows]
+        self._cache: dict = {}
+
+    def _auc(self, W: np.ndarray | None, P: np.ndarray) -> np.ndarray:
+        """Per-subject AUC of the blends ``W (n_w, C)`` of ``P (C, n_trials[, n_times])``.
+
+        With ``W`` None, ``P`` holds the blends already, ``(n_w, n_trials[, n_times])``. Returns
+        ``(n_w, n_subjects[, n_times])``; Mann-Whitney U from average ranks, as
+        :func:`kit.metric.per_sample_auc`, one subject at a time to bound memory.
+        """
+        out = []
+        for sid, r, pos in zip(self.subjects, self.rows, self.pos):
+            n1, n0 = int(pos.sum()), int((~pos).sum())
+            if n1 == 0 or n0 == 0:
+                raise KitError(f"subject {sid}: one class only; AUC is undefined")
+            B = P[:, r] if W is None else np.tensordot(W, P[:, r], axes=(1, 0))  # (n_w, n_rows[, n_times])
+            ranks = rankdata(B, axis=1, method="average")
+            out.append((ranks[:, pos].sum(axis=1) - n1 * (n1 + 1) / 2.0) / (n1 * n0))
+        return np.stack(out, axis=1)
+
+    def curves(self, W: np.ndarray, post: tuple) -> np.ndarray:
+        """Per-subject AUC curves ``(n_w, n_subjects, n_times)`` of the blends ``W (n_w, C)`` after ``post``.
+
+        Every post-processing but ``peak`` is linear, so it is applied to the components first; curves
+        are cached by (weights, post-processing), as the nested loop asks for them once per held-out subject.
+        """
+        kind, param = post
+        key = (np.ascontiguousarray(W).tobytes(), W.shape, kind, str(param))
+        if key in self._cache:
+            return self._cache[key]
+        T = self.Z.shape[2]
+        if kind in ("broadcast", "window"):
+            P = postprocess(self.Z, kind, param)[..., 0]  # (C, n_trials): one score per trial
+            A = np.repeat(self._auc(W, P)[..., None], T, axis=2)
+        else:
+            pkey = ("post", kind, str(param))
+            if pkey not in self._cache:
+                self._cache[pkey] = postprocess(self.Z, kind, param)
+            A = self._auc(W, self._cache[pkey])
+        if kind != "window":  # windows of the peak rule change with the fitting subjects: not kept
+            self._cache[key] = A
+        return A
+
+    def peak_windows(self, W: np.ndarray, keep: np.ndarray, width: int) -> list[tuple[int, int]]:
+        """Per blend, the ``width``-sample window where the pooled AUC curve over subjects ``keep`` is highest."""
+        pooled = self.curves(W, ("none", 0.0))[:, keep].mean(axis=1)  # (n_w, n_times)
+        width = int(min(width, pooled.shape[1]))
+        c = np.concatenate([np.zeros((len(W), 1)), np.cumsum(pooled, axis=1)], axis=1)
+        starts = np.argmax(c[:, width:] - c[:, :-width], axis=1)
+        return [(int(s), int(s) + width) for s in starts]
+
+    def window_curves(self, W: np.ndarray, windows: list[tuple[int, int]]) -> np.ndarray:
+        """AUC curves ``(n_w, n_subjects, n_times)`` of blend ``W[i]`` averaged over its own ``windows[i]``."""
+        if "cumsum" not in self._cache:
+            self._cache["cumsum"] = np.concatenate([np.zeros(self.Z.shape[:2] + (1,)), np.cumsum(self.Z, axis=2)],
+                                                   axis=2)  # (C, n_trials, n_times + 1)
+        cz = self._cache["cumsum"]
+        start, stop = np.array(windows).T
+        P = (cz[:, :, stop] - cz[:, :, start]) / (stop - start)  # (C, n_trials, n_w): each window's mean
+        B = np.einsum("wc,cnw->wn", W, P)  # (n_w, n_trials)
+        return np.repeat(self._auc(None, B)[..., None], self.Z.shape[2], axis=2)
+
+
+def _metric(curves: np.ndarray, keep: np.ndarray, cfg: EnsembleConfig) -> np.ndarray:
+    """Window metric of each blend's mean curve over subjects ``keep``: ``(n_w, n_subj, T)`` -> ``(n_w,)``."""
+    means = curves[:, keep].mean(axis=1)
+    return np.array([window_score(m, threshold=cfg.threshold, min_len=cfg.min_len).score for m in means])
+
+
+def _weights(W: np.ndarray, names: list[str]) -> dict:
+    return {k: float(w) for k, w in zip(names, W)}
+
+
+def _scored(table: Table, W: np.ndarray, keep: np.ndarray, cfg: EnsembleConfig) -> list[Candidate]:
+    """Every blend of ``W (n_w, C)`` with every post-processing of the family, scored on ``keep``."""
     cands = []
-    for weights in weight_grid(names, cfg.weight_step):
-        base = blend(z, weights)
-        for post in cfg.post:
-            out = postprocess(base, *post)
-            if post[0] in ("broadcast", "window"):  # flat over time: one AUC per subject, repeated
-                _, curves = auc_curves(out[:, :1], y, subject)
-                curves = np.repeat(curves, out.shape[1], axis=1)
-            else:
-                _, curves = auc_curves(out, y, subject)
-            cands.append(Candidate(weights, tuple(post), curves=curves))
+    for kind, param in cfg.post:
+        if kind == "peak":
+            wins = table.peak_windows(W, keep, int(param))
+            A = table.window_curves(W, wins)
+            for w, win, a, s in zip(W, wins, A, _metric(A, keep, cfg)):
+                cands.append(Candidate(_weights(w, table.names), ("window", win), float(s), a[keep]))
+            continue
+        A = table.curves(W, (kind, param))
+        for w, a, s in zip(W, A, _metric(A, keep, cfg)):
+            cands.append(Candidate(_weights(w, table.names), (kind, param), float(s), a[keep]))
     return cands
+
+
+def _best_post(table: Table, w: np.ndarray, keep: np.ndarray, cfg: EnsembleConfig) -> Candidate:
+    """The post-processing of the family that scores best for the blend ``w (C,)`` (first on ties)."""
+    cands = _scored(table, w[None], keep, cfg)
+    return cands[int(np.argmax([c.score for c in cands]))]
+
+
+def rule_best(table: Table, keep: np.ndarray, cfg: EnsembleConfig) -> list[Candidate]:
+    """The single component and post-processing with the best metric on subjects ``keep``."""
+    cands = _scored(table, np.eye(len(table.names)), keep, cfg)
+    return [cands[int(np.argmax([c.score for c in cands]))]]
+
+
+def significant_components(table: Table, keep: np.ndarray, cfg: EnsembleConfig, seed: int = 0) -> np.ndarray:
+    """Mask ``(C,)`` of components whose mean per-subject AUC beats 0.5 by a one-sided bootstrap over subjects.
+
+    The per-subject AUC is that of the trial-mean score (one number per subject, no window chosen, so the
+    test is not biased upward by a search); the p-value is the share of ``n_boot`` subject resamples
+    (``numpy.random.default_rng(seed)``) whose mean AUC is <= 0.5; a component is significant when
+    p < ``alpha / n_components`` (Bonferroni: with five noise components and a plain 0.05, one of them
+    would pass about one run in four and dilute the blend).
+    """
+    A = table.curves(np.eye(len(table.names)), ("broadcast", 0.0))[:, keep, 0]  # (C, n_keep)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, A.shape[1], size=(int(cfg.n_boot), A.shape[1]))
+    boot = A[:, idx].mean(axis=2)  # (C, n_boot)
+    p = (boot <= 0.5).mean(axis=1)
+    return p < cfg.alpha / len(table.names)
+
+
+def rule_significant(table: Table, keep: np.ndarray, cfg: EnsembleConfig) -> list[Candidate]:
+    """Equal-weight mean of the significant components (:func:`significant_components`); ``best`` if none."""
+    sig = significant_components(table, keep, cfg)
+    if not sig.any():
+        return rule_best(table, keep, cfg)
+    return [_best_post(table, sig / sig.sum(), keep, cfg)]
+
+
+def stack_weights(X: np.ndarray, y: np.ndarray, l2: float) -> np.ndarray:
+    """Non-negative L2-penalised logistic regression weights ``(C,)`` on features ``X (n_trials, C)``.
+
+    Minimises ``mean(log(1 + exp(-s (X w + b)))) + l2 * ||w||^2`` with ``s = 2y - 1`` and ``w >= 0``
+    (:func:`scipy.optimize.minimize`, L-BFGS-B with bounds).
+    """
+    s = 2.0 * np.asarray(y, np.float64) - 1.0
+    n, C = X.shape
+
+    def loss(theta):
+        w, b = theta[:C], theta[C]
+        m = s * (X @ w + b)
+        p = expit(-m)  # d/dm log(1 + exp(-m)) = -sigmoid(-m)
+        f = np.logaddexp(0.0, -m).mean() + l2 * w @ w
+        g = -(s * p) / n
+        return f, np.concatenate([X.T @ g + 2 * l2 * w, [g.sum()]])
+
+    bounds = [(0.0, None)] * C + [(None, None)]
+    res = minimize(loss, np.zeros(C + 1), jac=True, method="L-BFGS-B", bounds=bounds)
+    return np.clip(res.x[:C], 0.0, None)
+
+
+def rule_stack(table: Table, keep: np.ndarray, cfg: EnsembleConfig) -> list[Candidate]:
+    """Non-negative, strongly L2-penalised logistic stacking of the trial-mean scores; ``best`` if all weights are 0."""
+    rows = np.concatenate([r for r, k in zip(table.rows, keep) if k])
+    y = np.concatenate([p for p, k in zip(table.pos, keep) if k]).astype(np.float64)
+    X = table.Z[:, rows].mean(axis=2).T  # (n_rows, C): trial-mean standardized scores
+    w = stack_weights(X, y, cfg.l2)
+    if w.sum() <= 1e-8:
+        return rule_best(table, keep, cfg)
+    return [_best_post(table, w / w.sum(), keep, cfg)]
+
+
+def rule_grid(table: Table, keep: np.ndarray, cfg: EnsembleConfig) -> list[Candidate]:
+    """The ``top_k`` best (weights, post-processing) of the simplex grid, to be averaged."""
+    W = np.array([[g[k] for k in table.names] for g in weight_grid(table.names, cfg.weight_step)])
+    cands = _scored(table, W, keep, cfg)
+    order = np.argsort([-c.score for c in cands], kind="stable")[: cfg.top_k]
+    return [cands[j] for j in order]
+
+
+RULE_FUNCTIONS = {"best": rule_best, "significant": rule_significant, "stack": rule_stack, "grid": rule_grid}
 
 
 def fit_ensemble(oof: dict[str, np.ndarray], y: np.ndarray, subject: np.ndarray,
                  cfg: EnsembleConfig = EnsembleConfig(), *, inner: dict[str, np.ndarray] | None = None,
-                 group: np.ndarray | None = None) -> tuple[list[Candidate], np.ndarray, list[Candidate]]:
-    """Choose the blend on out-of-fold predictions; its own LOSO score without the held-out labels.
-
-    The ``top_k`` best candidates are averaged (after their post-processing):
-    with ~13 subjects to choose on, the single best candidate is a noisy pick.
+                 group: np.ndarray | None = None) -> EnsembleFit:
+    """Fit the rule on out-of-fold predictions; its own LOSO score without the held-out labels.
 
     Held-out subject k's blend is chosen on the other subjects' predictions.
     With ``inner`` (cross-fitted tables, :func:`kit.cv.crossfit_plan`) those
     come from models that never saw k: k's labels take no part at all.
     Without it they are the plain out-of-fold predictions, whose models did
-    train on k: a second-order leak that lifted the null demo's ensemble by
+    train on k: a second-order leak that lifted the null demo's grid ensemble by
     about 0.01 (kept for quick experiments; the pipeline passes ``inner``).
 
     Parameters
@@ -172,20 +380,17 @@ def fit_ensemble(oof: dict[str, np.ndarray], y: np.ndarray, subject: np.ndarray,
 
     Returns
     -------
-    chosen : list of Candidate
-        The ``top_k`` candidates on all training subjects (used for the test set).
-    nested_oof : ndarray, shape (n_trials, n_times)
-        Ensemble P(emotional) where subject k's rows come from the candidates
-        chosen without subject k (score it with :func:`kit.cv.loso_score`).
-    candidates : list of Candidate
-        Every candidate with its score on all subjects, best first.
+    EnsembleFit
 
     Raises
     ------
     KitError
-        No components, components of different shapes, ``inner`` missing a
-        component or without ``group``.
+        Unknown rule, no components, components of different shapes, ``inner``
+        missing a component or without ``group``.
     """
+    if cfg.rule not in RULE_FUNCTIONS:
+        raise KitError(f"ensemble: unknown rule {cfg.rule!r}; choose from {', '.join(RULES)}")
+    rule = RULE_FUNCTIONS[cfg.rule]
     names = list(cfg.components) or sorted(oof)
     if not names:
         raise KitError("ensemble: no components to blend")
@@ -201,27 +406,26 @@ def fit_ensemble(oof: dict[str, np.ndarray], y: np.ndarray, subject: np.ndarray,
             raise KitError(f"ensemble: cross-fitted predictions of different shapes "
                            f"{ {k: inner[k].shape for k in names} }")
     z = {k: standardize(oof[k], subject) for k in names}
-    subjects = np.unique(subject)
-    cands = _candidates(z, y, subject, names, cfg)
-    every = np.ones(len(subjects), bool)
-    for c in cands:
-        c.score = _score(c.curves, every, cfg)
-    pools = {}  # cross-fitting group -> candidates scored on that group's inner table
-    nested = np.empty(oof[names[0]].shape)
-    for i, s in enumerate(subjects):
+    full = Table(z, names, y, subject)
+    every = np.ones(len(full.subjects), bool)
+    tables = {}  # cross-fitting group -> Table of that group's inner predictions
+    nested = np.empty(shapes[names[0]])
+    per_subject = []
+    for i, s in enumerate(full.subjects):
         m = subject == s
         keep = every.copy()
         keep[i] = False  # subject s's labels take no part in its own blend
-        pool = cands
+        table = full
         if inner is not None:
             g = int(group[np.flatnonzero(m)[0]])
-            if g not in pools:
-                pools[g] = _candidates({k: standardize(inner[k][g], subject) for k in names}, y, subject, names, cfg)
-            pool = pools[g]
-        order = np.argsort([-_score(c.curves, keep, cfg) for c in pool], kind="stable")[: cfg.top_k]
-        nested[m] = mix([pool[j] for j in order], {k: v[m] for k, v in z.items()})
-    cands.sort(key=lambda c: -c.score)
-    return cands[: cfg.top_k], expit(nested), cands
+            if g not in tables:
+                tables[g] = Table({k: standardize(inner[k][g], subject) for k in names}, names, y, subject)
+            table = tables[g]
+        chosen = rule(table, keep, cfg)
+        nested[m] = mix(chosen, {k: v[m] for k, v in z.items()})
+        per_subject.append({"subject": int(s), "rule": cfg.rule, "blend": describe(chosen),
+                            "inner_score": round(float(chosen[0].score), 4)})
+    return EnsembleFit(rule(full, every, cfg), expit(nested), per_subject, cfg.rule)
 
 
 def apply_ensemble(chosen: list[Candidate] | Candidate, preds: dict[str, np.ndarray],
@@ -231,3 +435,9 @@ def apply_ensemble(chosen: list[Candidate] | Candidate, preds: dict[str, np.ndar
     names = {k for c in chosen for k, w in c.weights.items() if w > 0}
     z = {k: standardize(preds[k], subject) for k in names}
     return expit(mix(chosen, z)).astype(np.float32)
+
+
+def describe(chosen: list[Candidate]) -> str:
+    """One line for the chosen blends: the best one, and how many more are averaged with it."""
+    more = f" (+ {len(chosen) - 1} more candidates averaged)" if len(chosen) > 1 else ""
+    return chosen[0].label() + more

@@ -30,6 +30,9 @@ CHANCE = 0.5
 MIN_LEN = 10
 """Default shortest run, in samples (50 ms at 200 Hz)."""
 
+N_BOOT = 2000
+"""Bootstrap resamples of the subjects."""
+
 
 @dataclass
 class WindowScore:
@@ -227,3 +230,107 @@ def competition_score(pred: np.ndarray, y: np.ndarray, subject: np.ndarray, *,
 def _py(x):
     """numpy scalar -> Python scalar (JSON-friendly dict keys)."""
     return x.item() if hasattr(x, "item") else x
+
+
+def subset_scores(A: np.ndarray, idx: np.ndarray, *, threshold: float = CHANCE, min_len: int = MIN_LEN) -> np.ndarray:
+    """Window metric of the mean AUC curve of each row's subjects.
+
+    Parameters
+    ----------
+    A : ndarray, shape (n_subjects, n_times)
+        Per-subject AUC curves (:func:`kit.metric.auc_curves`).
+    idx : ndarray of int, shape (n_sets, k)
+        Rows of ``A`` making up each set (repeats allowed: a bootstrap sample).
+    threshold, min_len
+        See :func:`kit.metric.window_score`.
+
+    Returns
+    -------
+    ndarray, shape (n_sets,)
+        ``window_score(A[idx[i]].mean(axis=0)).score`` for every ``i``.
+
+    Raises
+    ------
+    KitError
+        ``A`` not 2-D or an index outside its rows.
+    """
+    A = np.asarray(A, dtype=np.float64)
+    idx = np.asarray(idx)
+    if A.ndim != 2:
+        raise KitError(f"AUC curves: expected (n_subjects, n_times), got shape {A.shape}")
+    if idx.ndim != 2 or (idx.size and (idx.min() < 0 or idx.max() >= len(A))):
+        raise KitError(f"subset indices: expected (n_sets, k) rows of the {len(A)} subjects, got shape {idx.shape}")
+    means = A[idx].mean(axis=1)  # (n_sets, n_times)
+    return np.array([window_score(m, threshold=threshold, min_len=min_len).score for m in means])
+
+
+def bootstrap_scores(A: np.ndarray, *, n_boot: int = N_BOOT, seed: int = 0, **metric) -> np.ndarray:
+    """The window metric on ``n_boot`` resamples of the subjects (with replacement).
+
+    Each resample draws ``n_subjects`` rows of ``A`` with replacement
+    (``numpy.random.default_rng(seed).integers``) and recomputes the metric
+    from the mean of their AUC curves, the window included (the percentile
+    bootstrap over subjects: Efron & Tibshirani, *An Introduction to the
+    Bootstrap*, 1993, ch. 13).
+
+    Returns
+    -------
+    ndarray, shape (n_boot,)
+    """
+    A = np.asarray(A)
+    rng = np.random.default_rng(seed)
+    return subset_scores(A, rng.integers(0, len(A), size=(int(n_boot), len(A))), **metric)
+
+
+def bootstrap_interval(A: np.ndarray, *, level: float = 0.95, n_boot: int = N_BOOT, seed: int = 0,
+                       **metric) -> tuple[float, float]:
+    """Percentile bootstrap interval of the window metric over subjects.
+
+    Parameters
+    ----------
+    A : ndarray, shape (n_subjects, n_times)
+    level : float
+        Coverage (0.95: the 2.5th and 97.5th percentiles).
+
+    Returns
+    -------
+    (low, high) : floats
+    """
+    s = bootstrap_scores(A, n_boot=n_boot, seed=seed, **metric)
+    a = (1.0 - level) / 2.0
+    return float(np.percentile(s, 100 * a)), float(np.percentile(s, 100 * (1 - a)))
+
+
+def bootstrap_difference(A: np.ndarray, B: np.ndarray, *, level: float = 0.95, n_boot: int = N_BOOT, seed: int = 0,
+                         **metric) -> tuple[float, float, float]:
+    """Difference of the window metric of two methods on the same subjects, with a paired bootstrap interval.
+
+    Both methods are scored on the same ``n_boot`` resamples of the subjects (paired: a subject that is
+    hard for one is hard for the other, so the interval is much narrower than two separate ones).
+
+    Parameters
+    ----------
+    A, B : ndarray, shape (n_subjects, n_times)
+        Per-subject AUC curves of the two methods, same subject order.
+    level : float
+        Coverage (0.95: the 2.5th and 97.5th percentiles).
+
+    Returns
+    -------
+    (difference, low, high) : floats
+        ``score(A) - score(B)`` on all subjects and the percentile interval over the resamples.
+
+    Raises
+    ------
+    KitError
+        ``A`` and ``B`` of different shapes.
+    """
+    A, B = np.asarray(A, np.float64), np.asarray(B, np.float64)
+    if A.shape != B.shape:
+        raise KitError(f"AUC curves: shapes differ, {A.shape} vs {B.shape}")
+    idx = np.random.default_rng(seed).integers(0, len(A), size=(int(n_boot), len(A)))
+    d = subset_scores(A, idx, **metric) - subset_scores(B, idx, **metric)
+    every = np.arange(len(A))[None]
+    a = (1.0 - level) / 2.0
+    return (float(subset_scores(A, every, **metric)[0] - subset_scores(B, every, **metric)[0]),
+            float(np.percentile(d, 100 * a)), float(np.percentile(d, 100 * (1 - a))))

@@ -16,7 +16,7 @@ import json
 import re
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -26,13 +26,14 @@ import pandas as pd
 from . import __version__
 from .artifacts import config_dict, config_hash, load_npz, save_npz, write_json
 from .cv import CROSSFIT_GROUPS, load_or_create_folds, loso_score
-from .ensemble import EnsembleConfig, apply_ensemble, fit_ensemble
+from .ensemble import RULES, EnsembleConfig, apply_ensemble, describe, fit_ensemble
 from .errors import KitError
 from .experts import ExpertsConfig, train_experts_loso
 from .features import deep_features, euclidean_alignment
 from .fusion import FusionConfig, train_fusion_loso
 from .io import Dataset, load_dataset
 from .mae import MAEConfig, pretrain_mae
+from .metric import auc_curves, bootstrap_difference
 from .paths import output_root, resolve_data_dir
 from .runtime import set_threads
 from .submission import write_submission
@@ -333,12 +334,17 @@ def load_components(run: Run, names=ENSEMBLE_COMPONENTS) -> dict[str, dict[str, 
 
 @dataclass
 class EnsembleResult:
-    """Outcome of stage 05: the LOSO table, the chosen blend and the submission written."""
+    """Outcome of stage 05: the LOSO table, the chosen blend, the rules compared and the submission written."""
 
     table: pd.DataFrame
-    chosen: list  # the averaged Candidates of kit.ensemble, best first
+    chosen: list  # the Candidates of kit.ensemble the submission averages, best first
     submission: Path | None
     scores: dict = field(default_factory=dict)  # method -> loso_score dict (with curves)
+    rule: str = ""  # the rule that made the submission (EnsembleConfig.rule)
+    rules: dict = field(default_factory=dict)  # rule -> nested LOSO score of the ensemble under that rule
+    per_subject: list = field(default_factory=list)  # held-out subject -> blend chosen and its inner score
+    best_component: str = ""  # the component with the best LOSO score (chosen with hindsight, for reference)
+    difference: tuple = ()  # (ensemble - best component, 2.5 %, 97.5 %): paired bootstrap over subjects
 
     @property
     def best(self):
@@ -347,12 +353,15 @@ class EnsembleResult:
 
 
 def run_ensemble_stage(run: Run, cfg: EnsembleConfig | None = None, *, components=ENSEMBLE_COMPONENTS,
-                       write: bool = True, name: str | None = None) -> EnsembleResult:
-    """Stage 05: blend the components on out-of-fold predictions, score everything, write the submission.
+                       write: bool = True, name: str | None = None, compare: bool = True) -> EnsembleResult:
+    """Stage 05: combine the components by the configured rule, score everything, write the submission.
 
-    The ensemble's own LOSO score chooses held-out subject k's blend on the
+    The ensemble's own LOSO score fits the rule for held-out subject k on the
     components' cross-fitted predictions (models that never saw k), so it is
-    an honest estimate (:func:`kit.ensemble.fit_ensemble`).
+    an honest estimate (:func:`kit.ensemble.fit_ensemble`).  With ``compare``
+    every rule of :data:`kit.ensemble.RULES` is scored the same way (the
+    submission still comes from ``cfg.rule``), and the ensemble's difference
+    to the best component gets a paired bootstrap interval over subjects.
 
     Raises
     ------
@@ -375,29 +384,36 @@ def run_ensemble_stage(run: Run, cfg: EnsembleConfig | None = None, *, component
     group = comps[next(iter(comps))]["inner_group"]
     if any(not np.array_equal(v["inner_group"], group) for v in comps.values()):
         raise KitError(f"{run.artifacts}: the components' cross-fitting groups differ; rerun them with force=True")
-    chosen, nested, _ = fit_ensemble({k: v["oof"] for k, v in comps.items()}, tr.y, tr.subject, cfg,
-                                     inner={k: v["inner"] for k, v in comps.items()}, group=group)
-    scores = {k: loso_score(v["oof"], tr.y, tr.subject) for k, v in comps.items()}
-    scores["ensemble"] = loso_score(nested, tr.y, tr.subject)
+    oof, inner = {k: v["oof"] for k, v in comps.items()}, {k: v["inner"] for k, v in comps.items()}
+    fit = fit_ensemble(oof, tr.y, tr.subject, cfg, inner=inner, group=group)
+    scores = {k: loso_score(v, tr.y, tr.subject) for k, v in oof.items()}
+    scores["ensemble"] = loso_score(fit.nested, tr.y, tr.subject)
+    rules = {cfg.rule: scores["ensemble"]["loso_score"]}
+    if compare:
+        for rule in RULES:
+            if rule not in rules:
+                other = fit_ensemble(oof, tr.y, tr.subject, replace(cfg, rule=rule), inner=inner, group=group)
+                rules[rule] = loso_score(other.nested, tr.y, tr.subject)["loso_score"]
+    best = max(oof, key=lambda k: scores[k]["loso_score"])
+    _, A = auc_curves(fit.nested, tr.y, tr.subject)
+    _, B = auc_curves(oof[best], tr.y, tr.subject)
+    difference = bootstrap_difference(A, B)
     table = score_table(scores)
     folder = run.stage_dir("ensemble")
-    test_pred = apply_ensemble(chosen, {k: v["test"] for k, v in comps.items()}, te.subject)
-    save_npz(folder / "predictions.npz", oof=nested.astype(np.float32), subject=tr.subject, y=tr.y,
+    test_pred = apply_ensemble(fit.chosen, {k: v["test"] for k, v in comps.items()}, te.subject)
+    save_npz(folder / "predictions.npz", oof=fit.nested.astype(np.float32), subject=tr.subject, y=tr.y,
              test=test_pred, test_subject=te.subject, test_trial=te.trial)
     path = None
     if write and len(te):
         name = name or f"{data_tag(run.data_root)}_{run.profile}_ensemble.csv"
         path = write_submission(output_root() / "submissions" / name, test_pred, te.subject, te.trial)
-    write_json(folder / "result.json", {"blend": describe(chosen), "candidates": [c.label() for c in chosen],
+    write_json(folder / "result.json", {"rule": cfg.rule, "blend": describe(fit.chosen),
+                                         "candidates": [c.label() for c in fit.chosen], "rules": rules,
+                                         "per_subject": fit.per_subject, "best_component": best,
+                                         "difference": list(difference),
                                          "table": table.to_dict(orient="records"),
                                          "submission": str(path) if path else None})
-    return EnsembleResult(table, chosen, path, scores)
-
-
-def describe(chosen) -> str:
-    """One line for the chosen blends: the best one, and how many more are averaged with it."""
-    more = f" (+ {len(chosen) - 1} more candidates averaged)" if len(chosen) > 1 else ""
-    return chosen[0].label() + more
+    return EnsembleResult(table, fit.chosen, path, scores, cfg.rule, rules, fit.per_subject, best, difference)
 
 
 def score_table(scores: dict[str, dict]) -> pd.DataFrame:

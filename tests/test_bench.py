@@ -179,7 +179,7 @@ def test_null_demo_keeps_every_cheap_method_at_chance_and_a_leak_would_show(null
         assert res["loso_score"] <= bench.NULL_LIMIT, (name, res["loso_score"])
         assert abs(np.mean(list(res["per_subject_auc"].values())) - 0.5) < 0.02, name
         inner[name], group = cross_fit_baseline(name, tr.X, tr.y, tr.subject, tr.sfreq)
-    _, nested, _ = fit_ensemble(oof, tr.y, tr.subject, stage_config("ensemble", "quick"), inner=inner, group=group)
+    nested = fit_ensemble(oof, tr.y, tr.subject, stage_config("ensemble", "quick"), inner=inner, group=group).nested
     assert loso_score(nested, tr.y, tr.subject)["loso_score"] <= bench.NULL_LIMIT
     # leak 1: each held-out subject's best band-power feature picked with its own labels
     L = BandPowerLDA(sfreq=tr.sfreq).trial_features(tr.X)

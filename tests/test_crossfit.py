@@ -5,7 +5,7 @@ import pytest
 
 from kit.baselines import cross_fit_baseline
 from kit.cv import crossfit_plan, cross_fit_predict
-from kit.ensemble import EnsembleConfig, fit_ensemble
+from kit.ensemble import RULES, EnsembleConfig, fit_ensemble
 from kit.errors import KitError
 from kit.io import SFREQ
 from test_baselines import synthetic
@@ -58,19 +58,21 @@ def test_inner_table_ignores_its_groups_labels():
     assert not np.array_equal(inner2[(g + 1) % 4], inner[(g + 1) % 4])  # the others did read them
 
 
-def test_crossfit_ensemble_prediction_ignores_the_held_out_labels():
-    """With inner tables fixed, k's nested prediction is a function of other subjects' labels only."""
+@pytest.mark.parametrize("rule", RULES)
+def test_crossfit_ensemble_prediction_ignores_the_held_out_labels(rule):
+    """With inner tables fixed, k's nested prediction is a function of other subjects' labels only (every rule)."""
     rng = np.random.default_rng(0)
     subject = np.repeat(np.arange(8), 40)
     y = np.tile([0, 1], 160)
     oof = {k: rng.random((320, 20)) for k in ("a", "b")}
     group, _ = crossfit_plan(subject)
     inner = {k: rng.random((group.max() + 1, 320, 20)) for k in ("a", "b")}
-    cfg = EnsembleConfig(weight_step=0.5, top_k=2, post=(("none", 0.0), ("broadcast", 0.0), ("window", (5, 15))))
-    _, nested, _ = fit_ensemble(oof, y, subject, cfg, inner=inner, group=group)
+    cfg = EnsembleConfig(rule=rule, n_boot=200, weight_step=0.5, top_k=2,
+                         post=(("none", 0.0), ("broadcast", 0.0), ("window", (5, 15)), ("peak", 6)))
+    nested = fit_ensemble(oof, y, subject, cfg, inner=inner, group=group).nested
     y2 = y.copy()
     y2[subject == 3] = 1 - y2[subject == 3]
-    _, nested2, _ = fit_ensemble(oof, y2, subject, cfg, inner=inner, group=group)
+    nested2 = fit_ensemble(oof, y2, subject, cfg, inner=inner, group=group).nested
     np.testing.assert_array_equal(nested2[subject == 3], nested[subject == 3])
     with pytest.raises(KitError, match="cross-fitted predictions missing"):
         fit_ensemble(oof, y, subject, cfg, inner={"a": inner["a"]}, group=group)

@@ -69,6 +69,15 @@ def test_stage_predictions_align_with_the_data(finished_run, monkeypatch):
         assert np.isfinite(c["oof"]).all() and ((c["oof"] >= 0) & (c["oof"] <= 1)).all(), name
     result = json.loads((out / "artifacts" / "demo" / "ensemble" / "result.json").read_text())
     assert [r["method"] for r in result["table"]] == [*pipeline.ENSEMBLE_COMPONENTS, "ensemble"]
+    from kit.ensemble import RULES
+
+    assert set(result["rules"]) == set(RULES) and result["rule"] == "best"
+    table = {r["method"]: r["loso_score"] for r in result["table"]}
+    assert result["rules"]["best"] == pytest.approx(table["ensemble"], abs=1e-4)  # the submission's rule
+    assert [r["subject"] for r in result["per_subject"]] == sorted(set(run.train.subject.tolist()))
+    d, lo, hi = result["difference"]
+    assert result["best_component"] == max(pipeline.ENSEMBLE_COMPONENTS, key=table.get)
+    assert lo <= d <= hi and d == pytest.approx(table["ensemble"] - table[result["best_component"]], abs=2e-4)
 
 
 def test_rerun_skips_finished_stages_and_cv_reports_json(finished_run, monkeypatch, capsys):
