@@ -8,7 +8,7 @@ For each data folder, :func:`bench_folder` computes out-of-fold predictions
   ``bandpower`` (log-variance in five bands, shrinkage LDA) and ``eegnet``
   (EEGNet-8,2), through :func:`kit.pipeline.run_baseline_stage`;
 - the kit's stages: ``experts`` (:func:`kit.pipeline.run_experts_stage`),
-  its levers ``experts_mldg`` / ``experts_fomaml`` (:data:`LEVERS`: one
+  its levers ``experts_mldg`` / ``experts_fomaml`` / ``experts_seeds3`` (:data:`LEVERS`: one
   field of the config changed) and ``experts_tent`` (the experts adapted
   to each held-out subject's unlabelled trials, :func:`kit.tta.tent_adapt`),
   ``fusion`` (and each fusion model alone: ``fusion_lda``, ``fusion_net``) and
@@ -60,7 +60,8 @@ from .metric import CHANCE, MIN_LEN, N_BOOT, auc_curves, bootstrap_interval, boo
 
 ANCHORS = ("starter", "thetacov", "bandpower", "eegnet")
 """The reference methods (kit.baselines)."""
-LEVERS: dict[str, dict] = {"experts_mldg": {"meta": "mldg"}, "experts_fomaml": {"meta": "fomaml"}}
+LEVERS: dict[str, dict] = {"experts_mldg": {"meta": "mldg"}, "experts_fomaml": {"meta": "fomaml"},
+                           "experts_seeds3": {"n_seeds": 3}}
 """Expert stages that change one field of the profile's :class:`kit.experts.ExpertsConfig` (LOSO folds only)."""
 TENT = "experts_tent"
 """Stage folder of the experts adapted to each held-out subject's unlabelled trials (entropy minimisation)."""
@@ -663,7 +664,7 @@ def write_report(path: Path, results: list[FolderResult], *, profile: str, comma
         "`thetacov` (2nd place), `bandpower` (log-variance in 5 bands or a merged band, window and band chosen by "
         "inner LOSO, shrinkage LDA), `eegnet` (EEGNet-8,2, Lawhern et al. 2018). Kit: `experts` (16 channel "
         "experts, attention pooling over time on the frozen MAE encoder, plain multi-subject training: the "
-        "default), `experts_mldg` / `experts_fomaml` (the same with first-order MLDG / FOMAML meta-learning), "
+        "default), `experts_mldg` / `experts_fomaml` (the same with first-order MLDG / FOMAML meta-learning), `experts_seeds3` (3 seeds averaged in logit space), "
         "`experts_tent` (the experts after entropy minimisation on the held-out subject's unlabelled trials), "
         "`fusion` (fitted on cross-fitted expert outputs; per subject the better of `fusion_lda`, shrinkage LDA "
         "on the experts' trial logits, and `fusion_net`, the spatiotemporal network, by inner score), `ensemble` "

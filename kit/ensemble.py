@@ -58,8 +58,8 @@ RULES = ("best", "significant", "stack", "grid")
 class EnsembleConfig:
     """How stage 05 combines its components (used by every profile)."""
 
-    rule: str = "best"  # selection rule (RULES); "best": least negative worst case over the bench's folders
-    post: tuple = (("none", 0.0), ("broadcast", 0.0), ("smooth", 51.0), ("peak", 40))  # (kind, param) family
+    rule: str = "stack"  # selection rule (RULES): the least negative worst case over the folders (README)
+    post: tuple = (("none", 0.0), ("broadcast", 0.0), ("smooth", 51.0))  # (kind, param) family; ("peak", 40) optional
     weight_step: float = 0.25  # grid rule: step of the blend weights on the simplex
     top_k: int = 10  # grid rule: blends averaged (steadier than the single best on ~13 subjects)
     alpha: float = 0.05  # significant rule: one-sided level of the bootstrap test, Bonferroni over components

@@ -71,9 +71,9 @@ def test_stage_predictions_align_with_the_data(finished_run, monkeypatch):
     assert [r["method"] for r in result["table"]] == [*pipeline.ENSEMBLE_COMPONENTS, "ensemble"]
     from kit.ensemble import RULES
 
-    assert set(result["rules"]) == set(RULES) and result["rule"] == "best"
+    assert set(result["rules"]) == set(RULES) and result["rule"] == "stack"
     table = {r["method"]: r["loso_score"] for r in result["table"]}
-    assert result["rules"]["best"] == pytest.approx(table["ensemble"], abs=1e-4)  # the submission's rule
+    assert result["rules"]["stack"] == pytest.approx(table["ensemble"], abs=1e-4)  # the submission's rule
     assert [r["subject"] for r in result["per_subject"]] == sorted(set(run.train.subject.tolist()))
     d, lo, hi = result["difference"]
     assert result["best_component"] == max(pipeline.ENSEMBLE_COMPONENTS, key=table.get)
