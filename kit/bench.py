@@ -56,7 +56,8 @@ import numpy as np
 
 from .artifacts import atomic_write, load_npz, save_npz
 from .errors import KitError
-from .metric import CHANCE, MIN_LEN, N_BOOT, auc_curves, bootstrap_interval, bootstrap_scores, subset_scores, window_score  # noqa: F401 - re-exported
+from .metric import (CHANCE, MIN_LEN, N_BOOT, auc_curves, bootstrap_interval, bootstrap_scores,  # noqa: F401
+                     subset_scores, window_score)  # the statistics live in kit.metric; re-exported here
 
 ANCHORS = ("starter", "thetacov", "bandpower", "eegnet")
 """The reference methods (kit.baselines)."""
@@ -246,7 +247,7 @@ class FolderResult:
     simulated: dict | None = None                 # kit.demo parameters (scale, seed, effect) of a simulated folder
     null: bool = False
     ensemble_blend: str = ""
-    ensemble_info: dict = field(default_factory=dict)  # result.json of the ensemble: rule, rules, best component, difference
+    ensemble_info: dict = field(default_factory=dict)  # ensemble's result.json: rules, best component, difference
     times: np.ndarray | None = None
 
 
@@ -664,7 +665,8 @@ def write_report(path: Path, results: list[FolderResult], *, profile: str, comma
         "`thetacov` (2nd place), `bandpower` (log-variance in 5 bands or a merged band, window and band chosen by "
         "inner LOSO, shrinkage LDA), `eegnet` (EEGNet-8,2, Lawhern et al. 2018). Kit: `experts` (16 channel "
         "experts, attention pooling over time on the frozen MAE encoder, plain multi-subject training: the "
-        "default), `experts_mldg` / `experts_fomaml` (the same with first-order MLDG / FOMAML meta-learning), `experts_seeds3` (3 seeds averaged in logit space), "
+        "default), `experts_mldg` / `experts_fomaml` (the same with first-order MLDG / FOMAML meta-learning), "
+        "`experts_seeds3` (3 seeds averaged in logit space), "
         "`experts_tent` (the experts after entropy minimisation on the held-out subject's unlabelled trials), "
         "`fusion` (fitted on cross-fitted expert outputs; per subject the better of `fusion_lda`, shrinkage LDA "
         "on the experts' trial logits, and `fusion_net`, the spatiotemporal network, by inner score), `ensemble` "
