@@ -306,8 +306,8 @@ def run_notebooks(names: Iterable[str] = NOTEBOOKS, *, data: str | os.PathLike |
     background = {}  # notebook -> (process, log path) training its anchors ahead of it
     for k, name in enumerate(names):
         if name in PREFETCH and k > 0:  # only worth it when earlier notebooks run meanwhile
-            folder = data if data is not None else resolve_data_dir(None)  # simulates the demo once, here
-            background[name] = _start_prefetch(PREFETCH[name], folder, profile, out_dir / f"{name}.anchors.log",
+            data_dir = data if data is not None else resolve_data_dir(None)  # simulates the demo once, here
+            background[name] = _start_prefetch(PREFETCH[name], data_dir, profile, out_dir / f"{name}.anchors.log",
                                                cwd=cwd, log=log)
     for k, name in enumerate(names, 1):
         if name in background:
