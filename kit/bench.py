@@ -56,8 +56,8 @@ import numpy as np
 
 from .artifacts import atomic_write, load_npz, save_npz
 from .errors import KitError
-from .metric import (CHANCE, MIN_LEN, N_BOOT, auc_curves, bootstrap_interval, bootstrap_scores,  # noqa: F401
-                     subset_scores, window_score)  # the statistics live in kit.metric; re-exported here
+from .metric import (CHANCE, MIN_LEN, N_BOOT, auc_curves, bootstrap_difference, bootstrap_interval,  # noqa: F401
+                     bootstrap_scores, subset_scores, window_score)  # the statistics live in kit.metric; re-exported here
 
 ANCHORS = ("starter", "thetacov", "bandpower", "eegnet")
 """The reference methods (kit.baselines)."""
@@ -451,10 +451,15 @@ def rule_study(data, *, profile: str = "quick", components=None, single: str | N
         best = max(scores, key=scores.get)
         row = {"folder": tag, "components": sorted(comps), "best_component": best, "best_score": scores[best]}
         cfg = pipeline.stage_config("ensemble", profile)
+        _, best_curves = auc_curves(oof[best], tr.y, tr.subject)
         for rule in RULES:
             fit = fit_ensemble(oof, tr.y, tr.subject, replace(cfg, rule=rule), inner=inner, group=group)
             row[rule] = loso_score(fit.nested, tr.y, tr.subject)["loso_score"]
             row[f"diff_{rule}"] = row[rule] - scores[best]
+            if rule == cfg.rule:  # the default's difference with a paired bootstrap interval over subjects
+                row["default_rule"] = rule
+                row["default_ci"] = list(bootstrap_difference(auc_curves(fit.nested, tr.y, tr.subject)[1],
+                                                              best_curves)[1:])
         rows.append(row)
         if verbose:
             print(f"[rules] {tag}: best component {best} {scores[best]:.4f}; "
@@ -466,13 +471,15 @@ def rule_table(rows: list[dict]) -> str:
     """Markdown table of :func:`rule_study`: rule - best component per folder, the worst case per rule."""
     from .ensemble import RULES
 
-    lines = ["| folder | components | best component | " + " | ".join(RULES) + " |",
-             "|---|---|---|" + "---|" * len(RULES)]
+    lines = ["| folder | components | best component | " + " | ".join(RULES) + " | default - best, 95 % CI |",
+             "|---|---|---|" + "---|" * len(RULES) + "---|"]
     for r in rows:
+        ci = r.get("default_ci")
         lines.append(f"| {r['folder']} | {len(r['components'])} | {r['best_component']} {r['best_score']:.4f} | "
-                     + " | ".join(f"{r[k]:.4f} ({r['diff_' + k]:+.4f})" for k in RULES) + " |")
+                     + " | ".join(f"{r[k]:.4f} ({r['diff_' + k]:+.4f})" for k in RULES)
+                     + (f" | [{ci[0]:+.4f}, {ci[1]:+.4f}] |" if ci else " | |"))
     worst = {k: min(r["diff_" + k] for r in rows) for k in RULES}
-    lines.append("| **worst difference** | | | " + " | ".join(f"**{worst[k]:+.4f}**" for k in RULES) + " |")
+    lines.append("| **worst difference** | | | " + " | ".join(f"**{worst[k]:+.4f}**" for k in RULES) + " | |")
     keep = max(worst, key=worst.get)
     lines += ["", f"Rule with the least negative worst case: **{keep}** ({worst[keep]:+.4f})."]
     return "\n".join(lines) + "\n"

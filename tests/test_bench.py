@@ -202,3 +202,21 @@ def test_null_study_prints_nested_and_crossfit_per_seed(tmp_path, capsys, monkey
         assert all(0.5 <= r[k] <= 1.0 for k in r if k != "seed")
     assert summary["means"]["crossfit"] == pytest.approx(np.mean([r["crossfit"] for r in summary["rows"]]))
     assert out[-2].startswith("nested > crossfit on ") and (tmp_path / "bench" / "null-study" / "null_s1_x0.03").is_dir()
+
+
+def test_rule_table_reports_the_worst_difference_and_the_rule_it_keeps():
+    from kit.ensemble import RULES
+
+    def row(folder, **diffs):
+        r = {"folder": folder, "components": ["a", "b"], "best_component": "a", "best_score": 0.6}
+        for k in RULES:
+            r[k], r["diff_" + k] = 0.6 + diffs[k], diffs[k]
+        return r
+
+    rows = [row("x", best=-0.03, significant=0.0, stack=0.002, grid=0.01),
+            row("y", best=0.0, significant=-0.01, stack=-0.004, grid=-0.02)]
+    rows[0]["default_ci"] = [-0.01, 0.02]
+    text = bench.rule_table(rows)
+    assert "| **worst difference** | | | **-0.0300** | **-0.0100** | **-0.0040** | **-0.0200** | |" in text
+    assert "least negative worst case: **stack** (-0.0040)" in text
+    assert "| x | 2 | a 0.6000 | 0.5700 (-0.0300) |" in text and "[-0.0100, +0.0200]" in text
