@@ -77,7 +77,7 @@ for c in result.chosen:
 # %%
 import pandas as pd
 
-pd.DataFrame(result.per_subject)
+print(pd.DataFrame(result.per_subject).to_string(index=False))  # full blend labels, not truncated
 
 # %%
 curves = {k: np.array(v["curve"]) for k, v in result.scores.items()}
