@@ -1,6 +1,6 @@
-"""``python -m kit``: see :mod:`kit.cli`."""
+"""``python -m kit``: see :mod:`kit.app.cli`."""
 
-from .cli import main
+from kit.app.cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -45,10 +45,13 @@ FORCE = False  # recompute the starter's predictions even if they are saved
 import numpy as np
 import pandas as pd
 
-from kit import cv, features, pipeline, plots
-from kit.paths import output_root
+from kit.eval import cv
+from kit.signal import features
+from kit.pipeline import stages
+from kit.report import plots
+from kit.store.paths import output_root
 
-run = pipeline.open_run(DATA, PROFILE)
+run = stages.open_run(DATA, PROFILE)
 ds = run.dataset
 FIGURES = output_root() / "reports" / "figures"
 print(f"data: {run.data_root}\nfigures: {FIGURES}\nartifacts: {run.artifacts}")
@@ -124,7 +127,7 @@ fig = plots.plot_topomap_difference(P_tr, tr.y, tr.times, tr.ch_names, subject=t
 # %% [markdown]
 # ## The organisers' starter, leave-one-subject-out
 # Theta Hilbert power z-scored per subject, one LDA per sample trained on the other
-# subjects (`kit.baselines`, "starter"). Each training subject is predicted by the model that
+# subjects (`kit.methods.registry`, "starter"). Each training subject is predicted by the model that
 # never saw it, so the AUC curve below is an honest estimate for new subjects. The metric:
 # for each sample, the AUC per subject, averaged over subjects (m[t]); the longest run of
 # m[t] > 0.5 lasting at least 10 samples (50 ms) is the window, and the score is the mean of
@@ -135,7 +138,7 @@ fig = plots.plot_topomap_difference(P_tr, tr.y, tr.times, tr.ch_names, subject=t
 # them up for the ensemble.
 
 # %%
-preds = pipeline.run_baseline_stage(run, "starter", force=FORCE)
+preds = stages.run_baseline_stage(run, "starter", force=FORCE)
 score = cv.loso_score(preds["oof"], tr.y, tr.subject)
 start, stop = score["window"]
 where = "no window above chance" if start is None else (

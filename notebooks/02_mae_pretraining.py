@@ -20,7 +20,7 @@
 # subject). The 3rd-place solution first learns what a channel's feature sequence looks
 # like, **without labels**, from every trial of every subject, training and test alike:
 #
-# * input per channel and sample (`kit.features.deep_features`, table below): log band power
+# * input per channel and sample (`kit.signal.features.deep_features`, table below): log band power
 #   in the competition's 5 bands and the merged 8-30 Hz band, plus the low-passed (< 4 Hz)
 #   waveform, where cue-evoked K-complexes and slow oscillations show; each z-scored per
 #   subject (no labels);
@@ -43,16 +43,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from kit import pipeline
-from kit.artifacts import load_checkpoint
-from kit.features import deep_feature_names, describe_deep_features
-from kit.mae import load_mae, nearest_visible_error, reconstruction_error
-from kit.models import count_parameters
-from kit.paths import output_root
-from kit.plots import save_figure
+from kit.pipeline import stages
+from kit.store.artifacts import load_checkpoint
+from kit.signal.features import deep_feature_names, describe_deep_features
+from kit.deep.mae import load_mae, nearest_visible_error, reconstruction_error
+from kit.deep.nets import count_parameters
+from kit.store.paths import output_root
+from kit.report.plots import save_figure
 
-run = pipeline.open_run(DATA, PROFILE)
-cfg = pipeline.stage_config("mae", PROFILE)
+run = stages.open_run(DATA, PROFILE)
+cfg = stages.stage_config("mae", PROFILE)
 FIGURES = output_root() / "reports" / "figures"
 print(f"data: {run.data_root}  ->  artifacts: {run.artifacts}")
 print(cfg)
@@ -74,7 +74,7 @@ print(f"features {F.shape} ({F.nbytes / 2**20:.0f} MiB), "
 # of copying the nearest visible sample (`nearest`) on the same masks.
 
 # %%
-mae_path = pipeline.run_mae_stage(run, cfg, force=FORCE)
+mae_path = stages.run_mae_stage(run, cfg, force=FORCE)
 model, cfg = load_mae(mae_path)
 print(f"{mae_path}: {count_parameters(model):,} parameters, sequence length {cfg.seq_len}")
 
@@ -103,7 +103,7 @@ print(f"masked MSE on 512 trials, fresh masks: MAE {mse:.4f} | nearest visible {
 # %%
 import torch
 
-from kit.mae import as_sequences
+from kit.deep.mae import as_sequences
 
 seqs = as_sequences(held[:4], cfg.pool)
 with torch.no_grad():

@@ -18,12 +18,12 @@
 #
 # Sixteen experts, one per channel. Each reads, at every model sample, the frozen MAE
 # encoder's token (notebook 02) beside the features it encodes, and pools them over time by
-# **attention** (`kit.models.AttentionPoolHead`, Ilse et al., ICML 2018): a score per sample
+# **attention** (`kit.deep.nets.AttentionPoolHead`, Ilse et al., ICML 2018): a score per sample
 # (plus a learned time prior shared by the experts) becomes a softmax weight over the 1-s
 # trial, and the expert's trial logit is the weighted sum of per-sample logits. The loss is
 # taken on that **one logit per trial**, the level at which the metric scores a subject.
 #
-# How the experts learn across subjects is one flag, `ExpertsConfig.meta` (`kit.maml`):
+# How the experts learn across subjects is one flag, `ExpertsConfig.meta` (`kit.deep.maml`):
 #
 # * `"none"` (default): plain training on class-balanced trials of a few subjects per step;
 # * `"mldg"`: first-order MLDG (Li et al., AAAI 2018): the **inner loop** (`fast_adapt`)
@@ -37,7 +37,7 @@
 # held-out *training* subjects (never subject k). The frozen encoder makes every fold,
 # cross-fit model and seed one batched computation. Outputs at model resolution (trial
 # logits, per-sample logits, attention) go to `artifacts/<data>/experts/predictions.npz`,
-# beside `fold{k}_seed{s}.pt` (each loadable alone with `kit.experts.load_bank`).
+# beside `fold{k}_seed{s}.pt` (each loadable alone with `kit.deep.experts.load_bank`).
 
 # %% tags=["parameters"]
 DATA = None  # data folder; None = $KIT_DATA, the Kaggle input, data/raw or the demo data
@@ -48,20 +48,20 @@ FORCE = False  # retrain even if artifacts for the same config exist
 import matplotlib.pyplot as plt
 import numpy as np
 
-from kit import pipeline
-from kit.cv import loso_score
-from kit.experts import subject_auc
-from kit.paths import output_root
-from kit.plots import plot_auc_timecourse, save_figure
+from kit.pipeline import stages
+from kit.eval.cv import loso_score
+from kit.deep.experts import subject_auc
+from kit.store.paths import output_root
+from kit.report.plots import plot_auc_timecourse, save_figure
 
-run = pipeline.open_run(DATA, PROFILE)
-cfg = pipeline.stage_config("experts", PROFILE)
+run = stages.open_run(DATA, PROFILE)
+cfg = stages.stage_config("experts", PROFILE)
 FIGURES = output_root() / "reports" / "figures"
 print(cfg)
 print(run.folds.groupby("fold").subject.first().to_dict())
 
 # %%
-preds = pipeline.run_experts_stage(run, cfg, force=FORCE)
+preds = stages.run_experts_stage(run, cfg, force=FORCE)
 print({k: v.shape for k, v in preds.items() if k.startswith(("oof", "test"))})
 print("outer steps chosen by early stopping, per fold:", preds["steps"].ravel().tolist())
 

@@ -24,7 +24,7 @@
 #
 # * `lda`: shrinkage LDA on the 16 trial logits, z-scored per subject: its coefficients are
 #   the experts' weights;
-# * `net`: the 3rd place's spatiotemporal network (`kit.models.SpatioTemporalFusion`) on the
+# * `net`: the 3rd place's spatiotemporal network (`kit.deep.nets.SpatioTemporalFusion`) on the
 #   experts' logit time courses `(16, T)`: spatial mixing, temporal convolution, trial term.
 #
 # With `kind="auto"` each held-out subject gets the model with the better inner score
@@ -39,21 +39,21 @@ FORCE = False  # retrain even if artifacts for the same config exist
 import matplotlib.pyplot as plt
 import numpy as np
 
-from kit import pipeline
-from kit.cv import loso_score
-from kit.fusion import FUSION_KINDS
-from kit.paths import output_root
-from kit.plots import plot_auc_timecourse, save_figure
+from kit.pipeline import stages
+from kit.eval.cv import loso_score
+from kit.deep.fusion import FUSION_KINDS
+from kit.store.paths import output_root
+from kit.report.plots import plot_auc_timecourse, save_figure
 
-run = pipeline.open_run(DATA, PROFILE)
-cfg = pipeline.stage_config("fusion", PROFILE)
+run = stages.open_run(DATA, PROFILE)
+cfg = stages.stage_config("fusion", PROFILE)
 FIGURES = output_root() / "reports" / "figures"
 print(cfg)
 
 # %%
-preds = pipeline.run_fusion_stage(run, cfg, force=FORCE)
+preds = stages.run_fusion_stage(run, cfg, force=FORCE)
 tr = run.train
-scores = {"experts (mean)": loso_score(pipeline.load_components(run, ("experts",))["experts"]["oof"], tr.y, tr.subject)}
+scores = {"experts (mean)": loso_score(stages.load_components(run, ("experts",))["experts"]["oof"], tr.y, tr.subject)}
 scores.update({f"fusion {k}": loso_score(preds[f"oof_{k}"], tr.y, tr.subject) for k in FUSION_KINDS if f"oof_{k}" in preds})
 scores["fusion (chosen)"] = loso_score(preds["oof"], tr.y, tr.subject)
 for name, s in scores.items():

@@ -37,29 +37,29 @@
 DATA = None  # data folder; None = $KIT_DATA, the Kaggle input, data/raw or the demo data
 PROFILE = "quick"  # "quick" or "full"
 FORCE = False  # recompute the baselines even if their artifacts exist
-RULE = None  # None = the default rule (kit.ensemble.EnsembleConfig.rule); or "best", "significant", "stack", "grid"
+RULE = None  # None = the default rule (kit.stages.ensemble.EnsembleConfig.rule); or "best", "significant", "stack", "grid"
 
 # %%
 import dataclasses
 
 import numpy as np
 
-from kit import pipeline
-from kit.paths import output_root
-from kit.plots import plot_auc_timecourse
-from kit.submission import validate_submission, expected_ids
+from kit.pipeline import stages
+from kit.store.paths import output_root
+from kit.report.plots import plot_auc_timecourse
+from kit.stages.submission import validate_submission, expected_ids
 
-run = pipeline.open_run(DATA, PROFILE)
-COMPONENTS = pipeline.ENSEMBLE_COMPONENTS  # every anchor and the deep stages; drop names to blend fewer
+run = stages.open_run(DATA, PROFILE)
+COMPONENTS = stages.ENSEMBLE_COMPONENTS  # every anchor and the deep stages; drop names to blend fewer
 for name in COMPONENTS:
-    if name in pipeline.BASELINES:
-        pipeline.run_baseline_stage(run, name, force=FORCE)
+    if name in stages.BASELINES:
+        stages.run_baseline_stage(run, name, force=FORCE)
 
 # %%
-cfg = pipeline.stage_config("ensemble", PROFILE)
+cfg = stages.stage_config("ensemble", PROFILE)
 if RULE is not None:
     cfg = dataclasses.replace(cfg, rule=RULE)
-result = pipeline.run_ensemble_stage(run, cfg, components=COMPONENTS)
+result = stages.run_ensemble_stage(run, cfg, components=COMPONENTS)
 print(result.table.to_string(index=False))
 d, lo, hi = result.difference
 print(f"ensemble (rule {result.rule!r}) - best component ({result.best_component}): {d:+.4f} "

@@ -2,7 +2,7 @@
 nothing already written lost (earlier artifacts and submissions stay byte for byte).
 
 Each broken data folder is a copy of a tiny simulated one with one file damaged; the command that meets
-it is ``cv --method experts`` (it goes through :mod:`kit.pipeline`, whose stage bookkeeping must not move
+it is ``cv --method experts`` (it goes through :mod:`kit.pipeline.stages`, whose stage bookkeeping must not move
 or delete earlier artifacts when the data cannot be read), ``inspect`` or ``validate``.
 """
 
@@ -17,13 +17,15 @@ import numpy as np
 import pytest
 import scipy.io
 
-from kit import cli
-from kit import kaggle as kk
-from kit.demo import write_demo_dataset
-from kit.errors import SubmissionError
-from kit.io import CH_NAMES, load_dataset, read_mat, write_mat
-from kit.paths import project_root
-from kit.submission import write_submission
+from kit.app import cli
+from kit.app import kaggle as kk
+from kit.data.demo import write_demo_dataset
+from kit.core.errors import SubmissionError
+from kit.data.dataset import load_dataset
+from kit.data.layout import CH_NAMES
+from kit.data.mat import read_mat, write_mat
+from kit.store.paths import project_root
+from kit.pipeline.submission import write_submission
 
 TIMES = np.arange(200) / 200.0
 EMO5 = "training/sleep_emo/S_5_cleaned.mat"  # the file each data case damages

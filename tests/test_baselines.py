@@ -1,18 +1,18 @@
-"""Tests for kit.baselines: the starter per-sample LDA and the 2nd-place theta covariance LDA."""
+"""Tests for kit.methods.registry: the starter per-sample LDA and the 2nd-place theta covariance LDA."""
 
 import numpy as np
 import pytest
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.metrics import roc_auc_score
 
-from kit import baselines
-from kit.baselines import (BASELINES, BandPowerConfig, BandPowerLDA, StarterConfig, StarterLDA, ThetaCov,
+from kit.methods import registry as baselines
+from kit.methods.registry import (BASELINES, BandPowerConfig, BandPowerLDA, StarterConfig, StarterLDA, ThetaCov,
                            ThetaCovConfig, covariance_features, ledoit_wolf_lda, log_variance_features, run_baseline,
                            stability_select)
-from kit.features import bandpass
-from kit.cv import loso_score
-from kit.errors import KitError
-from kit.features import theta_power
+from kit.signal.features import bandpass
+from kit.eval.cv import loso_score
+from kit.core.errors import KitError
+from kit.signal.features import theta_power
 
 SFREQ = 200.0
 

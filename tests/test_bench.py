@@ -1,4 +1,4 @@
-"""Tests for kit.bench: subset/bootstrap statistics by hand, the bench end to end, and the NULL-data leak check."""
+"""Tests for kit.report.bench: subset/bootstrap statistics by hand, the bench end to end, and the NULL-data leak check."""
 
 import json
 
@@ -6,17 +6,17 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from kit import bench
-from kit.baselines import BandPowerLDA, cross_fit_baseline, ledoit_wolf_lda, run_baseline
-from kit.cli import main
-from kit.cv import loso_score
-from kit.ensemble import fit_ensemble
-from kit.demo import write_demo_dataset
-from kit.errors import KitError
-from kit.features import zscore_per_subject
-from kit.io import load_dataset
-from kit.metric import auc_curves
-from kit.pipeline import stage_config
+from kit.report import bench
+from kit.methods.registry import BandPowerLDA, cross_fit_baseline, ledoit_wolf_lda, run_baseline
+from kit.app.cli import main
+from kit.eval.cv import loso_score
+from kit.pipeline.ensemble import fit_ensemble
+from kit.data.demo import write_demo_dataset
+from kit.core.errors import KitError
+from kit.signal.features import zscore_per_subject
+from kit.data.dataset import load_dataset
+from kit.eval.metric import auc_curves
+from kit.pipeline.stages import stage_config
 
 
 def flat(*levels, n=20):
@@ -101,7 +101,7 @@ def test_bench_smoke_writes_every_method_table_and_figure(tmp_path, monkeypatch,
     assert [text.index(f"| {name} | ") for name in bench.ALL_METHODS] == sorted(
         text.index(f"| {name} | ") for name in bench.ALL_METHODS)  # one row each, anchors first
     assert "### demo" in text and "Best anchor" in text and "python -m kit bench --data" in text
-    assert "Simulated by `kit.demo` (scale 0.03, seed 3, effect 1.0)" in text
+    assert "Simulated by `kit.data.demo` (scale 0.03, seed 3, effect 1.0)" in text
     assert (tmp_path / "reports" / "figures" / "bench_auc_demo.png").stat().st_size > 10_000
     art = tmp_path / "out" / "artifacts" / "demo"
     for lever, change in bench.LEVERS.items():  # each lever is the profile's experts config with one change
@@ -151,7 +151,7 @@ def test_null_demo_keeps_every_cheap_method_at_chance_and_a_leak_would_show(null
     """On the null demo (effect 0) every method must score <= 0.53 (the issue's target).
 
     Why 0.53 is a real check here: 10,209 training trials of 14 subjects, the
-    bench's null copy (:data:`kit.bench.NULL_SCALE` = 1).  LOSO null scores
+    bench's null copy (:data:`kit.report.bench.NULL_SCALE` = 1).  LOSO null scores
     spread more than one AUC's binomial noise suggests (folds share most of
     their training subjects, so held-out AUCs move together): on 12 null
     seeds at the demo's default size (0.2) bandpower passed 0.53 five times
@@ -205,7 +205,7 @@ def test_null_study_prints_nested_and_crossfit_per_seed(tmp_path, capsys, monkey
 
 
 def test_rule_table_reports_the_worst_difference_and_the_rule_it_keeps():
-    from kit.ensemble import RULES
+    from kit.pipeline.ensemble import RULES
 
     def row(folder, **diffs):
         r = {"folder": folder, "components": ["a", "b"], "best_component": "a", "best_score": 0.6}

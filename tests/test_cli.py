@@ -8,12 +8,12 @@ import sys
 import numpy as np
 import pytest
 
-from kit import cli
-from kit.demo import write_demo_dataset
-from kit.io import load_dataset
-from kit.metric import competition_score
-from kit.paths import project_root
-from kit.submission import read_labels, write_submission
+from kit.app import cli
+from kit.data.demo import write_demo_dataset
+from kit.data.dataset import load_dataset
+from kit.eval.metric import competition_score
+from kit.store.paths import project_root
+from kit.pipeline.submission import read_labels, write_submission
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +157,7 @@ def test_cv_starter_prints_json_last(capsys, demo):
 
 
 def test_run_reports_submission_and_time(capsys, monkeypatch, tmp_path):
-    from kit import runner
+    from kit.app import runner
 
     monkeypatch.setenv("KIT_OUTPUT", str(tmp_path))
     seen = {}

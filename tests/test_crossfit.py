@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from kit.baselines import cross_fit_baseline
-from kit.cv import crossfit_plan, cross_fit_predict
-from kit.ensemble import RULES, EnsembleConfig, fit_ensemble
-from kit.errors import KitError
-from kit.io import SFREQ
+from kit.methods.registry import cross_fit_baseline
+from kit.eval.cv import crossfit_plan, cross_fit_predict
+from kit.pipeline.ensemble import RULES, EnsembleConfig, fit_ensemble
+from kit.core.errors import KitError
+from kit.data.layout import SFREQ
 from test_baselines import synthetic
 
 

@@ -1,12 +1,12 @@
-"""Tests for kit.cv: LOSO folds, the stored fold table, LOSO scoring, cross_val_predict_loso."""
+"""Tests for kit.eval.cv: LOSO folds, the stored fold table, LOSO scoring, cross_val_predict_loso."""
 
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from kit import cv
-from kit.errors import KitError
+from kit.eval import cv
+from kit.core.errors import KitError
 
 
 SUBJECT = np.array([5, 2, 5, 9, 2, 9, 9, 5])

@@ -1,4 +1,4 @@
-"""Tests for kit.demo: the simulated dataset's layout, determinism, effect and spectrum."""
+"""Tests for kit.data.demo: the simulated dataset's layout, determinism, effect and spectrum."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ import pandas as pd
 import pytest
 from scipy.signal import butter, hilbert, sosfiltfilt, welch
 
-from kit.demo import DEFAULT_SCALE, simulate_subject, write_demo_dataset
-from kit.errors import DataError
-from kit.io import CH_NAMES, TEST_IDS, TRAIN_IDS, discover, load_dataset, read_mat
+from kit.data.demo import DEFAULT_SCALE, simulate_subject, write_demo_dataset
+from kit.core.errors import DataError
+from kit.data.dataset import load_dataset
+from kit.data.layout import CH_NAMES, TEST_IDS, TRAIN_IDS, discover
+from kit.data.mat import read_mat
 
 SCALE = 0.03
 

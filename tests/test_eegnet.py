@@ -1,4 +1,4 @@
-"""Tests for kit.eegnet: EEGNet-8,2 shapes, parameter count, max-norm, learning, determinism, errors."""
+"""Tests for kit.methods.eegnet: EEGNet-8,2 shapes, parameter count, max-norm, learning, determinism, errors."""
 
 import numpy as np
 import pytest
@@ -6,9 +6,9 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 
-from kit.baselines import run_baseline
-from kit.eegnet import EEGNet, EEGNetClassifier, EEGNetConfig, count_parameters
-from kit.errors import KitError
+from kit.methods.registry import run_baseline
+from kit.methods.eegnet import EEGNet, EEGNetClassifier, EEGNetConfig, count_parameters
+from kit.core.errors import KitError
 
 SFREQ = 200.0
 

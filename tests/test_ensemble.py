@@ -5,11 +5,11 @@ import pytest
 
 from scipy.ndimage import uniform_filter1d
 
-from kit.cv import loso_score
-from kit.ensemble import (RULES, EnsembleConfig, Table, apply_ensemble, blend, fit_ensemble, postprocess,
+from kit.eval.cv import loso_score
+from kit.pipeline.ensemble import (RULES, EnsembleConfig, Table, apply_ensemble, blend, fit_ensemble, postprocess,
                           stack_weights, standardize, weight_grid)
-from kit.errors import KitError
-from kit.metric import auc_curves, bootstrap_difference, per_sample_auc
+from kit.core.errors import KitError
+from kit.eval.metric import auc_curves, bootstrap_difference, per_sample_auc
 
 
 def _data(seed=0, n_sub=5, n=60):
@@ -98,7 +98,7 @@ def test_stack_weights_are_non_negative_and_follow_the_signal():
 
 def _tables(n_noise: int, effect: float, seed: int = 0, n_sub: int = 13, n: int = 80, T: int = 200):
     """Cross-fitted prediction tables: one informative component (flat over the trial) among smooth noise."""
-    from kit.cv import crossfit_plan
+    from kit.eval.cv import crossfit_plan
     rng = np.random.default_rng(seed)
     subject = np.repeat(np.arange(n_sub), n)
     y = np.tile([0, 1], n_sub * n // 2)

@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from kit import experts as experts_mod
-from kit.artifacts import load_checkpoint, load_npz, save_npz
-from kit.cv import crossfit_plan
-from kit.errors import KitError
-from kit.experts import ExpertsConfig, head_inputs, load_bank, subject_auc, train_experts_loso
-from kit.fusion import FusionConfig, load_fusion, predict, train_fusion_loso, zscore_by_subject
-from kit.mae import MAEConfig, pretrain_mae
-from kit.models import AttentionPoolHead, pool_time
-from kit.tta import TentConfig, binary_entropy, tent_adapt
+from kit.deep import experts as experts_mod
+from kit.store.artifacts import load_checkpoint, load_npz, save_npz
+from kit.eval.cv import crossfit_plan
+from kit.core.errors import KitError
+from kit.deep.experts import ExpertsConfig, head_inputs, load_bank, subject_auc, train_experts_loso
+from kit.deep.fusion import FusionConfig, load_fusion, predict, train_fusion_loso, zscore_by_subject
+from kit.deep.mae import MAEConfig, pretrain_mae
+from kit.deep.nets import AttentionPoolHead, pool_time
+from kit.deep.tta import TentConfig, binary_entropy, tent_adapt
 
 N_SUBJECTS, PER_SUBJECT, N_CHANS, N_TIMES, N_FEATURES = 6, 40, 3, 40, 7
 WINDOW = slice(20, 30)  # samples where the emotional trials carry the effect
@@ -185,7 +185,7 @@ def test_fusion_refuses_an_old_experts_file(tmp_path):
 # ----------------------------------------------------------------------------- TENT
 def test_tent_lowers_each_models_entropy_on_its_own_trials_only(fitted):
     root, (X, y, subject, is_test), _ = fitted
-    from kit.mae import load_mae
+    from kit.deep.mae import load_mae
 
     mae, mcfg = load_mae(root / "mae" / "mae.pt")
     x = head_inputs(mae, pool_time(torch.from_numpy(X[:80]), 2, dim=2))

@@ -1,11 +1,11 @@
-"""Tests for kit.features: band-pass, Hilbert band power, per-subject z-score."""
+"""Tests for kit.signal.features: band-pass, Hilbert band power, per-subject z-score."""
 
 import numpy as np
 import pytest
 
-from kit import features
-from kit.errors import KitError
-from kit.features import BANDS, band_features, band_power, bandpass, theta_power, zscore_per_subject
+from kit.signal import features
+from kit.core.errors import KitError
+from kit.signal.features import BANDS, band_features, band_power, bandpass, theta_power, zscore_per_subject
 
 SFREQ = 200.0
 T = np.arange(200) / SFREQ
@@ -130,7 +130,7 @@ def test_band_features_and_theta_power_agree():
 
 
 def test_euclidean_alignment_whitens_each_subject():
-    from kit.features import euclidean_alignment
+    from kit.signal.features import euclidean_alignment
 
     rng = np.random.default_rng(0)
     mix = [rng.standard_normal((4, 4)), rng.standard_normal((4, 4)) * 3]

@@ -1,4 +1,4 @@
-"""Tests for kit.io: .mat reading/writing, folder discovery, dataset loading."""
+"""Tests for kit.data.dataset: .mat reading/writing, folder discovery, dataset loading."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 import scipy.io
 
-from kit import paths
-from kit.errors import DataError, KitError
-from kit.io import (CH_NAMES, N_TIMES, SFREQ, Dataset, Recording, discover, load_dataset, read_mat,
-                    write_mat)
+from kit.store import paths
+from kit.core.errors import DataError, KitError
+from kit.data.dataset import Dataset, load_dataset
+from kit.data.layout import CH_NAMES, N_TIMES, SFREQ, discover
+from kit.data.mat import Recording, read_mat, write_mat
 
 TIMES = np.arange(N_TIMES) / SFREQ
 SHARED = Path(paths.project_root()).parent / "shared" / "data" / "eegmmidb-lr"

@@ -1,4 +1,4 @@
-"""kit.kaggle: kernel folders that run offline like a Kaggle kernel, the kit as a wheel, submit through the API.
+"""kit.app.kaggle: kernel folders that run offline like a Kaggle kernel, the kit as a wheel, submit through the API.
 
 The kernels are executed with nbclient the way Kaggle runs them: working directory = the output folder,
 no internet, nothing of the repository importable (PYTHONPATH points to an empty folder; the kit comes
@@ -21,13 +21,14 @@ import numpy as np
 import pytest
 from nbclient import NotebookClient
 
-from kit import COMPETITION, __version__, cli
-from kit import kaggle as kk
-from kit.demo import write_demo_dataset
-from kit.errors import DataError, KitError
-from kit.io import load_dataset
-from kit.paths import project_root
-from kit.submission import write_submission
+from kit import COMPETITION, __version__
+from kit.app import cli
+from kit.app import kaggle as kk
+from kit.data.demo import write_demo_dataset
+from kit.core.errors import DataError, KitError
+from kit.data.dataset import load_dataset
+from kit.store.paths import project_root
+from kit.pipeline.submission import write_submission
 
 KEY = "0123456789abcdef0123456789abcdef"  # a fake Kaggle API key: must never be printed
 
@@ -142,7 +143,7 @@ def test_kernel_folder_metadata_and_notebook(tmp_path, capsys):
 
 
 def test_all_in_one_notebook_runs_the_series_then_publishes():
-    from kit.runner import NOTEBOOKS
+    from kit.app.runner import NOTEBOOKS
 
     nb = kk.kernel_notebook("all", profile="quick", gpu=True)
     nbformat.validate(nb)
@@ -208,8 +209,8 @@ def test_kernel_reads_the_kit_from_an_attached_dataset(tmp_path, kaggle_input, c
     assert meta["id"] == "alice/sleep-emotion-kit" and meta["licenses"] == [{"name": "other"}]
     assert [p.name for p in (kaggle_input / "sleep-emotion-kit").iterdir() if p.is_dir()] == []  # flat: no dir-mode
     nb = kk.kernel_notebook("01_eda_theta_power", kit_dataset="alice/sleep-emotion-kit")
-    probe = nbformat.v4.new_code_cell("import json, os, kit.io\n"
-                                      "print(json.dumps({'kit': kit.io.__file__, 'data': os.environ['KIT_DATA']}))")
+    probe = nbformat.v4.new_code_cell("import json, os, kit.data.dataset\n"
+                                      "print(json.dumps({'kit': kit.data.dataset.__file__, 'data': os.environ['KIT_DATA']}))")
     nb.cells = [nb.cells[0], probe]
     env, working, tmp = kaggle_env(tmp_path, kaggle_input)
     execute(nb, env, cwd=working)
@@ -281,7 +282,7 @@ def test_wheel_is_reproducible_complete_and_installable(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert pip.returncode == 0, pip.stderr
     env = {**os.environ, "PYTHONPATH": str(target)}
-    proc = subprocess.run([sys.executable, "-c", "import kit.kaggle; print(kit.kaggle.__file__)"],
+    proc = subprocess.run([sys.executable, "-c", "import kit.app.kaggle; print(kit.app.kaggle.__file__)"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert proc.stdout.strip() == str(target / "kit" / "kaggle.py"), proc.stderr
 
@@ -451,7 +452,7 @@ def test_the_kaggle_client_modules_that_submit_uses_import(tmp_path):
     home.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("KAGGLE_")}
     env.update(HOME=str(home), KAGGLE_CONFIG_DIR=str(home / ".kaggle"), PYTHONPATH=str(project_root()))
-    code = ("import inspect, kit.kaggle as kk\n"
+    code = ("import inspect, kit.app.kaggle as kk\n"
             "Api = kk._kaggle_api_class()\n"
             "import kaggle.models.upload_file\n"
             "params = list(inspect.signature(Api.competition_submit).parameters)\n"
@@ -469,7 +470,7 @@ def test_a_missing_dependency_of_kaggle_is_named_with_its_fix(tmp_path, submissi
     env = {k: v for k, v in os.environ.items() if not k.startswith("KAGGLE_")}
     env.update(HOME=str(home), KAGGLE_USERNAME="alice", KAGGLE_KEY=KEY, PYTHONPATH=str(project_root()))
     code = ("import sys\nsys.modules['six'] = None  # as if six were not installed\n"
-            "from kit import cli\nsys.exit(cli.main(sys.argv[1:]))\n")
+            "from kit.app import cli\nsys.exit(cli.main(sys.argv[1:]))\n")
     proc = subprocess.run([sys.executable, "-c", code, "submit", str(submission), "-m", "x", "--data",
                            str(kaggle_input / COMPETITION)], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 2, proc.stderr
@@ -477,7 +478,7 @@ def test_a_missing_dependency_of_kaggle_is_named_with_its_fix(tmp_path, submissi
 
 
 def test_import_failure_messages():
-    from kit.errors import import_failure
+    from kit.core.errors import import_failure
     assert str(import_failure("kaggle", ModuleNotFoundError("No module named 'kaggle'", name="kaggle"))) == \
         "kaggle: package not installed (pip install kaggle)"
     assert str(import_failure("kaggle", ModuleNotFoundError("x", name="kaggle.api"))) == \

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from kit.errors import CheckpointError, KitError
-from kit.mae import MAEConfig, load_mae, nearest_visible_error, nearest_visible_fill, pretrain_mae, reconstruction_error
+from kit.core.errors import CheckpointError, KitError
+from kit.deep.mae import MAEConfig, load_mae, nearest_visible_error, nearest_visible_fill, pretrain_mae, reconstruction_error
 
 SMALL = dict(n_times=40, n_features=5, pool=2, d_model=8, n_heads=2, d_ff=16, n_layers=1, batch_size=64, lr=3e-3)
 
@@ -54,7 +54,7 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
     straight, _ = pretrain_mae(F, cfg, tmp_path / "a", progress=False)
 
     # interrupt run b after its second epoch checkpoint
-    import kit.mae as mae_mod
+    import kit.deep.mae as mae_mod
 
     real_save, calls = mae_mod.save_checkpoint, []
 

@@ -8,8 +8,8 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from kit.errors import KitError
-from kit.maml import draw_step, fast_adapt, mldg_task, outer_loss, sample_task, subject_tasks, trial_bce
+from kit.core.errors import KitError
+from kit.deep.maml import draw_step, fast_adapt, mldg_task, outer_loss, sample_task, subject_tasks, trial_bce
 
 
 class Linear(nn.Module):

@@ -1,11 +1,11 @@
-"""Tests for kit.metric: per-sample AUC and the window-based competition score."""
+"""Tests for kit.eval.metric: per-sample AUC and the window-based competition score."""
 
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from kit.errors import KitError
-from kit.metric import WindowScore, auc_curves, competition_score, per_sample_auc, window_score
+from kit.core.errors import KitError
+from kit.eval.metric import WindowScore, auc_curves, competition_score, per_sample_auc, window_score
 
 
 def test_per_sample_auc_by_hand_with_ties():

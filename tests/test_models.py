@@ -1,10 +1,10 @@
-"""Shapes, parameter counts and equivalences of the networks in kit.models."""
+"""Shapes, parameter counts and equivalences of the networks in kit.deep.nets."""
 
 import pytest
 import torch
 from torch import nn
 
-from kit.models import (AttentionPoolHead, BankEncoderLayer, ExpertBank, MaskedAutoencoder, SpatioTemporalFusion,
+from kit.deep.nets import (AttentionPoolHead, BankEncoderLayer, ExpertBank, MaskedAutoencoder, SpatioTemporalFusion,
                         count_parameters, model_stack, pool_time, upsample_time)
 
 

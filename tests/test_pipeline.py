@@ -13,11 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kit import pipeline
-from kit.demo import write_demo_dataset
-from kit.errors import KitError
-from kit.paths import project_root
-from kit.submission import score_submission, validate_submission
+from kit.pipeline import stages as pipeline
+from kit.data.demo import write_demo_dataset
+from kit.core.errors import KitError
+from kit.store.paths import project_root
+from kit.pipeline.submission import score_submission, validate_submission
 
 STAGES = ("starter", "thetacov", "bandpower", "mae", "experts", "fusion", "ensemble")
 
@@ -69,7 +69,7 @@ def test_stage_predictions_align_with_the_data(finished_run, monkeypatch):
         assert np.isfinite(c["oof"]).all() and ((c["oof"] >= 0) & (c["oof"] <= 1)).all(), name
     result = json.loads((out / "artifacts" / "demo" / "ensemble" / "result.json").read_text())
     assert [r["method"] for r in result["table"]] == [*pipeline.ENSEMBLE_COMPONENTS, "ensemble"]
-    from kit.ensemble import RULES
+    from kit.pipeline.ensemble import RULES
 
     assert set(result["rules"]) == set(RULES) and result["rule"] == "stack"
     table = {r["method"]: r["loso_score"] for r in result["table"]}

@@ -1,4 +1,4 @@
-"""kit.plots: figures have the expected axes and numbers, PNGs are written, bad channels raise."""
+"""kit.report.plots: figures have the expected axes and numbers, PNGs are written, bad channels raise."""
 
 import matplotlib
 
@@ -8,8 +8,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from kit import plots  # noqa: E402
-from kit.errors import KitError  # noqa: E402
+from kit.report import plots  # noqa: E402
+from kit.core.errors import KitError  # noqa: E402
 
 CH = ["F3", "F4", "C3", "C4", "Cz", "C5", "C6", "CP3", "CP4", "CP5", "CP6", "P7", "P8", "Pz", "O1", "O2"]
 TIMES = np.arange(200) / 200.0

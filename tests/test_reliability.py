@@ -1,7 +1,7 @@
 """Reliability: bit-identical reruns, stage skipping and forcing, stale stages moved aside, checkpoints that
 refuse another config or version, resumed training, atomic writes that survive a crash.
 
-The pipeline runs through :mod:`kit.pipeline` on a tiny simulated data folder with the ``smoke`` profile,
+The pipeline runs through :mod:`kit.pipeline.stages` on a tiny simulated data folder with the ``smoke`` profile,
 its deep stages shrunk further (:data:`TINY`) to keep the file well under a minute and a half.
 """
 
@@ -17,13 +17,15 @@ import numpy as np
 import pytest
 import torch
 
-from kit import artifacts, experts, pipeline
-from kit.artifacts import atomic_write, config_hash, load_checkpoint, save_checkpoint
-from kit.demo import write_demo_dataset
-from kit.errors import CheckpointError, SubmissionError
-from kit.mae import load_mae, pretrain_mae
-from kit.paths import project_root
-from kit.submission import write_submission
+from kit.store import artifacts
+from kit.deep import experts
+from kit.pipeline import stages as pipeline
+from kit.store.artifacts import atomic_write, config_hash, load_checkpoint, save_checkpoint
+from kit.data.demo import write_demo_dataset
+from kit.core.errors import CheckpointError, SubmissionError
+from kit.deep.mae import load_mae, pretrain_mae
+from kit.store.paths import project_root
+from kit.pipeline.submission import write_submission
 
 TINY = {"mae": dict(n_layers=1, d_ff=16, sequences_per_epoch=256),
         "experts": dict(max_steps=2, eval_every=1, n_support=4, n_query=4, meta_batch=1),
@@ -250,7 +252,7 @@ def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch
 def test_a_process_killed_mid_write_leaves_the_old_file(tmp_path):
     path = tmp_path / "predictions.npz"
     path.write_bytes(b"the previous predictions")
-    code = ("import os, signal, sys\nfrom kit.artifacts import atomic_write\n"
+    code = ("import os, signal, sys\nfrom kit.store.artifacts import atomic_write\n"
             "with atomic_write(sys.argv[1]) as fh:\n"
             "    fh.write(b'x' * 100000); fh.flush()\n"
             "    os.kill(os.getpid(), signal.SIGKILL)\n")

@@ -1,4 +1,4 @@
-"""kit.runner: parameters are injected, notebooks run in the project root, failures name the notebook."""
+"""kit.app.runner: parameters are injected, notebooks run in the project root, failures name the notebook."""
 
 import json
 
@@ -6,9 +6,9 @@ import jupytext
 import nbformat
 import pytest
 
-from kit import runner
-from kit.errors import KitError
-from kit.paths import project_root
+from kit.app import runner
+from kit.core.errors import KitError
+from kit.store.paths import project_root
 
 NOTEBOOK = '''# %% [markdown]
 # A throwaway notebook.
@@ -123,8 +123,8 @@ def test_notebook_01_runs_on_a_tiny_demo(tmp_path, monkeypatch):
     """The EDA notebook end to end: figures, the starter's predictions for 05, an executed copy."""
     import numpy as np
 
-    from kit.artifacts import load_npz
-    from kit.demo import write_demo_dataset
+    from kit.store.artifacts import load_npz
+    from kit.data.demo import write_demo_dataset
 
     if not (project_root() / "notebooks" / "01_eda_theta_power.py").is_file():
         pytest.skip("notebook 01 not present")

@@ -1,4 +1,4 @@
-"""Tests for kit.submission: writing, validating, reading labels, scoring."""
+"""Tests for kit.pipeline.submission: writing, validating, reading labels, scoring."""
 
 import gzip
 import time
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from kit import paths
-from kit.errors import SubmissionError
-from kit.submission import (expected_ids, read_labels, score_submission, validate_submission,
+from kit.store import paths
+from kit.core.errors import SubmissionError
+from kit.pipeline.submission import (expected_ids, read_labels, score_submission, validate_submission,
                             write_submission)
 
 SHARED = Path(paths.project_root()).parent / "shared"
@@ -119,7 +119,7 @@ def test_validate_accepts_a_dataset_like_object(tmp_path):
     pred, subject, trial = small()
     path = write_submission(tmp_path / "s.csv", pred, subject, trial)
 
-    class Data:  # duck-typed like kit.io.Dataset
+    class Data:  # duck-typed like kit.data.dataset.Dataset
         def __init__(self):
             self.subject, self.trial, self.X = subject, trial, np.zeros((5, 16, 4))
 

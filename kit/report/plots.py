@@ -2,15 +2,15 @@
 
 Every function takes arrays, returns the :class:`matplotlib.figure.Figure`
 and, when ``save_dir`` is given, also writes ``save_dir/{name}.png``
-atomically (:func:`kit.artifacts.atomic_write`), e.g. under
+atomically (:func:`kit.store.artifacts.atomic_write`), e.g. under
 ``reports/figures/``.  Figures are made with ``pyplot`` so that a notebook
 shows them inline; in scripts close them with ``plt.close(fig)``.  Nothing
 here selects a GUI backend: on a headless machine matplotlib falls back to
 Agg by itself.
 
 Conventions: ``P`` is band power of shape (n_trials, n_chans, n_times), e.g.
-one band of :func:`kit.features.band_power` (log µV²) or of
-:func:`kit.features.band_features` (z-scored, no unit); ``y`` holds 1 for
+one band of :func:`kit.signal.features.band_power` (log µV²) or of
+:func:`kit.signal.features.band_features` (z-scored, no unit); ``y`` holds 1 for
 emotional, 0 for neutral; trials with any other label (-1, test) are ignored.
 ``times`` is in seconds after the cue.
 """
@@ -27,8 +27,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from .artifacts import atomic_write
-from .errors import KitError
+from kit.store.artifacts import atomic_write
+from kit.core.errors import KitError
 
 EMO_COLOR = "#c0392b"
 NEU_COLOR = "#2c7fb8"
@@ -426,7 +426,7 @@ def plot_psd_by_class(X: np.ndarray, y: np.ndarray, sfreq: float, ch_names: Sequ
     channels : str or sequence of str, optional
         Channels to average; default all.
     bands : mapping name -> (low, high) Hz, optional
-        Shaded and labelled; default :data:`kit.features.BANDS`.
+        Shaded and labelled; default :data:`kit.signal.features.BANDS`.
     fmax : float
         Highest frequency shown, Hz.
     save_dir : path, optional
@@ -446,7 +446,7 @@ def plot_psd_by_class(X: np.ndarray, y: np.ndarray, sfreq: float, ch_names: Sequ
     """
     from scipy.signal import welch
 
-    from .features import BANDS
+    from kit.signal.features import BANDS
 
     X = np.asarray(X)
     times = np.arange(X.shape[-1]) / float(sfreq) if X.ndim == 3 else np.zeros(0)
@@ -485,12 +485,12 @@ def plot_auc_timecourse(curves: Mapping[str, np.ndarray] | np.ndarray, times: np
     ----------
     curves : dict of name -> ndarray, shape (n_times,), or one ndarray
         m[t], the mean over subjects of the per-sample AUC (e.g. the
-        ``curve`` of :func:`kit.cv.loso_score`).
+        ``curve`` of :func:`kit.eval.cv.loso_score`).
     times : ndarray, shape (n_times,)
         Seconds after the cue.
     window : (start, stop) or dict of name -> (start, stop) or None, optional
         The window the metric scored, as sample indices with ``stop``
-        inclusive (:class:`kit.metric.WindowScore`).  One tuple is shaded
+        inclusive (:class:`kit.eval.metric.WindowScore`).  One tuple is shaded
         grey; a dict shades each curve's window in its colour, and the
         legend shows the mean of m[t] over it (the score).
     title : str

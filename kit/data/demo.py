@@ -42,10 +42,12 @@ import numpy as np
 import scipy.fft
 from scipy.signal import lfilter
 
-from . import __version__
-from .artifacts import atomic_write
-from .errors import DataError
-from .io import CH_NAMES, N_TIMES, SFREQ, TEST_IDS, TRAIN_IDS, write_mat
+from kit import __version__
+from kit.core.errors import DataError
+from kit.data.layout import (CH_NAMES, N_TIMES, SFREQ, TEST_IDS, TRAIN_IDS, default_demo_dir, is_data_folder,
+                             resolve_data_dir)
+from kit.data.mat import write_mat
+from kit.store.artifacts import atomic_write
 
 DEFAULT_SCALE = 0.2
 """Default size: 20 % of the real trial counts (about 2,000 training trials)."""
@@ -150,7 +152,7 @@ def simulate_subject(seed: int, sid: int, labels: np.ndarray, effect: float = 1.
     Returns
     -------
     X : ndarray, shape (n_trials, 16, 200), float32
-        EEG in µV, channels :data:`kit.io.CH_NAMES`.
+        EEG in µV, channels :data:`kit.data.layout.CH_NAMES`.
     info : dict
         ``r`` (the subject's effect before scaling), ``depth`` (n_trials,) in [0, 1]
         and ``stage`` (n_trials,) 2 or 3.
@@ -344,10 +346,27 @@ def _write_all(root: Path, scale: float, seed: int, effect: float) -> dict:
     with atomic_write(root / "test_labels.csv", "w") as fh:
         fh.write("\n".join(rows) + "\n")
     return dict(
-        generator="kit.demo", kit_version=__version__, scale=scale, seed=seed, effect=effect,
+        generator="kit.data.demo", kit_version=__version__, scale=scale, seed=seed, effect=effect,
         sfreq=SFREQ, n_times=N_TIMES, ch_names=list(CH_NAMES),
         train_counts={str(s): list(c) for s, c in train.items()},
         test_counts={str(s): [n, n_emo] for s, (n, n_emo) in test.items()},
         effect_mean=EFFECT_MEAN, effect_sd=EFFECT_SD, late_theta_uv=LATE_THETA_UV,
         subject_theta_power_ratio={str(s): float(np.exp(effect * v)) for s, v in sorted(r.items())},
     )
+
+
+def ensure_data(data: str | os.PathLike | None = None) -> Path:
+    """:func:`kit.data.layout.resolve_data_dir`, simulating the default demo folder if that is the answer and it is missing.
+
+    The one place where choosing a data folder may write one: every entry point
+    (the stages, the notebook runner, the benchmark, the command line) calls it.
+
+    Raises
+    ------
+    DataError
+        From :func:`kit.data.layout.resolve_data_dir`.
+    """
+    path = resolve_data_dir(data)
+    if path == default_demo_dir() and not is_data_folder(path):
+        write_demo_dataset(path)
+    return path

@@ -4,7 +4,7 @@ Each fold holds out one training subject; fold ``k`` holds out the ``k``-th
 subject in sorted order (:class:`sklearn.model_selection.LeaveOneGroupOut`).
 The fold table is written once to ``artifacts/folds.csv`` and reused, so
 every stage of a project scores the same folds.  Out-of-fold predictions are
-scored with the competition's window metric (:mod:`kit.metric`), as the
+scored with the competition's window metric (:mod:`kit.eval.metric`), as the
 organisers' starter and the paper do (leave-one-participant-out).
 """
 
@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import LeaveOneGroupOut
 
-from .artifacts import atomic_write
-from .errors import KitError
-from .metric import CHANCE, MIN_LEN, competition_score
-from .paths import output_root
+from kit.store.artifacts import atomic_write
+from kit.core.errors import KitError
+from kit.eval.metric import CHANCE, MIN_LEN, competition_score
+from kit.store.paths import output_root
 
 Fold = tuple[np.ndarray, np.ndarray]
 
@@ -242,7 +242,7 @@ def loso_score(oof: np.ndarray, y: np.ndarray, subject: np.ndarray, *,
     Raises
     ------
     KitError
-        See :func:`kit.metric.competition_score`.
+        See :func:`kit.eval.metric.competition_score`.
     """
     ws = competition_score(oof, y, subject, threshold=threshold, min_len=min_len)
     return {

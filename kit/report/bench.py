@@ -2,18 +2,18 @@
 
 For each data folder, :func:`bench_folder` computes out-of-fold predictions
 (leave-one-subject-out, fold ``k`` = ``k``-th sorted training subject, as
-:func:`kit.cv.loso_folds` and the pipeline's ``folds.csv``) of
+:func:`kit.eval.cv.loso_folds` and the pipeline's ``folds.csv``) of
 
 - the anchors: ``starter`` (organisers), ``thetacov`` (2nd place),
   ``bandpower`` (log-variance in five bands, shrinkage LDA) and ``eegnet``
-  (EEGNet-8,2), through :func:`kit.pipeline.run_baseline_stage`;
-- the kit's stages: ``experts`` (:func:`kit.pipeline.run_experts_stage`),
+  (EEGNet-8,2), through :func:`kit.pipeline.stages.run_baseline_stage`;
+- the kit's stages: ``experts`` (:func:`kit.pipeline.stages.run_experts_stage`),
   its levers ``experts_mldg`` / ``experts_fomaml`` / ``experts_seeds3`` (:data:`LEVERS`: one
   field of the config changed) and ``experts_tent`` (the experts adapted
-  to each held-out subject's unlabelled trials, :func:`kit.tta.tent_adapt`),
+  to each held-out subject's unlabelled trials, :func:`kit.deep.tta.tent_adapt`),
   ``fusion`` (and each fusion model alone: ``fusion_lda``, ``fusion_net``) and
-  ``ensemble`` (:func:`kit.pipeline.run_ensemble_stage` on the components
-  the pipeline gives it, :data:`kit.pipeline.ENSEMBLE_COMPONENTS`, nested
+  ``ensemble`` (:func:`kit.pipeline.stages.run_ensemble_stage` on the components
+  the pipeline gives it, :data:`kit.pipeline.stages.ENSEMBLE_COMPONENTS`, nested
   LOSO with the blend chosen on cross-fitted predictions),
 
 and scores each with :func:`summarize`: the competition metric over the
@@ -54,16 +54,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .artifacts import atomic_write, load_npz, save_npz
-from .errors import KitError
-from .metric import (CHANCE, MIN_LEN, N_BOOT, auc_curves, bootstrap_difference, bootstrap_interval,  # noqa: F401
-                     bootstrap_scores, subset_scores, window_score)  # the statistics live in kit.metric; re-exported here
+from kit.store.artifacts import atomic_write, load_npz, save_npz
+from kit.core.errors import KitError
+from kit.eval.metric import (CHANCE, MIN_LEN, N_BOOT, auc_curves, bootstrap_difference, bootstrap_interval,  # noqa: F401
+                     bootstrap_scores, subset_scores, window_score)  # the statistics live in kit.eval.metric; re-exported here
 
 ANCHORS = ("starter", "thetacov", "bandpower", "eegnet")
-"""The reference methods (kit.baselines)."""
+"""The reference methods (kit.methods.registry)."""
 LEVERS: dict[str, dict] = {"experts_mldg": {"meta": "mldg"}, "experts_fomaml": {"meta": "fomaml"},
                            "experts_seeds3": {"n_seeds": 3}}
-"""Expert stages that change one field of the profile's :class:`kit.experts.ExpertsConfig` (LOSO folds only)."""
+"""Expert stages that change one field of the profile's :class:`kit.deep.experts.ExpertsConfig` (LOSO folds only)."""
 TENT = "experts_tent"
 """Stage folder of the experts adapted to each held-out subject's unlabelled trials (entropy minimisation)."""
 FUSION_KINDS = ("fusion_lda", "fusion_net")
@@ -120,7 +120,7 @@ def summarize(oof: np.ndarray, y: np.ndarray, subject: np.ndarray, *, n_boot: in
     Raises
     ------
     KitError
-        See :func:`kit.metric.auc_curves`.
+        See :func:`kit.eval.metric.auc_curves`.
     """
     subjects, A = auc_curves(oof, y, subject)
     ws = window_score(A.mean(axis=0))
@@ -139,7 +139,7 @@ def summarize(oof: np.ndarray, y: np.ndarray, subject: np.ndarray, *, n_boot: in
 def run_lever_stage(run, name: str, *, force: bool = False) -> dict:
     """An expert lever of :data:`LEVERS` into ``artifacts/{tag}/{name}/`` (LOSO folds, no cross-fit models).
 
-    The profile's :class:`kit.experts.ExpertsConfig` with the lever's fields
+    The profile's :class:`kit.deep.experts.ExpertsConfig` with the lever's fields
     changed, so its row differs from ``experts`` by that change alone (and by
     the heads' initialisation: fewer models share the batched computation).
 
@@ -148,7 +148,7 @@ def run_lever_stage(run, name: str, *, force: bool = False) -> dict:
     KitError
         Unknown lever, or no MAE checkpoint.
     """
-    from .pipeline import run_experts_stage, stage_config
+    from kit.pipeline.stages import run_experts_stage, stage_config
 
     if name not in LEVERS:
         raise KitError(f"bench: unknown lever {name!r}; choose from {', '.join(LEVERS)}")
@@ -159,7 +159,7 @@ def run_lever_stage(run, name: str, *, force: bool = False) -> dict:
 def run_tent_stage(run, cfg=None, *, force: bool = False) -> dict:
     """The experts stage's fold models, each adapted to its held-out subject's unlabelled trials, then predicting.
 
-    :func:`kit.tta.tent_adapt` on fold k's heads with subject k's trials
+    :func:`kit.deep.tta.tent_adapt` on fold k's heads with subject k's trials
     (no labels); nothing else is retrained.  Writes
     ``artifacts/{tag}/experts_tent/predictions.npz`` with ``oof (n_train, n_times)``
     (P of the experts' mean trial logit), ``subject``, ``y``.
@@ -171,12 +171,12 @@ def run_tent_stage(run, cfg=None, *, force: bool = False) -> dict:
     """
     import torch
 
-    from .artifacts import load_checkpoint
-    from .experts import head_inputs, predict_heads
-    from .mae import load_mae
-    from .models import AttentionPoolHead, model_stack, pool_time
-    from .pipeline import stage_config
-    from .tta import TentConfig, tent_adapt
+    from kit.store.artifacts import load_checkpoint
+    from kit.deep.experts import head_inputs, predict_heads
+    from kit.deep.mae import load_mae
+    from kit.deep.nets import AttentionPoolHead, model_stack, pool_time
+    from kit.pipeline.stages import stage_config
+    from kit.deep.tta import TentConfig, tent_adapt
 
     cfg = cfg or TentConfig()
     experts = run.artifacts / "experts"
@@ -244,7 +244,7 @@ class FolderResult:
     seconds: dict = field(default_factory=dict)   # method -> wall time of its stage (s)
     cached: dict = field(default_factory=dict)    # method -> True when its artifacts were reused
     total_seconds: float = 0.0
-    simulated: dict | None = None                 # kit.demo parameters (scale, seed, effect) of a simulated folder
+    simulated: dict | None = None                 # kit.data.demo parameters (scale, seed, effect) of a simulated folder
     null: bool = False
     ensemble_blend: str = ""
     ensemble_info: dict = field(default_factory=dict)  # ensemble's result.json: rules, best component, difference
@@ -265,10 +265,10 @@ def bench_folder(data, profile: str = "quick", *, methods=ALL_METHODS, n_boot: i
     data : path
         A competition-layout data folder.
     profile : str
-        A profile of :data:`kit.pipeline.PROFILES` (``quick``, ``full``, ``smoke``).
+        A profile of :data:`kit.pipeline.stages.PROFILES` (``quick``, ``full``, ``smoke``).
     methods : sequence of str
         Subset of :data:`ALL_METHODS`; ``ensemble`` adds every component the
-        pipeline blends (:data:`kit.pipeline.ENSEMBLE_COMPONENTS`).
+        pipeline blends (:data:`kit.pipeline.stages.ENSEMBLE_COMPONENTS`).
     n_boot, seed : int
         Bootstrap resamples and their seed.
     null : bool
@@ -286,7 +286,7 @@ def bench_folder(data, profile: str = "quick", *, methods=ALL_METHODS, n_boot: i
     KitError
         Unknown method or profile; any stage's error.
     """
-    from . import pipeline
+    from kit.pipeline import stages as pipeline
 
     unknown = [m for m in methods if m not in ALL_METHODS]
     if unknown:
@@ -370,12 +370,12 @@ def null_copy(data: Path, where: Path, scale: float | None = NULL_SCALE) -> Path
     where : path
         Parent folder of the copy.
     scale : float or None
-        Trials x the real counts (:func:`kit.demo.write_demo_dataset`); None = the same as ``data``.
+        Trials x the real counts (:func:`kit.data.demo.write_demo_dataset`); None = the same as ``data``.
 
     Returns None when ``data`` is not a simulated folder (no ``demo.json``)
     or is already null.  An existing copy with the same parameters is reused.
     """
-    from .demo import write_demo_dataset
+    from kit.data.demo import write_demo_dataset
 
     meta_path = Path(data) / "demo.json"
     if not meta_path.is_file():
@@ -396,12 +396,12 @@ def null_copy(data: Path, where: Path, scale: float | None = NULL_SCALE) -> Path
 # ----------------------------------------------------------------------------- ensemble rules
 def rule_study(data, *, profile: str = "quick", components=None, single: str | None = "thetacov",
                verbose: bool = True) -> list[dict]:
-    """Every ensemble rule (:data:`kit.ensemble.RULES`) against the best single component, per folder.
+    """Every ensemble rule (:data:`kit.pipeline.ensemble.RULES`) against the best single component, per folder.
 
     For each folder the components' finished stages are read (a missing cheap anchor, ``starter``,
     ``thetacov`` or ``bandpower``, is computed; the deep stages and EEGNet are used only where the
     pipeline or the bench already wrote them).  Each rule's nested LOSO score (fitted on the
-    cross-fitted tables, :func:`kit.ensemble.fit_ensemble`) is compared with the best component's
+    cross-fitted tables, :func:`kit.pipeline.ensemble.fit_ensemble`) is compared with the best component's
     LOSO score, which is chosen with hindsight: the bar a rule must not fall below.
 
     With ``single``, every simulated folder that has a null copy beside it in the study (same seed
@@ -415,9 +415,9 @@ def rule_study(data, *, profile: str = "quick", components=None, single: str | N
         One row per table: ``folder``, ``components``, ``best_component``, ``best_score`` and, per
         rule, its score and ``diff_<rule>`` (rule - best component).
     """
-    from . import pipeline
-    from .cv import loso_score
-    from .ensemble import RULES, fit_ensemble
+    from kit.pipeline import stages as pipeline
+    from kit.eval.cv import loso_score
+    from kit.pipeline.ensemble import RULES, fit_ensemble
 
     tables = []
     loaded = {}
@@ -469,7 +469,7 @@ def rule_study(data, *, profile: str = "quick", components=None, single: str | N
 
 def rule_table(rows: list[dict]) -> str:
     """Markdown table of :func:`rule_study`: rule - best component per folder, the worst case per rule."""
-    from .ensemble import RULES
+    from kit.pipeline.ensemble import RULES
 
     lines = ["| folder | components | best component | " + " | ".join(RULES) + " | default - best, 95 % CI |",
              "|---|---|---|" + "---|" * len(RULES) + "---|"]
@@ -487,9 +487,9 @@ def rule_table(rows: list[dict]) -> str:
 
 def rules_command(args) -> int:
     """``python -m kit rules``: every ensemble rule on every folder; prints the table, then JSON."""
-    from .paths import resolve_data_dir
+    from kit.data.demo import ensure_data
 
-    folders = [resolve_data_dir(d) for d in (args.data or [None])]
+    folders = [ensure_data(d) for d in (args.data or [None])]
     if args.null:
         where = Path(tempfile.gettempdir()) / "kit-rules"
         for f in list(folders):
@@ -511,8 +511,8 @@ def rules_command(args) -> int:
 _MEMORY_CHILD = """
 import json, resource, sys, time, tracemalloc
 import numpy as np
-from kit.features import deep_features
-from kit.io import load_dataset
+from kit.signal.features import deep_features
+from kit.data.dataset import load_dataset
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 tracemalloc.start()
 t0 = time.perf_counter()
@@ -530,11 +530,11 @@ print(json.dumps({"n_trials": len(ds), "X_bytes": ds.X.nbytes, "features_bytes":
 
 
 def memory_probe(scale: float = 1.0, *, seed: int = 0) -> dict:
-    """Peak memory of loading a data folder and building its deep features (kit.features.deep_features), in a fresh process.
+    """Peak memory of loading a data folder and building its deep features (kit.signal.features.deep_features), in a fresh process.
 
     Simulates a demo folder at ``scale`` (1.0 = the real 10,209 + 1,734
     trials) into a temporary folder, then a child Python process runs
-    :func:`kit.io.load_dataset` and :func:`kit.features.deep_features` and
+    :func:`kit.data.dataset.load_dataset` and :func:`kit.signal.features.deep_features` and
     reports its peak resident set size (``resource.getrusage(RUSAGE_SELF).ru_maxrss``,
     KiB on Linux) and the peak of :mod:`tracemalloc` (numpy arrays included).
 
@@ -550,8 +550,8 @@ def memory_probe(scale: float = 1.0, *, seed: int = 0) -> dict:
     KitError
         If the child process fails.
     """
-    from .demo import write_demo_dataset
-    from .paths import project_root
+    from kit.data.demo import write_demo_dataset
+    from kit.store.paths import project_root
 
     with tempfile.TemporaryDirectory(prefix="kit-memory-") as tmp:
         t0 = time.perf_counter()
@@ -600,7 +600,7 @@ def folder_table(res: FolderResult) -> str:
     sim = ""
     if res.simulated:
         p = res.simulated
-        sim = (f" Simulated by `kit.demo` (scale {p['scale']}, seed {p['seed']}, effect {p['effect']}): "
+        sim = (f" Simulated by `kit.data.demo` (scale {p['scale']}, seed {p['seed']}, effect {p['effect']}): "
                f"`python -m kit demo-data DIR --scale {p['scale']} --seed {p['seed']} --effect {p['effect']}`.")
     n_cached = sum(bool(v) for v in res.cached.values())
     wall = f"Wall time {res.total_seconds:.0f} s" + (
@@ -699,7 +699,7 @@ def save_figure(res: FolderResult, folder: Path) -> Path:
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    from .plots import plot_auc_timecourse
+    from kit.report.plots import plot_auc_timecourse
 
     curves = {k: np.array(v["curve"]) for k, v in res.rows.items()}
     windows = {k: tuple(v["window"]) for k, v in res.rows.items()}
@@ -742,9 +742,9 @@ def run_bench(data=None, *, profile: str = "quick", out: str | os.PathLike | Non
     Parameters
     ----------
     data : path or list of paths, optional
-        Data folders; default :func:`kit.paths.resolve_data_dir` (the demo data without others).
+        Data folders; default :func:`kit.data.demo.ensure_data` (the demo data without others).
     profile : str
-        ``quick``, ``full`` or ``smoke`` (:data:`kit.pipeline.PROFILES`).
+        ``quick``, ``full`` or ``smoke`` (:data:`kit.pipeline.stages.PROFILES`).
     out : path, optional
         Report path; default ``{output_root}/reports/bench.md``.  Figures go to ``figures/`` beside it.
     null : bool or None
@@ -770,20 +770,21 @@ def run_bench(data=None, *, profile: str = "quick", out: str | os.PathLike | Non
     KitError
         Unknown profile or method, a bad data folder, any stage's error.
     """
-    from .paths import output_root, resolve_data_dir
-    from .pipeline import PROFILES
+    from kit.data.demo import ensure_data
+    from kit.store.paths import output_root
+    from kit.pipeline.stages import PROFILES
 
     if profile not in PROFILES:
         raise KitError(f"unknown profile {profile!r}; choose from {sorted(PROFILES)}")
     t0 = time.perf_counter()
-    folders = [resolve_data_dir(d) for d in (data if isinstance(data, (list, tuple)) else [data])] if data else \
-        [resolve_data_dir(None)]
+    folders = [ensure_data(d) for d in (data if isinstance(data, (list, tuple)) else [data])] if data else \
+        [ensure_data(None)]
     tasks = [(f, False) for f in folders]
     if null is not False:
         where = output_root() / "bench"
         copies = [c for c in (null_copy(f, where, null_scale) for f in folders) if c is not None]
         if not copies and null:
-            copies = [c for c in [null_copy(resolve_data_dir(None), where, null_scale)] if c is not None]
+            copies = [c for c in [null_copy(ensure_data(None), where, null_scale)] if c is not None]
         tasks += [(c, True) for c in copies]
     out = Path(out) if out else output_root() / "reports" / "bench.md"
     results = []
@@ -853,7 +854,7 @@ def null_study(n_seeds: int = 12, *, scale: float = 0.2, where: str | os.PathLik
     For each seed, a null demo (effect 0) at ``scale``; the LOSO scores of
     the anchors ``names``, and of their ensemble with the blend for subject k
     chosen (a) on the plain out-of-fold predictions ("nested") and (b) on
-    cross-fitted predictions ("crossfit", :func:`kit.cv.crossfit_plan`).
+    cross-fitted predictions ("crossfit", :func:`kit.eval.cv.crossfit_plan`).
     On null data every score is chance; a choice that is systematically
     higher than its leak-free counterpart on the same data shows a leak.
 
@@ -873,13 +874,13 @@ def null_study(n_seeds: int = 12, *, scale: float = 0.2, where: str | os.PathLik
     list of dict
         Per seed: ``seed``, each anchor's score, ``nested``, ``crossfit``.
     """
-    from .baselines import baseline_predictions
-    from .cv import loso_score
-    from .demo import write_demo_dataset
-    from .ensemble import fit_ensemble
-    from .io import load_dataset
-    from .paths import output_root
-    from .pipeline import stage_config
+    from kit.methods.registry import baseline_predictions
+    from kit.eval.cv import loso_score
+    from kit.data.demo import write_demo_dataset
+    from kit.pipeline.ensemble import fit_ensemble
+    from kit.data.dataset import load_dataset
+    from kit.store.paths import output_root
+    from kit.pipeline.stages import stage_config
 
     where = Path(where) if where else output_root() / "bench" / "null-study"
     cfg = stage_config("ensemble", "quick")

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from .errors import KitError
+from kit.core.errors import KitError
 
 META_MODES = ("mldg", "fomaml", "none")
 """Values of ``ExpertsConfig.meta``."""

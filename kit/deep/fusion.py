@@ -4,7 +4,7 @@ The experts over-fit the subjects they were trained on, so a fusion learnt on
 their in-sample outputs learns to trust over-fit channels.  Here every fusion
 model is fitted on the experts' *cross-fitted* outputs (stage 03's
 ``inner_logits`` / ``inner_course``: outputs of expert models that never saw
-the trial's subject, :func:`kit.cv.crossfit_plan`) and reads nothing else:
+the trial's subject, :func:`kit.eval.cv.crossfit_plan`) and reads nothing else:
 no expert is re-run (stage 03 stored its outputs at model resolution).
 
 Two fusion models:
@@ -12,7 +12,7 @@ Two fusion models:
 - ``"lda"``: shrinkage LDA (Ledoit-Wolf, ``solver="lsqr"``) on the 16
   experts' trial logits, z-scored per subject (no labels): one score per
   trial, copied to every sample.  Its coefficients are the experts' weights.
-- ``"net"``: :class:`kit.models.SpatioTemporalFusion` on the experts' logit
+- ``"net"``: :class:`kit.deep.nets.SpatioTemporalFusion` on the experts' logit
   time courses ``(n_chans, T)`` (the 3rd place's spatiotemporal fusion).
 
 ``kind="auto"`` picks, for each held-out subject, the one with the better
@@ -39,11 +39,11 @@ import torch.nn.functional as F
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from tqdm.auto import tqdm
 
-from .artifacts import load_checkpoint, load_npz, save_checkpoint, save_npz
-from .errors import KitError
-from .experts import subject_auc
-from .models import SpatioTemporalFusion, upsample_time
-from .runtime import get_device, seed_everything
+from kit.store.artifacts import load_checkpoint, load_npz, save_checkpoint, save_npz
+from kit.core.errors import KitError
+from kit.deep.experts import subject_auc
+from kit.deep.nets import SpatioTemporalFusion, upsample_time
+from kit.core.runtime import get_device, seed_everything
 
 FUSION_KINDS = ("lda", "net")
 """The fusion models ``FusionConfig.kind`` chooses among ("auto": by inner score)."""
@@ -169,7 +169,7 @@ def train_fusion_loso(experts_predictions: str | os.PathLike, cfg: FusionConfig,
     Parameters
     ----------
     experts_predictions : path
-        Stage 03's ``predictions.npz`` (:func:`kit.experts.train_experts_loso`):
+        Stage 03's ``predictions.npz`` (:func:`kit.deep.experts.train_experts_loso`):
         the only input; no expert checkpoint is read.
     cfg : FusionConfig
     out_dir : path

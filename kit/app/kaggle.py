@@ -25,7 +25,7 @@ Paths inside a kernel: the competition data is read from
 ``/kaggle/input/predicting-emotions-using-brain-waves`` (found anywhere
 under ``/kaggle/input`` if Kaggle mounts it elsewhere; ``$KIT_KAGGLE_INPUT``
 replaces ``/kaggle/input`` for tests), outputs go to ``/kaggle/working``
-(:func:`kit.paths.output_root`).
+(:func:`kit.store.paths.output_root`).
 """
 
 from __future__ import annotations
@@ -44,9 +44,10 @@ import zipfile
 from pathlib import Path
 from typing import Any, Mapping
 
-from . import COMPETITION, __version__
-from .artifacts import atomic_write, write_json
-from .errors import DataError, KitError, SubmissionError, import_failure
+import kit
+from kit import COMPETITION, __version__
+from kit.store.artifacts import atomic_write, write_json
+from kit.core.errors import DataError, KitError, SubmissionError, import_failure
 
 DIST_NAME = "sleep-emotion-kit"
 """Distribution name of the kit (``pyproject.toml``); the import name is ``kit``."""
@@ -210,7 +211,7 @@ def _kaggle_api_class():
     ------
     KitError
         If the ``kaggle`` package, or a module it imports, is missing
-        (:func:`kit.errors.import_failure` names which).
+        (:func:`kit.core.errors.import_failure` names which).
     """
     sink = io.StringIO()
     try:
@@ -227,7 +228,7 @@ def submit(path: str | os.PathLike, message: str, *, competition: str = COMPETIT
            credentials: Credentials | None = None, log=print) -> str:
     """Upload a submission file to a Kaggle competition with the ``kaggle`` package's API.
 
-    Validate the file first (:func:`kit.submission.validate_submission`);
+    Validate the file first (:func:`kit.pipeline.submission.validate_submission`);
     this function only checks the credentials, authenticates and uploads.
 
     Parameters
@@ -306,7 +307,7 @@ def wheel_bytes() -> bytes:
     dependencies: on Kaggle they are preinstalled, so ``pip install
     --no-deps`` or the notebook's first cell needs no network).
     """
-    pkg = Path(__file__).resolve().parent
+    pkg = Path(kit.__file__).resolve().parent
     dist_info = f"{DIST_NAME.replace('-', '_')}-{__version__}.dist-info"
     files = [(f"kit/{p.relative_to(pkg).as_posix()}", p.read_bytes())
              for p in sorted(pkg.rglob("*.py")) if "__pycache__" not in p.parts]
@@ -314,7 +315,7 @@ def wheel_bytes() -> bytes:
         (f"{dist_info}/METADATA", (f"Metadata-Version: 2.1\nName: {DIST_NAME}\nVersion: {__version__}\n"
                                    "Summary: Emotion decoding from NREM-sleep EEG (Kaggle "
                                    f"{COMPETITION})\nRequires-Python: >=3.10\n").encode()),
-        (f"{dist_info}/WHEEL", b"Wheel-Version: 1.0\nGenerator: kit.kaggle\nRoot-Is-Purelib: true\n"
+        (f"{dist_info}/WHEEL", b"Wheel-Version: 1.0\nGenerator: kit.app.kaggle\nRoot-Is-Purelib: true\n"
                                b"Tag: py3-none-any\n"),
     ]
     record = "".join(f"{name},{_record_hash(data)},{len(data)}\n" for name, data in files)
@@ -392,8 +393,8 @@ def kaggle_setup(*, expect_gpu: bool = False, input_root: str | os.PathLike | No
     DataError
         Inside a kernel (the input root exists) without the competition data attached.
     """
-    from .paths import output_root
-    from .runtime import get_device
+    from kit.store.paths import output_root
+    from kit.core.runtime import get_device
 
     log = log or (lambda _msg: None)
     root = Path(input_root or os.environ.get("KIT_KAGGLE_INPUT") or KAGGLE_INPUT_ROOT)
@@ -410,7 +411,7 @@ def kaggle_setup(*, expect_gpu: bool = False, input_root: str | os.PathLike | No
         import torch
 
         name = f"cuda ({torch.cuda.get_device_name(device)})"
-    report = {"kit": f"{__version__} ({Path(__file__).resolve().parent})", "data": data or "(default search)",
+    report = {"kit": f"{__version__} ({Path(kit.__file__).resolve().parent})", "data": data or "(default search)",
               "output": str(output_root()), "device": name}
     for key, value in report.items():
         log(f"{key:7} {value}")
@@ -427,7 +428,7 @@ def publish_submission(log=print) -> Path | None:
     Kaggle's "Submit" button finds it.  Returns the copy, or None if no
     submission was written.
     """
-    from .paths import output_root
+    from kit.store.paths import output_root
 
     log = log or (lambda _msg: None)
     root = output_root()
@@ -469,9 +470,9 @@ def _kit_bootstrap(wheel_b64, dataset):
     sys.path.insert(0, target)
     for name in [m for m in sys.modules if m == "kit" or m.startswith("kit.")]:
         del sys.modules[name]  # a rerun of this cell, or another kit imported before
-    import kit.kaggle
+    import kit.app.kaggle
     print(f"kit {{kit.__version__}} from {{source}}")
-    kit.kaggle.kaggle_setup(expect_gpu={gpu})
+    kit.app.kaggle.kaggle_setup(expect_gpu={gpu})
 
 
 KIT_WHEEL = "{wheel_b64}"  # {wheel_note}
@@ -519,7 +520,7 @@ def kernel_notebook(notebook: str = ALL, *, profile: str = "quick", gpu: bool = 
     Parameters
     ----------
     notebook : str
-        A name of :data:`kit.runner.NOTEBOOKS` (e.g. ``"01_eda_theta_power"``)
+        A name of :data:`kit.app.runner.NOTEBOOKS` (e.g. ``"01_eda_theta_power"``)
         or ``"all"``: the five in order in one notebook, ending with a cell
         that copies the submission to ``/kaggle/working/submission.csv``.
     profile : str
@@ -543,8 +544,8 @@ def kernel_notebook(notebook: str = ALL, *, profile: str = "quick", gpu: bool = 
     """
     import nbformat
 
-    from .pipeline import PROFILES
-    from .runner import NOTEBOOKS, inject_parameters, notebooks_dir, read_notebook
+    from kit.pipeline.stages import PROFILES
+    from kit.app.runner import NOTEBOOKS, inject_parameters, notebooks_dir, read_notebook
 
     if profile not in PROFILES:
         raise KitError(f"profile {profile!r}: expected one of {sorted(PROFILES)}")
@@ -562,7 +563,7 @@ def kernel_notebook(notebook: str = ALL, *, profile: str = "quick", gpu: bool = 
     if NOTEBOOKS[-1] in names:
         cells.append(nbformat.v4.new_code_cell(
             "# added by `python -m kit kaggle-kernel`: the submission at the top of the Output tab\n"
-            "import kit.kaggle\n\nkit.kaggle.publish_submission()", metadata={"tags": ["kit-publish"]}))
+            "import kit.app.kaggle\n\nkit.app.kaggle.publish_submission()", metadata={"tags": ["kit-publish"]}))
     for index, cell in enumerate(cells):
         cell["id"] = f"cell-{index}"
         if cell.cell_type == "code":

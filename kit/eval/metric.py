@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.stats import rankdata
 
-from .errors import KitError
+from kit.core.errors import KitError
 
 CHANCE = 0.5
 """Score when no run qualifies, and the default threshold."""
@@ -238,11 +238,11 @@ def subset_scores(A: np.ndarray, idx: np.ndarray, *, threshold: float = CHANCE, 
     Parameters
     ----------
     A : ndarray, shape (n_subjects, n_times)
-        Per-subject AUC curves (:func:`kit.metric.auc_curves`).
+        Per-subject AUC curves (:func:`kit.eval.metric.auc_curves`).
     idx : ndarray of int, shape (n_sets, k)
         Rows of ``A`` making up each set (repeats allowed: a bootstrap sample).
     threshold, min_len
-        See :func:`kit.metric.window_score`.
+        See :func:`kit.eval.metric.window_score`.
 
     Returns
     -------

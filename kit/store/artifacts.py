@@ -1,6 +1,6 @@
 """Artifacts on disk: atomic writes, checkpoints that carry their config, predictions.
 
-Layout (under :func:`kit.paths.output_root`)::
+Layout (under :func:`kit.store.paths.output_root`)::
 
     artifacts/folds.csv                          LOSO fold table, computed once
     artifacts/{stage}/config.json                the stage config and its hash
@@ -26,9 +26,9 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from . import __version__
-from .errors import CheckpointError
-from .paths import output_root
+from kit import __version__
+from kit.core.errors import CheckpointError
+from kit.store.paths import output_root
 
 
 @contextlib.contextmanager

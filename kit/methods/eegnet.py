@@ -30,7 +30,7 @@ fixed (``EEGNetConfig.epochs``), so the held-out subject never decides when
 to stop.
 
 Input: each trial's raw EEG, z-scored per subject and channel over that
-subject's trials and samples (:func:`kit.features.zscore_per_subject`: no
+subject's trials and samples (:func:`kit.signal.features.zscore_per_subject`: no
 labels, so the unlabelled test subjects are normalised the same way).
 Output: one P(emotional) per trial, copied to all ``n_times`` samples (the
 window metric then scores the trial-level AUC over the whole second).
@@ -47,9 +47,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import KitError
-from .features import zscore_per_subject
-from .runtime import get_device, seed_everything
+from kit.core.errors import KitError
+from kit.signal.features import zscore_per_subject
+from kit.core.runtime import get_device, seed_everything
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ class EEGNetConfig:
 
 
 EEGNET_SCHEDULES: dict[str, dict] = {"smoke": dict(epochs=1), "quick": dict(epochs=8), "full": dict(epochs=40)}
-"""Epochs per bench profile (``kit.bench``); the pipeline's baseline stage uses the defaults (quick)."""
+"""Epochs per bench profile (``kit.report.bench``); the pipeline's baseline stage uses the defaults (quick)."""
 
 
 class EEGNet(nn.Module):
@@ -181,8 +181,8 @@ def _kernels(config: EEGNetConfig, sfreq: float) -> tuple[int, int]:
 class EEGNetClassifier:
     """EEGNet-8,2 fitted on training subjects; predicts P(emotional) broadcast over samples.
 
-    Same interface as the baselines of :mod:`kit.baselines` (``fit(X, y,
-    subject)``, ``predict(X, subject)``) so :func:`kit.baselines.run_baseline`
+    Same interface as the baselines of :mod:`kit.methods.registry` (``fit(X, y,
+    subject)``, ``predict(X, subject)``) so :func:`kit.methods.registry.run_baseline`
     runs it under LOSO.
 
     Parameters
@@ -191,7 +191,7 @@ class EEGNetClassifier:
     sfreq : float
         Sampling rate in Hz (sets the kernel lengths).
     device : str, optional
-        torch device (default :func:`kit.runtime.get_device`: ``$KIT_DEVICE``,
+        torch device (default :func:`kit.core.runtime.get_device`: ``$KIT_DEVICE``,
         else CUDA when available, else the CPU).
     """
 

@@ -23,20 +23,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import __version__
-from .artifacts import config_dict, config_hash, load_npz, save_npz, write_json
-from .cv import CROSSFIT_GROUPS, load_or_create_folds, loso_score
-from .ensemble import RULES, EnsembleConfig, apply_ensemble, describe, fit_ensemble
-from .errors import KitError
-from .experts import ExpertsConfig, train_experts_loso
-from .features import deep_features, euclidean_alignment
-from .fusion import FusionConfig, train_fusion_loso
-from .io import Dataset, load_dataset
-from .mae import MAEConfig, pretrain_mae
-from .metric import auc_curves, bootstrap_difference
-from .paths import output_root, resolve_data_dir
-from .runtime import set_threads
-from .submission import write_submission
+from kit import __version__
+from kit.store.artifacts import config_dict, config_hash, load_npz, save_npz, write_json
+from kit.eval.cv import CROSSFIT_GROUPS, load_or_create_folds, loso_score
+from kit.pipeline.ensemble import RULES, EnsembleConfig, apply_ensemble, describe, fit_ensemble
+from kit.core.errors import KitError
+from kit.deep.experts import ExpertsConfig, train_experts_loso
+from kit.signal.features import deep_features, euclidean_alignment
+from kit.deep.fusion import FusionConfig, train_fusion_loso
+from kit.data.dataset import Dataset, load_dataset
+from kit.deep.mae import MAEConfig, pretrain_mae
+from kit.eval.metric import auc_curves, bootstrap_difference
+from kit.data.demo import ensure_data
+from kit.store.paths import output_root
+from kit.core.runtime import set_threads
+from kit.pipeline.submission import write_submission
 
 PROFILES: dict[str, dict[str, dict]] = {
     # quick: minutes on 2 CPU cores at the demo size; sequences pooled 8x (25 model samples)
@@ -59,7 +60,7 @@ PROFILES: dict[str, dict[str, dict]] = {
     "full": {"features": dict(), "mae": dict(), "experts": dict(n_seeds=3), "fusion": dict(epochs=30),
              "ensemble": dict()},
 }
-BASELINES = ("starter", "thetacov", "bandpower", "eegnet")  # anchors of kit.baselines (bandpower, eegnet: issue 3)
+BASELINES = ("starter", "thetacov", "bandpower", "eegnet")  # anchors of kit.methods.registry (bandpower, eegnet: issue 3)
 METHODS = BASELINES + ("experts", "fusion", "ensemble")
 ENSEMBLE_COMPONENTS = ("starter", "thetacov", "bandpower", "eegnet", "experts", "fusion")
 """What notebook 05 blends by default (every anchor and the deep stages)."""
@@ -119,7 +120,7 @@ class Run:
 
     @cached_property
     def dataset(self) -> Dataset:
-        """All trials, training subjects first (see :func:`kit.io.load_dataset`)."""
+        """All trials, training subjects first (see :func:`kit.data.dataset.load_dataset`)."""
         return load_dataset(self.data_root)
 
     @cached_property
@@ -132,7 +133,7 @@ class Run:
 
     @cached_property
     def features(self) -> np.ndarray:
-        """:func:`kit.features.deep_features` of every trial, ``(n_trials, n_chans, n_times, 7)`` float32."""
+        """:func:`kit.signal.features.deep_features` of every trial, ``(n_trials, n_chans, n_times, 7)`` float32."""
         ds = self.dataset
         X = euclidean_alignment(ds.X, ds.subject) if self.feature_config.align else ds.X
         return deep_features(X, ds.subject, ds.sfreq)
@@ -197,15 +198,15 @@ class Run:
 
 
 def open_run(data=None, profile: str = "quick", **kw) -> Run:
-    """A :class:`Run` on ``data`` (resolved by :func:`kit.paths.resolve_data_dir`)."""
-    return Run(resolve_data_dir(data), profile, **kw)
+    """A :class:`Run` on ``data`` (resolved by :func:`kit.data.demo.ensure_data`)."""
+    return Run(ensure_data(data), profile, **kw)
 
 
 def baseline_params(name: str, profile: str) -> dict:
     """Config overrides of a baseline for a profile (only EEGNet's epochs depend on it)."""
     if name != "eegnet":
         return {}
-    from .eegnet import EEGNET_SCHEDULES, EEGNetConfig
+    from kit.methods.eegnet import EEGNET_SCHEDULES, EEGNetConfig
 
     default = EEGNetConfig()
     return {k: v for k, v in EEGNET_SCHEDULES.get(profile, {}).items() if getattr(default, k) != v}
@@ -217,7 +218,7 @@ def run_baseline_stage(run: Run, name: str, *, force: bool = False, params: dict
     Writes ``artifacts/{tag}/{name}/predictions.npz`` with ``oof (n_train, n_times)``,
     ``test (n_test, n_times)``, ``inner (n_groups, n_train, n_times)`` and
     ``inner_group (n_train,)`` (the cross-fitted tables the ensemble chooses on,
-    :func:`kit.cv.crossfit_plan`), ``subject``, ``y``, ``test_subject``, ``test_trial``.
+    :func:`kit.eval.cv.crossfit_plan`), ``subject``, ``y``, ``test_subject``, ``test_trial``.
 
     Parameters
     ----------
@@ -225,7 +226,7 @@ def run_baseline_stage(run: Run, name: str, *, force: bool = False, params: dict
         Config overrides; default :func:`baseline_params` of the run's profile.
         They are part of the stage stamp.
     """
-    from .baselines import baseline_predictions
+    from kit.methods.registry import baseline_predictions
 
     if name not in BASELINES:
         raise KitError(f"unknown baseline {name!r}; choose from {BASELINES}")
@@ -337,7 +338,7 @@ class EnsembleResult:
     """Outcome of stage 05: the LOSO table, the chosen blend, the rules compared and the submission written."""
 
     table: pd.DataFrame
-    chosen: list  # the Candidates of kit.ensemble the submission averages, best first
+    chosen: list  # the Candidates of kit.pipeline.ensemble the submission averages, best first
     submission: Path | None
     scores: dict = field(default_factory=dict)  # method -> loso_score dict (with curves)
     rule: str = ""  # the rule that made the submission (EnsembleConfig.rule)
@@ -358,8 +359,8 @@ def run_ensemble_stage(run: Run, cfg: EnsembleConfig | None = None, *, component
 
     The ensemble's own LOSO score fits the rule for held-out subject k on the
     components' cross-fitted predictions (models that never saw k), so it is
-    an honest estimate (:func:`kit.ensemble.fit_ensemble`).  With ``compare``
-    every rule of :data:`kit.ensemble.RULES` is scored the same way (the
+    an honest estimate (:func:`kit.pipeline.ensemble.fit_ensemble`).  With ``compare``
+    every rule of :data:`kit.pipeline.ensemble.RULES` is scored the same way (the
     submission still comes from ``cfg.rule``), and the ensemble's difference
     to the best component gets a paired bootstrap interval over subjects.
 

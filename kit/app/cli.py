@@ -13,7 +13,7 @@ Subcommands::
     kaggle-kernel [NOTEBOOK] OUT [--user U] [--gpu] [--kit-dataset U/S]  a push-ready Kaggle kernel folder
     kaggle-dataset OUT [--user U] [--slug S]                            the kit as a Kaggle dataset (a wheel)
 
-A :class:`kit.errors.KitError` (and an OS error on a user's path) prints one
+A :class:`kit.core.errors.KitError` (and an OS error on a user's path) prints one
 line ``error: <message>`` on stderr and exits with status 2; any other
 exception is a bug and keeps its traceback.
 """
@@ -30,18 +30,18 @@ from typing import Sequence
 
 import numpy as np
 
-from . import COMPETITION, __version__
-from .errors import KitError
+from kit import COMPETITION, __version__
+from kit.core.errors import KitError
 
 CLASSICAL = ("starter", "thetacov", "bandpower")
-"""Methods scored by :func:`kit.baselines.run_baseline`."""
+"""Methods scored by :func:`kit.methods.registry.run_baseline`."""
 DEEP = ("eegnet", "experts", "fusion", "ensemble")
-"""Methods scored by :func:`kit.pipeline.cv_method`."""
+"""Methods scored by :func:`kit.pipeline.stages.cv_method`."""
 
 
 def _fmt_window(window) -> str:
     """``samples a-b (n samples, t0-t1 s)``; times at the competition's 200 Hz, cue at 0 s."""
-    from .io import SFREQ
+    from kit.data.layout import SFREQ
 
     if window is None or window[0] is None:
         return "no window above chance (score 0.5)"
@@ -64,7 +64,7 @@ def _jsonable(obj):
 
 # ----------------------------------------------------------------------------- demo-data
 def cmd_demo_data(args: argparse.Namespace) -> int:
-    from .demo import DEFAULT_SCALE, write_demo_dataset
+    from kit.data.demo import DEFAULT_SCALE, write_demo_dataset
 
     scale = DEFAULT_SCALE if args.scale is None else args.scale
     out = Path(args.out).expanduser()
@@ -77,9 +77,9 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------- inspect
 def _nan_policy() -> str:
-    """``$KIT_NAN_POLICY`` (``raise`` when unset), as :func:`kit.io.load_dataset` reads it."""
-    from .errors import DataError
-    from .io import NAN_POLICIES
+    """``$KIT_NAN_POLICY`` (``raise`` when unset), as :func:`kit.data.dataset.load_dataset` reads it."""
+    from kit.core.errors import DataError
+    from kit.data.mat import NAN_POLICIES
 
     policy = os.environ.get("KIT_NAN_POLICY") or "raise"
     if policy not in NAN_POLICIES:
@@ -88,7 +88,7 @@ def _nan_policy() -> str:
 
 
 def _describe_mat(path: Path) -> None:
-    from .io import read_mat
+    from kit.data.mat import read_mat
 
     rec = read_mat(path, nan_policy=_nan_policy())
     X = rec.trials
@@ -105,7 +105,8 @@ def _describe_mat(path: Path) -> None:
 
 
 def _describe_folder(root: Path) -> None:
-    from .io import discover, read_mat
+    from kit.data.layout import discover
+    from kit.data.mat import read_mat
 
     layout = discover(root)
     rows, ch_sets = [], {}
@@ -155,10 +156,10 @@ def _submission_after(start: float) -> Path | None:
     """The submission written by notebook 05 since ``start`` (epoch s).
 
     Read from the newest ``artifacts/*/ensemble/result.json`` (key
-    ``submission``, written by :func:`kit.pipeline.run_ensemble_stage`), else
+    ``submission``, written by :func:`kit.pipeline.stages.run_ensemble_stage`), else
     the newest ``submissions/*.csv``; None if neither is newer than ``start``.
     """
-    from .paths import output_root
+    from kit.store.paths import output_root
 
     root = output_root()
     fresh = lambda paths: [p for p in paths if p.is_file() and p.stat().st_mtime >= start - 1]  # noqa: E731
@@ -178,7 +179,7 @@ def _print_loso_table(start: float) -> None:
     """Print the LOSO table that notebook 05 stored in ``artifacts/*/ensemble/result.json`` since ``start``."""
     import pandas as pd
 
-    from .paths import output_root
+    from kit.store.paths import output_root
 
     results = [p for p in output_root().glob("artifacts/*/ensemble/result.json") if p.stat().st_mtime >= start - 1]
     if not results:
@@ -191,7 +192,7 @@ def _print_loso_table(start: float) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .runner import NOTEBOOKS, run_notebooks
+    from kit.app.runner import NOTEBOOKS, run_notebooks
 
     start = time.time()
     names = args.notebooks or NOTEBOOKS
@@ -222,20 +223,20 @@ def cv_result(method: str, data: str | None, profile: str) -> dict:
         At least ``method``, ``loso_score``, ``window`` ([first, last] sample
         or [None, None]), ``per_subject_auc`` and ``mean_auc``.
     """
-    from .pipeline import PROFILES
+    from kit.pipeline.stages import PROFILES
 
     if profile not in PROFILES:
         raise KitError(f"profile {profile!r}: expected one of {sorted(PROFILES)}")
     if method in CLASSICAL:
-        from .baselines import run_baseline
-        from .cv import loso_score
-        from .io import load_dataset
+        from kit.methods.registry import run_baseline
+        from kit.eval.cv import loso_score
+        from kit.data.dataset import load_dataset
 
         tr = load_dataset(data, splits=("train",))
         oof, _ = run_baseline(method, tr.X, tr.y, tr.subject, sfreq=tr.sfreq)
         out = dict(loso_score(oof, tr.y, tr.subject), data=str(tr.root), profile=profile)
     elif method in DEEP:
-        from .pipeline import cv_method
+        from kit.pipeline.stages import cv_method
 
         out = dict(cv_method(method, data=data, profile=profile))
     else:
@@ -263,27 +264,27 @@ def cmd_cv(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------- bench
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import bench_command
+    from kit.report.bench import bench_command
 
     return bench_command(args)
 
 
 def cmd_rules(args) -> int:
-    from .bench import rules_command
+    from kit.report.bench import rules_command
 
     return rules_command(args)
 
 
 def cmd_null_study(args: argparse.Namespace) -> int:
-    from .bench import null_study_command
+    from kit.report.bench import null_study_command
 
     return null_study_command(args)
 
 
 # ----------------------------------------------------------------------------- validate / score / submit
 def _validate(submission: str, data: str | None) -> tuple[int, int]:
-    from .io import load_dataset
-    from .submission import validate_submission
+    from kit.data.dataset import load_dataset
+    from kit.pipeline.submission import validate_submission
 
     ds = load_dataset(data, splits=("test",))
     validate_submission(submission, subject=ds.subject, trial=ds.trial, n_times=ds.X.shape[2])
@@ -297,7 +298,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from .submission import score_submission
+    from kit.pipeline.submission import score_submission
 
     res = score_submission(args.submission, args.labels)
     window = [res.start, res.stop]
@@ -308,8 +309,8 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    """Validate, check the Kaggle credentials, then upload with ``kaggle``'s API (:func:`kit.kaggle.submit`)."""
-    from . import kaggle
+    """Validate, check the Kaggle credentials, then upload with ``kaggle``'s API (:func:`kit.app.kaggle.submit`)."""
+    from kit.app import kaggle
 
     rows, trials = _validate(args.submission, args.data)
     print(f"OK: {rows} rows, {trials} test trials")
@@ -331,7 +332,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------- kaggle-kernel / kaggle-dataset
 def cmd_kaggle_kernel(args: argparse.Namespace) -> int:
-    from . import kaggle
+    from kit.app import kaggle
 
     out = kaggle.build_kernel(args.out, args.notebook, user=args.user, title=args.title, profile=args.profile,
                               gpu=args.gpu, kit_dataset=args.kit_dataset, private=not args.public)
@@ -340,7 +341,7 @@ def cmd_kaggle_kernel(args: argparse.Namespace) -> int:
 
 
 def cmd_kaggle_dataset(args: argparse.Namespace) -> int:
-    from . import kaggle
+    from kit.app import kaggle
 
     out = kaggle.build_dataset(args.out, user=args.user, slug=args.slug, title=args.title)
     meta = json.loads((out / "dataset-metadata.json").read_text())
@@ -374,7 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("run", help="execute the notebooks 01-05 in order (executed copies in reports/runs/)")
     s.add_argument("--data", default=None, help="data folder (default: $KIT_DATA, Kaggle input, data/raw, demo)")
-    s.add_argument("--profile", default="quick", help="quick (default), full or smoke; see kit.pipeline.PROFILES")
+    s.add_argument("--profile", default="quick", help="quick (default), full or smoke; see kit.pipeline.stages.PROFILES")
     s.add_argument("--notebooks", nargs="+", default=None, metavar="NAME", help="run only these notebooks")
     s.add_argument("--timeout", type=int, default=3600, help="seconds one cell may run (default 3600)")
     s.set_defaults(func=cmd_run)
@@ -382,12 +383,12 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("cv", help="leave-one-subject-out score of one method; last line is JSON")
     s.add_argument("--data", default=None, help="data folder (default as for run)")
     s.add_argument("--method", required=True, choices=CLASSICAL + DEEP)
-    s.add_argument("--profile", default="quick", help="quick (default), full or smoke; see kit.pipeline.PROFILES")
+    s.add_argument("--profile", default="quick", help="quick (default), full or smoke; see kit.pipeline.stages.PROFILES")
     s.set_defaults(func=cmd_cv)
 
     s = sub.add_parser("bench", help="every anchor and kit stage on the same LOSO folds; writes reports/bench.md")
     s.add_argument("--data", nargs="+", default=None, metavar="DIR", help="data folders (default as for run)")
-    s.add_argument("--profile", default="quick", help="quick (default), full or smoke; see kit.pipeline.PROFILES")
+    s.add_argument("--profile", default="quick", help="quick (default), full or smoke; see kit.pipeline.stages.PROFILES")
     s.add_argument("--out", default=None, help="report path (default: reports/bench.md under the output root)")
     s.add_argument("--methods", nargs="+", default=None, metavar="NAME", help="a subset of the methods")
     s.add_argument("--null", action=argparse.BooleanOptionalAction, default=None,

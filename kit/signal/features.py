@@ -18,7 +18,7 @@ from typing import Mapping
 import numpy as np
 from scipy.signal import butter, hilbert, sosfiltfilt
 
-from .errors import KitError
+from kit.core.errors import KitError
 
 BANDS: dict[str, tuple[float, float]] = {
     "delta": (0.5, 4.0),

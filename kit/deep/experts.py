@@ -2,13 +2,13 @@
 
 Each expert reads one channel: at every model sample, the stage-02 MAE
 encoder's token beside the features it encodes, pooled over time by
-attention (:class:`kit.models.AttentionPoolHead`) into one logit per trial;
+attention (:class:`kit.deep.nets.AttentionPoolHead`) into one logit per trial;
 the loss is taken on that trial logit.  The encoder is frozen, so its tokens
 are computed once for every trial and only the heads train: every LOSO fold,
 cross-fit model and seed is one model of a single batched computation (a
 model axis beside the expert axis), which takes seconds on a CPU.
 
-Meta-learning (:mod:`kit.maml`) is one flag, ``meta``: ``"mldg"`` adapts on
+Meta-learning (:mod:`kit.deep.maml`) is one flag, ``meta``: ``"mldg"`` adapts on
 support subjects and takes the outer loss on another subject, the zero-shot
 transfer a held-out subject needs (it has no labels); ``"fomaml"`` is the 3rd
 place's first-order MAML (support and query from one subject); ``"none"`` is
@@ -35,13 +35,13 @@ import torch
 from sklearn.metrics import roc_auc_score
 from tqdm.auto import tqdm
 
-from .artifacts import config_hash, load_checkpoint, save_checkpoint, save_npz
-from .cv import CROSSFIT_GROUPS, crossfit_plan
-from .errors import CheckpointError, KitError
-from .mae import MAEConfig, load_mae
-from .maml import META_MODES, draw_step, outer_loss, subject_tasks
-from .models import AttentionPoolHead, ExpertBank, MaskedAutoencoder, model_slice, model_stack, pool_time
-from .runtime import get_device, seed_everything
+from kit.store.artifacts import config_hash, load_checkpoint, save_checkpoint, save_npz
+from kit.eval.cv import CROSSFIT_GROUPS, crossfit_plan
+from kit.core.errors import CheckpointError, KitError
+from kit.deep.mae import MAEConfig, load_mae
+from kit.deep.maml import META_MODES, draw_step, outer_loss, subject_tasks
+from kit.deep.nets import AttentionPoolHead, ExpertBank, MaskedAutoencoder, model_slice, model_stack, pool_time
+from kit.core.runtime import get_device, seed_everything
 
 
 @dataclass
@@ -256,7 +256,7 @@ def load_bank(path: str | os.PathLike) -> tuple[ExpertBank, ExpertsConfig]:
     Raises
     ------
     CheckpointError
-        Missing, unreadable or foreign file (:func:`kit.artifacts.load_checkpoint`).
+        Missing, unreadable or foreign file (:func:`kit.store.artifacts.load_checkpoint`).
     """
     state = load_checkpoint(path, ExpertsConfig)
     bank = ExpertBank(**state["bank_sizes"])
@@ -286,7 +286,7 @@ def train_experts_loso(features: np.ndarray, y: np.ndarray, subject: np.ndarray,
     Parameters
     ----------
     features : ndarray, shape (n_trials, n_chans, n_times, n_features)
-        :func:`kit.features.deep_features` of all trials (training and test subjects).
+        :func:`kit.signal.features.deep_features` of all trials (training and test subjects).
     y : ndarray, shape (n_trials,)
         1 emotional, 0 neutral, -1 for test trials (never read for them).
     subject : ndarray, shape (n_trials,)
@@ -296,7 +296,7 @@ def train_experts_loso(features: np.ndarray, y: np.ndarray, subject: np.ndarray,
         ``mae.pt`` of stage 02 (its config fixes the encoder sizes and pooling).
     out_dir : path
         Writes ``fold{k}_seed{s}.pt`` per fold and seed, ``inner_{name}_seed{s}.pt``
-        per cross-fit model (:func:`kit.cv.crossfit_plan`) and seed, each
+        per cross-fit model (:func:`kit.eval.cv.crossfit_plan`) and seed, each
         loadable alone with :func:`load_bank` (when every checkpoint exists
         with this config and MAE, nothing is refitted), and ``predictions.npz``:
 

@@ -2,7 +2,7 @@
 
 All take EEG arrays (n_trials, n_chans, n_times) in µV and return
 P(emotional) per trial and sample, shape (n_trials, n_times), so their
-out-of-fold predictions are scored by :func:`kit.cv.loso_score` exactly like
+out-of-fold predictions are scored by :func:`kit.eval.cv.loso_score` exactly like
 the deep models.  Per-subject normalisation at prediction time uses the
 prediction data's own (unlabelled) statistics, subject by subject.
 
@@ -18,8 +18,8 @@ Sources
 - Band power (``bandpower``): log-variance of band-passed EEG per channel
   with (shrinkage) LDA, the classic motor-imagery recipe (Pfurtscheller &
   Neuper, Proc. IEEE 2001; Blankertz et al., NeuroImage 2011), over the
-  five bands of :data:`kit.features.BANDS`.
-- EEGNet-8,2 (``eegnet``, :mod:`kit.eegnet`): Lawhern et al., J. Neural
+  five bands of :data:`kit.signal.features.BANDS`.
+- EEGNet-8,2 (``eegnet``, :mod:`kit.methods.eegnet`): Lawhern et al., J. Neural
   Eng. 2018.
 - Shrinkage LDA: Ledoit & Wolf, "A well-conditioned estimator for
   large-dimensional covariance matrices", J. Multivar. Anal. 2004, as in
@@ -35,11 +35,11 @@ from scipy.special import expit
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from threadpoolctl import threadpool_limits
 
-from .cv import CROSSFIT_GROUPS, cross_fit_predict, cross_val_predict_loso, inner_loso_folds
-from .eegnet import EEGNetClassifier, EEGNetConfig
-from .errors import KitError
-from .features import BANDS, bandpass, theta_power, zscore_per_subject
-from .metric import per_sample_auc
+from kit.eval.cv import CROSSFIT_GROUPS, cross_fit_predict, cross_val_predict_loso, inner_loso_folds
+from kit.methods.eegnet import EEGNetClassifier, EEGNetConfig
+from kit.core.errors import KitError
+from kit.signal.features import BANDS, bandpass, theta_power, zscore_per_subject
+from kit.eval.metric import per_sample_auc
 
 
 def _check_xy(X, y=None, subject=None, *, fit: bool) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
@@ -73,7 +73,7 @@ class StarterConfig:
 class StarterLDA:
     """The organisers' starter: one LDA per time sample on theta Hilbert power.
 
-    Features: :func:`kit.features.theta_power` (log |hilbert(theta)|², z-scored
+    Features: :func:`kit.signal.features.theta_power` (log |hilbert(theta)|², z-scored
     per subject and channel over trials and time), shape (n_trials, 16, n_times).
     At each sample ``t`` a two-class LDA over the channels gives
     ``P(emotional | x[:, t])``.
@@ -255,7 +255,7 @@ def stability_select(F: np.ndarray, y: np.ndarray, subject: np.ndarray, n_featur
     """Pick features that rank high on every inner leave-one-subject-out fold.
 
     On each inner fold (all training subjects but one,
-    :func:`kit.cv.inner_loso_folds`) the features are ranked by ``|t|``
+    :func:`kit.eval.cv.inner_loso_folds`) the features are ranked by ``|t|``
     (:func:`welch_t`); a feature's stability is the fraction of inner folds
     in which it is among the top ``n_features``, ties broken by its mean
     ``|t|`` over folds.  Only the arrays passed in are used: called from
@@ -293,7 +293,7 @@ def stability_select(F: np.ndarray, y: np.ndarray, subject: np.ndarray, n_featur
 class ThetaCov:
     """2nd-place recipe: theta channel covariance, stable features, shrinkage LDA.
 
-    1. theta band-pass (4th-order Butterworth, zero phase, :func:`kit.features.bandpass`);
+    1. theta band-pass (4th-order Butterworth, zero phase, :func:`kit.signal.features.bandpass`);
     2. z-score the filtered signal per subject and channel (over trials and time);
     3. channel covariance over samples ``window`` (70-130: 350-650 ms), upper
        triangle with diagonal (136 features for 16 channels);
@@ -372,7 +372,7 @@ class BandPowerConfig:
     candidates by default, one chosen by inner LOSO.
     """
 
-    bands: tuple = tuple(BANDS.items())  # (name, (low, high) Hz), adjacent and ordered: kit.features.BANDS
+    bands: tuple = tuple(BANDS.items())  # (name, (low, high) Hz), adjacent and ordered: kit.signal.features.BANDS
     merge: bool = True                   # also contiguous unions of the bands as single bands
     windows: tuple = ((0, 200), (0, 100), (50, 150), (100, 200), (70, 130))  # candidate [start, stop) samples
     order: int = 4                       # Butterworth order, zero phase (sosfiltfilt)
@@ -472,8 +472,8 @@ def ledoit_wolf_lda(F: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarra
 class BandPowerLDA:
     """Band-power anchor: log-variance per channel and band, shrinkage LDA, one score per trial.
 
-    1. band-pass every channel (zero-phase Butterworth, :func:`kit.features.bandpass`)
-       in each band of ``config.bands`` (the five of :data:`kit.features.BANDS`)
+    1. band-pass every channel (zero-phase Butterworth, :func:`kit.signal.features.bandpass`)
+       in each band of ``config.bands`` (the five of :data:`kit.signal.features.BANDS`)
        and in each contiguous union of them (e.g. alpha-beta, 8-30 Hz);
     2. log-variance of each band-passed channel over each candidate window
        (:meth:`trial_features`; per trial, no statistics across trials);
@@ -685,14 +685,14 @@ def run_baseline(name: str, X: np.ndarray, y: np.ndarray, subject: np.ndarray,
     Raises
     ------
     KitError
-        Unknown name or parameter; see :func:`kit.cv.cross_val_predict_loso`.
+        Unknown name or parameter; see :func:`kit.eval.cv.cross_val_predict_loso`.
     """
     X, X_test, fit_predict = _loso_parts(name, X, subject, X_test, sfreq, params)
     return cross_val_predict_loso(fit_predict, X, y, subject, X_test, subject_test)
 
 
 def _loso_parts(name, X, subject, X_test, sfreq, params):
-    """Validated config -> (inputs, test inputs, ``fit_predict`` callback of :mod:`kit.cv`)."""
+    """Validated config -> (inputs, test inputs, ``fit_predict`` callback of :mod:`kit.eval.cv`)."""
     if name not in BASELINES:
         raise KitError(f"baseline '{name}': unknown, choose one of {sorted(BASELINES)}")
     try:
@@ -738,7 +738,7 @@ def baseline_predictions(name: str, X: np.ndarray, y: np.ndarray, subject: np.nd
 
 def cross_fit_baseline(name: str, X: np.ndarray, y: np.ndarray, subject: np.ndarray, sfreq: float = 200.0, *,
                        n_groups: int = CROSSFIT_GROUPS, **params) -> tuple[np.ndarray, np.ndarray]:
-    """Cross-fitted inner predictions of a baseline, for the leak-free ensemble (:func:`kit.cv.crossfit_plan`).
+    """Cross-fitted inner predictions of a baseline, for the leak-free ensemble (:func:`kit.eval.cv.crossfit_plan`).
 
     Parameters
     ----------

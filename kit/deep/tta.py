@@ -4,7 +4,7 @@ A held-out (or test) subject has no labels, but its trials are there.  TENT
 (Wang et al., "Tent: fully test-time adaptation by entropy minimization",
 ICLR 2021) adapts a trained model to the new domain by minimising the
 entropy of its own predictions on the unlabelled target data.  Here every
-LOSO fold's experts (one model of a batched :class:`kit.models.AttentionPoolHead`)
+LOSO fold's experts (one model of a batched :class:`kit.deep.nets.AttentionPoolHead`)
 take ``steps`` Adam steps on the mean binary entropy of their trial
 predictions on *their own* held-out subject's trials, then predict them.
 The encoder stays frozen (its tokens are the inputs); only the heads adapt.
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .errors import KitError
-from .models import AttentionPoolHead
+from kit.core.errors import KitError
+from kit.deep.nets import AttentionPoolHead
 
 
 @dataclass
@@ -45,7 +45,7 @@ def tent_adapt(head: AttentionPoolHead, x: torch.Tensor, target: torch.Tensor, c
     head : AttentionPoolHead
         ``n_models`` fitted models (e.g. the LOSO folds' experts).
     x : Tensor, shape (n_trials, n_chans, T, d)
-        Head inputs of every trial (:func:`kit.experts.head_inputs`).
+        Head inputs of every trial (:func:`kit.deep.experts.head_inputs`).
     target : Tensor of bool, shape (n_models, n_trials)
         The trials each model adapts to (its held-out subject's).
     cfg : TentConfig

@@ -7,7 +7,7 @@ tagged ``parameters`` it inserts a cell tagged ``injected-parameters`` that
 sets ``DATA`` and ``PROFILE``), executes it with nbclient in a ``python3``
 kernel whose working directory is the project root (so ``import kit`` works
 without any ``sys.path`` change), and writes the executed notebook to
-``reports/runs/NN_name.ipynb`` under :func:`kit.paths.output_root`.
+``reports/runs/NN_name.ipynb`` under :func:`kit.store.paths.output_root`.
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from .artifacts import atomic_write
-from .errors import KitError
-from .paths import output_root, project_root, resolve_data_dir
+from kit.store.artifacts import atomic_write
+from kit.core.errors import KitError
+from kit.data.demo import ensure_data
+from kit.store.paths import output_root, project_root
 
 NOTEBOOKS = ("01_eda_theta_power", "02_mae_pretraining", "03_fomaml_experts", "04_fusion", "05_ensembling")
 """The series, in the order it must run (each notebook reads the artifacts of the ones before)."""
@@ -37,10 +38,10 @@ while the notebooks before it execute (each notebook uses one core), and waits f
 
 _PREFETCH_CODE = (
     "import sys\n"
-    "from kit import pipeline\n"
-    "run = pipeline.open_run(sys.argv[1] or None, sys.argv[2], verbose=True)\n"
+    "from kit.pipeline import stages\n"
+    "run = stages.open_run(sys.argv[1] or None, sys.argv[2], verbose=True)\n"
     "for name in sys.argv[3:]:\n"
-    "    pipeline.run_baseline_stage(run, name)\n"
+    "    stages.run_baseline_stage(run, name)\n"
 )
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -135,7 +136,7 @@ def inject_parameters(nb, parameters: Mapping[str, Any]):
 
     if not parameters:
         return nb
-    lines = ["# Parameters injected by kit.runner"] + [f"{k} = {v!r}" for k, v in parameters.items()]
+    lines = ["# Parameters injected by kit.app.runner"] + [f"{k} = {v!r}" for k, v in parameters.items()]
     cell = nbformat.v4.new_code_cell("\n".join(lines), metadata={"tags": ["injected-parameters"]})
     cell["id"] = "injected-parameters"
     nb.cells = [c for c in nb.cells if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
@@ -261,9 +262,9 @@ def run_notebooks(names: Iterable[str] = NOTEBOOKS, *, data: str | os.PathLike |
         Notebook stems, default the whole series :data:`NOTEBOOKS`.
     data : path, optional
         Data folder: injected as ``DATA`` and exported as ``$KIT_DATA`` to the
-        kernel.  None lets each notebook resolve it (:func:`kit.paths.resolve_data_dir`).
+        kernel.  None lets each notebook resolve it (:func:`kit.data.demo.ensure_data`).
     profile : str
-        Injected as ``PROFILE``: a key of :data:`kit.pipeline.PROFILES`
+        Injected as ``PROFILE``: a key of :data:`kit.pipeline.stages.PROFILES`
         ("quick", "full", "smoke").
     out_dir : path, optional
         Folder of the executed copies; default ``reports/runs`` under the output root.
@@ -287,7 +288,7 @@ def run_notebooks(names: Iterable[str] = NOTEBOOKS, *, data: str | os.PathLike |
         Unknown profile, missing data folder or notebook, or a failing cell
         (the first failure stops the series).
     """
-    from .pipeline import PROFILES
+    from kit.pipeline.stages import PROFILES
 
     if profile not in PROFILES:
         raise KitError(f"profile {profile!r}: expected one of {sorted(PROFILES)}")
@@ -306,7 +307,7 @@ def run_notebooks(names: Iterable[str] = NOTEBOOKS, *, data: str | os.PathLike |
     background = {}  # notebook -> (process, log path) training its anchors ahead of it
     for k, name in enumerate(names):
         if name in PREFETCH and k > 0:  # only worth it when earlier notebooks run meanwhile
-            data_dir = data if data is not None else resolve_data_dir(None)  # simulates the demo once, here
+            data_dir = data if data is not None else ensure_data(None)  # simulates the demo once, here
             background[name] = _start_prefetch(PREFETCH[name], data_dir, profile, out_dir / f"{name}.anchors.log",
                                                cwd=cwd, log=log)
     for k, name in enumerate(names, 1):
@@ -321,7 +322,7 @@ def run_notebooks(names: Iterable[str] = NOTEBOOKS, *, data: str | os.PathLike |
 
 
 def _start_prefetch(anchors, data, profile: str, log_path: Path, *, cwd=None, log=print):
-    """Start a process computing the ``anchors``' stages (:func:`kit.pipeline.run_baseline_stage`).
+    """Start a process computing the ``anchors``' stages (:func:`kit.pipeline.stages.run_baseline_stage`).
 
     It runs with one thread per numeric library, writes its progress to ``log_path``, and its stage
     artifacts land where the notebook will look for them (same data, profile and output root), so the

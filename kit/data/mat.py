@@ -1,4 +1,4 @@
-"""Reading and writing the competition's ``.mat`` files; finding and loading a data folder.
+"""FieldTrip ``.mat`` files: read one (MATLAB v7.3/HDF5 or v5) into a :class:`Recording`, write one.
 
 Each file holds one FieldTrip raw-data struct named ``data`` (Oostenveld et
 al., "FieldTrip", Comput. Intell. Neurosci. 2011; ``ft_datatype_raw``):
@@ -9,12 +9,6 @@ competition saved them as MATLAB v7.3 files, which are HDF5 files behind a
 array with its axes reversed, so ``trial`` appears as
 ``(n_times, n_chans, n_trials)``.  Older MATLAB v5 files (``scipy.io``) are
 read too.
-
-Layout of a data folder (see ``COMPETITION.md``)::
-
-    training/sleep_neu/S_{id}_cleaned.mat     neutral cues   -> label 0
-    training/sleep_emo/S_{id}_cleaned.mat     emotional cues -> label 1
-    testing/test_subject_{id}.mat             unlabelled     -> label -1
 """
 
 from __future__ import annotations
@@ -22,24 +16,16 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
-import re
 import time as _time
 from pathlib import Path
 
 import numpy as np
 
-from .artifacts import atomic_write
-from .errors import DataError
+from kit.core.errors import DataError
+from kit.data.layout import CH_NAMES, N_TIMES, SFREQ
+from kit.store.artifacts import atomic_write
 
-CH_NAMES = ("F3", "F4", "C3", "C4", "Cz", "C5", "C6", "CP3", "CP4", "CP5", "CP6", "P7", "P8", "Pz", "O1", "O2")
-SFREQ = 200.0
-N_TIMES = 200
-TRAIN_IDS = (2, 3, 4, 5, 6, 8, 9, 10, 11, 13, 14, 15, 16, 17)
-TEST_IDS = (1, 7, 12)
 NAN_POLICIES = ("raise", "zero", "interpolate")
-
-_TRAIN_RE = re.compile(r"^S_(\d+)_cleaned\.mat$")
-_TEST_RE = re.compile(r"^test_subject_(\d+)\.mat$")
 _FIELDS = ("trial", "time", "label", "fsample", "trialinfo")
 
 
@@ -460,242 +446,3 @@ def write_mat(path: str | os.PathLike, trials, *, times, ch_names, sfreq: float 
         fh.seek(0)
         fh.write(_header())
     return path
-
-
-# --------------------------------------------------------------------------- data folders
-
-
-@dataclasses.dataclass
-class DataLayout:
-    """The files of a data folder.
-
-    Attributes
-    ----------
-    root : Path
-        The folder holding ``training/`` and/or ``testing/``.
-    train : dict[int, tuple[Path, Path]]
-        Subject id -> (neutral file, emotional file), sorted by id.
-    test : dict[int, Path]
-        Subject id -> test file, sorted by id.
-    """
-
-    root: Path
-    train: dict[int, tuple[Path, Path]]
-    test: dict[int, Path]
-
-
-def discover(root: str | os.PathLike) -> DataLayout:
-    """Find the competition's files under ``root``.
-
-    Every ``.mat`` file below ``root`` (hidden files and folders aside) must
-    be ``training/sleep_neu/S_{id}_cleaned.mat``,
-    ``training/sleep_emo/S_{id}_cleaned.mat`` or
-    ``testing/test_subject_{id}.mat``; other files are ignored.
-
-    Parameters
-    ----------
-    root : path
-        The data folder.
-
-    Returns
-    -------
-    DataLayout
-
-    Raises
-    ------
-    DataError
-        ``root`` missing or not a folder; no ``.mat`` file in it; a ``.mat``
-        file with a foreign name or place; a training subject with a neutral
-        file but no emotional one, or the reverse.
-    """
-    root = Path(root)
-    if not root.is_dir():
-        raise DataError(f"{root}: data folder not found" if not root.exists() else f"{root}: not a folder")
-    neu: dict[int, Path] = {}
-    emo: dict[int, Path] = {}
-    test: dict[int, Path] = {}
-    n_mat = 0
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        here = Path(dirpath)
-        rel = here.relative_to(root).parts
-        for name in sorted(filenames):
-            if name.startswith(".") or not name.lower().endswith(".mat"):
-                continue
-            n_mat += 1
-            m_train, m_test = _TRAIN_RE.match(name), _TEST_RE.match(name)
-            if rel in (("training", "sleep_neu"), ("training", "sleep_emo")) and m_train:
-                (neu if rel[1] == "sleep_neu" else emo)[int(m_train.group(1))] = here / name
-            elif rel == ("testing",) and m_test:
-                test[int(m_test.group(1))] = here / name
-            else:
-                raise DataError(
-                    f"{here / name}: unexpected .mat file; expected training/sleep_neu/S_{{id}}_cleaned.mat, "
-                    "training/sleep_emo/S_{id}_cleaned.mat or testing/test_subject_{id}.mat")
-    if n_mat == 0:
-        raise DataError(f"{root}: no .mat files (expected training/sleep_neu, training/sleep_emo, testing)")
-    for sid in sorted(set(neu) ^ set(emo)):
-        have, miss = ("sleep_neu", "sleep_emo") if sid in neu else ("sleep_emo", "sleep_neu")
-        raise DataError(f"{root / 'training' / miss / f'S_{sid}_cleaned.mat'}: missing "
-                        f"(subject {sid} has a {have} file but no {miss} file)")
-    train = {sid: (neu[sid], emo[sid]) for sid in sorted(neu)}
-    return DataLayout(root, train, dict(sorted(test.items())))
-
-
-@dataclasses.dataclass(repr=False)
-class Dataset:
-    """All trials of a data folder, stacked.
-
-    Rows are ordered: training subjects by id (neutral file, then emotional),
-    then test subjects by id.
-
-    Attributes
-    ----------
-    X : ndarray, shape (n_trials, n_chans, n_times), float32
-        EEG in µV.
-    y : ndarray, shape (n_trials,), int8
-        1 emotional (``sleep_emo``), 0 neutral (``sleep_neu``), -1 test (unknown).
-    subject : ndarray, shape (n_trials,), int64
-        Subject id.
-    trial : ndarray, shape (n_trials,), int64
-        Index within the subject: test: file order 0..n-1 (the submission's
-        trial id); training: neutral file 0..n_neu-1, then emotional n_neu...
-    is_test : ndarray, shape (n_trials,), bool
-    sfreq : float
-        Hz.
-    times : ndarray, shape (n_times,)
-        s after the cue.
-    ch_names : list of str
-        Channel order of ``X`` (that of the first file read).
-    root : Path
-        The data folder.
-    """
-
-    X: np.ndarray
-    y: np.ndarray
-    subject: np.ndarray
-    trial: np.ndarray
-    is_test: np.ndarray
-    sfreq: float
-    times: np.ndarray
-    ch_names: list[str]
-    root: Path
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-    def __repr__(self) -> str:
-        n_tr = int((~self.is_test).sum())
-        return (f"Dataset({self.root}: {len(self)} trials ({n_tr} train, {len(self) - n_tr} test), "
-                f"{len(self.subjects)} subjects, {len(self.ch_names)} chans x {self.X.shape[-1]} samples "
-                f"@ {self.sfreq:g} Hz)")
-
-    def subset(self, index) -> "Dataset":
-        """Rows selected by a boolean mask or integer indices (arrays are copied)."""
-        index = np.asarray(index)
-        return dataclasses.replace(self, X=self.X[index], y=self.y[index], subject=self.subject[index],
-                                   trial=self.trial[index], is_test=self.is_test[index])
-
-    @property
-    def train(self) -> "Dataset":
-        """The labelled (training) trials."""
-        return self.subset(~self.is_test)
-
-    @property
-    def test(self) -> "Dataset":
-        """The unlabelled (test) trials."""
-        return self.subset(self.is_test)
-
-    @property
-    def subjects(self) -> np.ndarray:
-        """Sorted unique subject ids, (n_subjects,) int64."""
-        return np.unique(self.subject)
-
-
-def load_dataset(root: str | os.PathLike | None = None, *, splits=("train", "test"),
-                 nan_policy: str | None = None) -> Dataset:
-    """Load a data folder into one :class:`Dataset`.
-
-    Parameters
-    ----------
-    root : path, optional
-        Data folder; default :func:`kit.paths.resolve_data_dir` (Kaggle input,
-        ``data/raw`` or the simulated ``data/demo``).
-    splits : sequence of {"train", "test"}
-        Which parts to load.
-    nan_policy : {"raise", "zero", "interpolate"}, optional
-        Passed to :func:`read_mat`; default ``$KIT_NAN_POLICY`` or ``"raise"``
-        (the environment variable reaches the command line and the notebooks).
-
-    Returns
-    -------
-    Dataset
-        Channels in the order of the first file read; class labels from the
-        folder names (``trialinfo`` is ignored).
-
-    Raises
-    ------
-    DataError
-        From :func:`discover` and :func:`read_mat`; a requested split with no
-        files; a file whose channel set, sampling rate or number of samples
-        differs from the first file's; an unknown ``$KIT_NAN_POLICY``.
-    """
-    from .paths import resolve_data_dir
-
-    splits = tuple(splits)
-    if nan_policy is None:
-        nan_policy = os.environ.get("KIT_NAN_POLICY") or "raise"
-        if nan_policy not in NAN_POLICIES:
-            raise DataError(f"KIT_NAN_POLICY={nan_policy!r}: expected one of {', '.join(NAN_POLICIES)}")
-    unknown = set(splits) - {"train", "test"}
-    if unknown or not splits:
-        raise ValueError(f"splits must be a non-empty subset of ('train', 'test'), got {splits}")
-    root = resolve_data_dir(root)
-    layout = discover(root)
-    jobs: list[tuple[Path, int, int]] = []  # (file, subject, label)
-    if "train" in splits:
-        if not layout.train:
-            raise DataError(f"{root / 'training'}: no training files (sleep_neu/S_{{id}}_cleaned.mat)")
-        for sid, (neu, emo) in layout.train.items():
-            jobs += [(neu, sid, 0), (emo, sid, 1)]
-    if "test" in splits:
-        if not layout.test:
-            raise DataError(f"{root / 'testing'}: no test files (test_subject_{{id}}.mat)")
-        jobs += [(p, sid, -1) for sid, p in layout.test.items()]
-    blocks, first = [], None
-    y, subject, trial = [], [], []
-    offset: dict[int, int] = {}
-    for path, sid, label in jobs:
-        rec = read_mat(path, nan_policy=nan_policy)
-        if first is None:
-            first = rec
-        X = _align(rec, first)
-        n = len(X)
-        start = offset.get(sid, 0) if label >= 0 else 0
-        offset[sid] = start + n
-        blocks.append(X)
-        y.append(np.full(n, label, np.int8))
-        subject.append(np.full(n, sid, np.int64))
-        trial.append(np.arange(start, start + n, dtype=np.int64))
-        del rec
-    X = np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
-    del blocks
-    y = np.concatenate(y)
-    return Dataset(X=X, y=y, subject=np.concatenate(subject), trial=np.concatenate(trial), is_test=y < 0,
-                   sfreq=first.sfreq, times=first.times, ch_names=list(first.ch_names), root=root)
-
-
-def _align(rec: Recording, ref: Recording) -> np.ndarray:
-    """``rec.trials`` with channels in ``ref``'s order; checks rate, samples and channel set."""
-    if abs(rec.sfreq - ref.sfreq) > 1e-6 or rec.trials.shape[2] != ref.trials.shape[2]:
-        raise DataError(f"{rec.path}: {rec.sfreq:g} Hz x {rec.trials.shape[2]} samples, but {ref.path} has "
-                        f"{ref.sfreq:g} Hz x {ref.trials.shape[2]} samples")
-    if not np.allclose(rec.times, ref.times, atol=1e-6):
-        raise DataError(f"{rec.path}: time axis differs from {ref.path}'s")
-    if rec.ch_names == ref.ch_names:
-        return rec.trials
-    if set(rec.ch_names) != set(ref.ch_names):
-        diff = sorted(set(rec.ch_names) ^ set(ref.ch_names))
-        raise DataError(f"{rec.path}: channel set differs from {ref.path}'s (differing: {', '.join(diff)})")
-    order = [rec.ch_names.index(c) for c in ref.ch_names]
-    return rec.trials[:, order]

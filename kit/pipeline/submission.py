@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .artifacts import atomic_write
-from .errors import KitError, SubmissionError
-from .metric import CHANCE, MIN_LEN, WindowScore, competition_score
+from kit.store.artifacts import atomic_write
+from kit.core.errors import KitError, SubmissionError
+from kit.eval.metric import CHANCE, MIN_LEN, WindowScore, competition_score
 
 HEADER = "id,prediction"
 LABELS_HEADER = "id,label"
@@ -178,7 +178,7 @@ def validate_submission(path: str | os.PathLike, expected_ids: np.ndarray | None
     subject, trial : ndarray, shape (n_test_trials,), optional
         Alternative to ``expected_ids``: build them with ``n_times`` samples.
     n_times : int
-    data : kit.io.Dataset, optional
+    data : kit.data.dataset.Dataset, optional
         Alternative: its test trials' ``subject``/``trial`` and ``X.shape[-1]``.
 
     Returns
@@ -286,7 +286,7 @@ def score_submission(path: str | os.PathLike, labels_csv: str | os.PathLike, *,
         Labels (``id,label``), read by :func:`read_labels`.  Only labelled
         trials are scored; extra submission rows are ignored.
     threshold, min_len
-        See :func:`kit.metric.window_score`.
+        See :func:`kit.eval.metric.window_score`.
 
     Returns
     -------

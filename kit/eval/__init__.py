@@ -1,0 +1,1 @@
+"""Scoring and validation: the competition's window metric, bootstrap statistics, LOSO folds and cross-fitting."""

@@ -1,0 +1,1 @@
+"""Figures and Markdown tables: EDA and result plots, the benchmark report."""
