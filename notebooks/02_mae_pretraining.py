@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from kit.pipeline import stages
+from kit.pipeline.profiles import stage_config
 from kit.store.artifacts import load_checkpoint
 from kit.signal.features import deep_feature_names, describe_deep_features
 from kit.deep.mae import load_mae, nearest_visible_error, reconstruction_error
@@ -52,7 +53,7 @@ from kit.store.paths import output_root
 from kit.report.plots import save_figure
 
 run = stages.open_run(DATA, PROFILE)
-cfg = stages.stage_config("mae", PROFILE)
+cfg = stage_config("mae", PROFILE)
 FIGURES = output_root() / "reports" / "figures"
 print(f"data: {run.data_root}  ->  artifacts: {run.artifacts}")
 print(cfg)

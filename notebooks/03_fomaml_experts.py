@@ -49,13 +49,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from kit.pipeline import stages
+from kit.pipeline.profiles import stage_config
 from kit.eval.cv import loso_score
 from kit.deep.experts import subject_auc
 from kit.store.paths import output_root
 from kit.report.plots import plot_auc_timecourse, save_figure
 
 run = stages.open_run(DATA, PROFILE)
-cfg = stages.stage_config("experts", PROFILE)
+cfg = stage_config("experts", PROFILE)
 FIGURES = output_root() / "reports" / "figures"
 print(cfg)
 print(run.folds.groupby("fold").subject.first().to_dict())

@@ -37,7 +37,7 @@
 DATA = None  # data folder; None = $KIT_DATA, the Kaggle input, data/raw or the demo data
 PROFILE = "quick"  # "quick" or "full"
 FORCE = False  # recompute the baselines even if their artifacts exist
-RULE = None  # None = the default rule (kit.stages.ensemble.EnsembleConfig.rule); or "best", "significant", "stack", "grid"
+RULE = None  # None = the default rule (kit.pipeline.ensemble.EnsembleConfig.rule); or "best", "significant", "stack", "grid"
 
 # %%
 import dataclasses
@@ -45,18 +45,20 @@ import dataclasses
 import numpy as np
 
 from kit.pipeline import stages
+from kit.pipeline.profiles import stage_config
 from kit.store.paths import output_root
 from kit.report.plots import plot_auc_timecourse
-from kit.stages.submission import validate_submission, expected_ids
+from kit.methods.registry import ANCHORS, ENSEMBLE_COMPONENTS
+from kit.pipeline.submission import expected_ids, validate_submission
 
 run = stages.open_run(DATA, PROFILE)
-COMPONENTS = stages.ENSEMBLE_COMPONENTS  # every anchor and the deep stages; drop names to blend fewer
+COMPONENTS = ENSEMBLE_COMPONENTS  # every anchor and the deep stages; drop names to blend fewer
 for name in COMPONENTS:
-    if name in stages.BASELINES:
+    if name in ANCHORS:
         stages.run_baseline_stage(run, name, force=FORCE)
 
 # %%
-cfg = stages.stage_config("ensemble", PROFILE)
+cfg = stage_config("ensemble", PROFILE)
 if RULE is not None:
     cfg = dataclasses.replace(cfg, rule=RULE)
 result = stages.run_ensemble_stage(run, cfg, components=COMPONENTS)

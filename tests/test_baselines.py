@@ -1,14 +1,16 @@
-"""Tests for kit.methods.registry: the starter per-sample LDA and the 2nd-place theta covariance LDA."""
+"""Tests for the anchors (kit.methods): the starter per-sample LDA, the 2nd-place theta covariance LDA, band power."""
 
 import numpy as np
 import pytest
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.metrics import roc_auc_score
 
-from kit.methods import registry as baselines
-from kit.methods.registry import (BASELINES, BandPowerConfig, BandPowerLDA, StarterConfig, StarterLDA, ThetaCov,
-                           ThetaCovConfig, covariance_features, ledoit_wolf_lda, log_variance_features, run_baseline,
-                           stability_select)
+from kit.methods import thetacov as thetacov_mod
+from kit.methods.bandpower import BandPowerConfig, BandPowerLDA, log_variance_features
+from kit.methods.lda import ledoit_wolf_lda, stability_select
+from kit.methods.registry import ANCHOR_CLASSES, ANCHORS, run_baseline
+from kit.methods.starter import StarterConfig, StarterLDA
+from kit.methods.thetacov import ThetaCov, ThetaCovConfig, covariance_features
 from kit.signal.features import bandpass
 from kit.eval.cv import loso_score
 from kit.core.errors import KitError
@@ -90,7 +92,7 @@ def test_stability_selection_never_sees_the_held_out_subject(signal, monkeypatch
         calls.append(set(np.unique(subject).tolist()))
         return stability_select(F, y_, subject, n_features)
 
-    monkeypatch.setattr(baselines, "stability_select", spy)
+    monkeypatch.setattr(thetacov_mod, "stability_select", spy)
     run_baseline("thetacov", X, y, s, sfreq=SFREQ)
     everyone = set(range(1, 7))
     assert calls == [everyone - {k} for k in sorted(everyone)]
@@ -169,7 +171,7 @@ def test_starter_auto_shrinkage_uses_ledoit_wolf(signal):
 
 def test_errors(signal):
     X, y, s = signal
-    assert set(BASELINES) == {"starter", "thetacov", "bandpower", "eegnet"}
+    assert set(ANCHOR_CLASSES) == set(ANCHORS) == {"starter", "thetacov", "bandpower", "eegnet"}
     with pytest.raises(KitError, match="unknown, choose one of"):
         run_baseline("csp", X, y, s)
     with pytest.raises(KitError, match="n_feature"):

@@ -1,4 +1,4 @@
-"""Tests for kit.report.bench: subset/bootstrap statistics by hand, the bench end to end, and the NULL-data leak check."""
+"""The benchmark (kit.pipeline.benchmark, kit.report.bench): subset/bootstrap statistics by hand, the bench end to end, and the NULL-data leak check."""
 
 import json
 
@@ -6,8 +6,12 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from kit.eval import stats
+from kit.pipeline import benchmark, stages
 from kit.report import bench
-from kit.methods.registry import BandPowerLDA, cross_fit_baseline, ledoit_wolf_lda, run_baseline
+from kit.methods.bandpower import BandPowerLDA
+from kit.methods.lda import ledoit_wolf_lda
+from kit.methods.registry import EXPERT_LEVERS, METHODS, cross_fit_baseline, run_baseline
 from kit.app.cli import main
 from kit.eval.cv import loso_score
 from kit.pipeline.ensemble import fit_ensemble
@@ -16,7 +20,7 @@ from kit.core.errors import KitError
 from kit.signal.features import zscore_per_subject
 from kit.data.dataset import load_dataset
 from kit.eval.metric import auc_curves
-from kit.pipeline.stages import stage_config
+from kit.pipeline.profiles import stage_config
 
 
 def flat(*levels, n=20):
@@ -27,7 +31,7 @@ def flat(*levels, n=20):
 # ----------------------------------------------------------------------------- statistics by hand
 def test_leaderboard_scores_over_every_3_subject_subset():
     A = flat(0.6, 0.5, 0.7, 0.35)
-    s = bench.leaderboard_scores(A, 3)
+    s = stats.leaderboard_scores(A, 3)
     # subsets in combinations order: (0,1,2) 0.6; (0,1,3) 0.4833 -> no run above 0.5 -> 0.5;
     # (0,2,3) 1.65/3 = 0.55; (1,2,3) 1.55/3 = 0.51667
     np.testing.assert_allclose(s, [0.6, 0.5, 0.55, 1.55 / 3])
@@ -35,8 +39,8 @@ def test_leaderboard_scores_over_every_3_subject_subset():
     # numpy's linear percentiles of [0.5, 0.51667, 0.55, 0.6]: positions 0.15 and 2.85
     assert np.percentile(s, 5) == pytest.approx(0.5 + 0.15 * (1.55 / 3 - 0.5))
     assert np.percentile(s, 95) == pytest.approx(0.55 + 0.85 * 0.05)
-    assert len(bench.leaderboard_scores(flat(*[0.6] * 14), 3)) == 364  # C(14, 3)
-    np.testing.assert_allclose(bench.leaderboard_scores(flat(0.6, 0.7), 3), [0.65])  # fewer than k subjects
+    assert len(stats.leaderboard_scores(flat(*[0.6] * 14), 3)) == 364  # C(14, 3)
+    np.testing.assert_allclose(stats.leaderboard_scores(flat(0.6, 0.7), 3), [0.65])  # fewer than k subjects
 
 
 def test_subset_scores_recompute_the_window():
@@ -48,22 +52,22 @@ def test_subset_scores_recompute_the_window():
     idx = np.array([[0, 1], [0, 2], [1, 2], [0, 0], [2, 2]])
     # (0,1): run 5..29 = 5 x 0.65 + 5 x 0.75 + 15 x 0.6 over 25; (0,2): 5..14 at 0.625;
     # (1,2): 10..29 at 0.575; (0,0): 0.8 over 5..14; (2,2): nothing above 0.5 -> 0.5
-    np.testing.assert_allclose(bench.subset_scores(A, idx), [16 / 25, 0.625, 0.575, 0.8, 0.5])
+    np.testing.assert_allclose(stats.subset_scores(A, idx), [16 / 25, 0.625, 0.575, 0.8, 0.5])
     # min_len is honoured: a 10-sample run does not count with min_len=11
-    np.testing.assert_allclose(bench.subset_scores(A, idx[3:4], min_len=11), [0.5])
+    np.testing.assert_allclose(stats.subset_scores(A, idx[3:4], min_len=11), [0.5])
     with pytest.raises(KitError, match="subset indices"):
-        bench.subset_scores(A, np.array([[0, 3]]))
+        stats.subset_scores(A, np.array([[0, 3]]))
 
 
 def test_bootstrap_resamples_subjects_with_replacement():
     A = flat(0.6, 0.4)
-    s = bench.bootstrap_scores(A, n_boot=4000, seed=7)
+    s = stats.bootstrap_scores(A, n_boot=4000, seed=7)
     # a resample scores 0.6 only when both draws are subject 0 (p = 1/4); otherwise the mean is <= 0.5
     draws = np.random.default_rng(7).integers(0, 2, size=(4000, 2))
     np.testing.assert_allclose(s, np.where((draws == 0).all(axis=1), 0.6, 0.5), rtol=1e-12)
     assert (s > 0.55).mean() == pytest.approx(0.25, abs=0.03)
-    assert bench.bootstrap_interval(A, n_boot=4000, seed=7) == pytest.approx((0.5, 0.6))
-    lo, hi = bench.bootstrap_interval(flat(0.55, 0.6, 0.65, 0.7), n_boot=2000, seed=0)
+    assert stats.bootstrap_interval(A, n_boot=4000, seed=7) == pytest.approx((0.5, 0.6))
+    lo, hi = stats.bootstrap_interval(flat(0.55, 0.6, 0.65, 0.7), n_boot=2000, seed=0)
     assert 0.55 <= lo < 0.625 < hi <= 0.7
 
 
@@ -72,7 +76,7 @@ def test_summarize_agrees_with_loso_score():
     subject = np.repeat([1, 2, 3, 4], 40)
     y = np.tile([0, 1], 80)
     oof = rng.random((160, 50)) + 0.3 * y[:, None] * (subject[:, None] != 4)
-    row = bench.summarize(oof, y, subject, n_boot=500)
+    row = stats.summarize(oof, y, subject, n_boot=500)
     ref = loso_score(oof, y, subject)
     assert row["score"] == pytest.approx(ref["loso_score"]) and row["window"] == ref["window"]
     assert row["per_subject_auc"] == pytest.approx(ref["per_subject_auc"])
@@ -93,45 +97,45 @@ def test_bench_smoke_writes_every_method_table_and_figure(tmp_path, monkeypatch,
                  "--n-boot", "100"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     rows = summary["folders"]["demo"]["methods"]
-    assert set(rows) == set(bench.ALL_METHODS)
+    assert set(rows) == set(METHODS)
     for name, r in rows.items():
         assert 0.5 <= r["score"] <= 1.0 and r["ci"][0] <= r["ci"][1], name
         assert r["lb_p5"] <= r["lb_mean"] <= r["lb_p95"], name
     text = out.read_text()
-    assert [text.index(f"| {name} | ") for name in bench.ALL_METHODS] == sorted(
-        text.index(f"| {name} | ") for name in bench.ALL_METHODS)  # one row each, anchors first
+    assert [text.index(f"| {name} | ") for name in METHODS] == sorted(
+        text.index(f"| {name} | ") for name in METHODS)  # one row each, anchors first
     assert "### demo" in text and "Best anchor" in text and "python -m kit bench --data" in text
     assert "Simulated by `kit.data.demo` (scale 0.03, seed 3, effect 1.0)" in text
     assert (tmp_path / "reports" / "figures" / "bench_auc_demo.png").stat().st_size > 10_000
     art = tmp_path / "out" / "artifacts" / "demo"
-    for lever, change in bench.LEVERS.items():  # each lever is the profile's experts config with one change
+    for lever, change in EXPERT_LEVERS.items():  # each lever is the profile's experts config with one change
         stamp = json.loads((art / lever / "stage.json").read_text())
         default = json.loads((art / "experts" / "stage.json").read_text())["config"]["experts"]
         assert stamp["config"]["experts"] == {**default, **change} and stamp["config"]["crossfit_groups"] is None
     times = json.loads((art / "bench_times.json").read_text())  # kept so a rerun reports compute times
     assert times[f"experts_mldg@{json.loads((art / 'experts_mldg' / 'stage.json').read_text())['hash']}"] > 0
-    assert (art / bench.TENT / "predictions.npz").exists()
+    assert (art / stages.TENT / "predictions.npz").exists()
 
 
 def test_null_copy_matches_the_demo_and_is_reused(tmp_path):
-    assert bench.NULL_SCALE == 1.0  # by default the null copy has the real data's size
+    assert benchmark.NULL_SCALE == 1.0  # by default the null copy has the real data's size
     data = write_demo_dataset(tmp_path / "demo", scale=0.01, seed=5)
-    copy = bench.null_copy(data, tmp_path / "bench", scale=None)  # None: the demo folder's own size
+    copy = benchmark.null_copy(data, tmp_path / "bench", scale=None)  # None: the demo folder's own size
     meta = json.loads((copy / "demo.json").read_text())
     assert copy.name == "demo-null" and (meta["scale"], meta["seed"], meta["effect"]) == (0.01, 5, 0.0)
     mtime = (copy / "demo.json").stat().st_mtime_ns
-    assert bench.null_copy(data, tmp_path / "bench", scale=None) == copy
+    assert benchmark.null_copy(data, tmp_path / "bench", scale=None) == copy
     assert (copy / "demo.json").stat().st_mtime_ns == mtime  # reused, not rewritten
-    assert bench.null_copy(data, tmp_path / "bench", scale=0.02) == copy  # another size: written again
+    assert benchmark.null_copy(data, tmp_path / "bench", scale=0.02) == copy  # another size: written again
     assert json.loads((copy / "demo.json").read_text())["scale"] == 0.02
-    assert bench.null_copy(copy, tmp_path / "bench") is None  # already null
-    assert bench.null_copy(tmp_path, tmp_path / "bench") is None  # not a simulated folder
+    assert benchmark.null_copy(copy, tmp_path / "bench") is None  # already null
+    assert benchmark.null_copy(tmp_path, tmp_path / "bench") is None  # not a simulated folder
     with pytest.raises(KitError, match="unknown methods"):
-        bench.bench_folder(data, "smoke", methods=("starter", "csp"))
+        benchmark.bench_folder(data, "smoke", methods=("starter", "csp"))
 
 
 def test_memory_probe_reports_peak_rss_of_a_fresh_process():
-    m = bench.memory_probe(scale=0.01)
+    m = benchmark.memory_probe(scale=0.01)
     assert m["n_trials"] > 200
     assert m["features_bytes"] == m["n_trials"] * 16 * 200 * 7 * 4  # float32, 7 deep features
     assert m["rss_after_imports_kib"] <= m["rss_after_load_kib"] <= m["peak_rss_kib"]
@@ -143,7 +147,7 @@ def test_memory_probe_reports_peak_rss_of_a_fresh_process():
 @pytest.fixture(scope="module")
 def null_data(tmp_path_factory):
     """The bench's own null copy: the default demo (seed 0) with effect 0, at the real data's size."""
-    return load_dataset(write_demo_dataset(tmp_path_factory.mktemp("null") / "demo-null", scale=bench.NULL_SCALE,
+    return load_dataset(write_demo_dataset(tmp_path_factory.mktemp("null") / "demo-null", scale=benchmark.NULL_SCALE,
                                            seed=0, effect=0.0), splits=("train",))
 
 
@@ -151,7 +155,7 @@ def test_null_demo_keeps_every_cheap_method_at_chance_and_a_leak_would_show(null
     """On the null demo (effect 0) every method must score <= 0.53 (the issue's target).
 
     Why 0.53 is a real check here: 10,209 training trials of 14 subjects, the
-    bench's null copy (:data:`kit.report.bench.NULL_SCALE` = 1).  LOSO null scores
+    bench's null copy (:data:`kit.pipeline.benchmark.NULL_SCALE` = 1).  LOSO null scores
     spread more than one AUC's binomial noise suggests (folds share most of
     their training subjects, so held-out AUCs move together): on 12 null
     seeds at the demo's default size (0.2) bandpower passed 0.53 five times
@@ -176,11 +180,11 @@ def test_null_demo_keeps_every_cheap_method_at_chance_and_a_leak_would_show(null
     for name in names:
         oof[name], _ = run_baseline(name, tr.X, tr.y, tr.subject, sfreq=tr.sfreq)
         res = loso_score(oof[name], tr.y, tr.subject)
-        assert res["loso_score"] <= bench.NULL_LIMIT, (name, res["loso_score"])
+        assert res["loso_score"] <= benchmark.NULL_LIMIT, (name, res["loso_score"])
         assert abs(np.mean(list(res["per_subject_auc"].values())) - 0.5) < 0.02, name
         inner[name], group = cross_fit_baseline(name, tr.X, tr.y, tr.subject, tr.sfreq)
     nested = fit_ensemble(oof, tr.y, tr.subject, stage_config("ensemble", "quick"), inner=inner, group=group).nested
-    assert loso_score(nested, tr.y, tr.subject)["loso_score"] <= bench.NULL_LIMIT
+    assert loso_score(nested, tr.y, tr.subject)["loso_score"] <= benchmark.NULL_LIMIT
     # leak 1: each held-out subject's best band-power feature picked with its own labels
     L = BandPowerLDA(sfreq=tr.sfreq).trial_features(tr.X)
     Z = zscore_per_subject(L.reshape(len(L), -1), tr.subject)

@@ -9,7 +9,8 @@ from kit.eval.cv import loso_score
 from kit.pipeline.ensemble import (RULES, EnsembleConfig, Table, apply_ensemble, blend, fit_ensemble, postprocess,
                           stack_weights, standardize, weight_grid)
 from kit.core.errors import KitError
-from kit.eval.metric import auc_curves, bootstrap_difference, per_sample_auc
+from kit.eval.metric import auc_curves, per_sample_auc
+from kit.eval.stats import bootstrap_difference
 
 
 def _data(seed=0, n_sub=5, n=60):

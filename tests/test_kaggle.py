@@ -266,7 +266,9 @@ def test_wheel_is_reproducible_complete_and_installable(tmp_path):
     assert data == kk.wheel_bytes()
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         names = zf.namelist()
-        sources = {p.name for p in (project_root() / "kit").glob("*.py")}
+        pkg = project_root() / "kit"
+        sources = {p.relative_to(pkg).as_posix() for p in pkg.rglob("*.py") if "__pycache__" not in p.parts}
+        assert "app/kaggle.py" in sources and "pipeline/stages.py" in sources
         assert {n.split("/", 1)[1] for n in names if n.startswith("kit/")} == sources
         record = zf.read(f"sleep_emotion_kit-{__version__}.dist-info/RECORD").decode().splitlines()
         for row in record[:-1]:
@@ -284,7 +286,7 @@ def test_wheel_is_reproducible_complete_and_installable(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(target)}
     proc = subprocess.run([sys.executable, "-c", "import kit.app.kaggle; print(kit.app.kaggle.__file__)"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
-    assert proc.stdout.strip() == str(target / "kit" / "kaggle.py"), proc.stderr
+    assert proc.stdout.strip() == str(target / "kit" / "app" / "kaggle.py"), proc.stderr
 
 
 # ----------------------------------------------------------------------------- credentials

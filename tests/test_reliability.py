@@ -19,7 +19,9 @@ import torch
 
 from kit.store import artifacts
 from kit.deep import experts
+from kit.methods.registry import ANCHORS, ENSEMBLE_COMPONENTS
 from kit.pipeline import stages as pipeline
+from kit.pipeline.profiles import stage_config
 from kit.store.artifacts import atomic_write, config_hash, load_checkpoint, save_checkpoint
 from kit.data.demo import write_demo_dataset
 from kit.core.errors import CheckpointError, SubmissionError
@@ -31,14 +33,14 @@ TINY = {"mae": dict(n_layers=1, d_ff=16, sequences_per_epoch=256),
         "experts": dict(max_steps=2, eval_every=1, n_support=4, n_query=4, meta_batch=1),
         "fusion": dict(epochs=1)}
 """Overrides of the smoke profile: every stage still trains, predicts and writes its files."""
-BASELINES = tuple(c for c in pipeline.ENSEMBLE_COMPONENTS if c in pipeline.BASELINES)
+BASELINES = tuple(c for c in ENSEMBLE_COMPONENTS if c in ANCHORS)
 """The classical components notebook 05 blends (EEGNet, minutes on a CPU, is not among them)."""
 STAGES = BASELINES + ("mae", "experts", "fusion", "ensemble")
 
 
 def tiny(stage: str, **overrides):
     """The smoke profile's config of ``stage`` with :data:`TINY` and ``overrides`` applied."""
-    return dataclasses.replace(pipeline.stage_config(stage, "smoke"), **{**TINY.get(stage, {}), **overrides})
+    return dataclasses.replace(stage_config(stage, "smoke"), **{**TINY.get(stage, {}), **overrides})
 
 
 def run_all(data, *, force: bool = False, verbose: bool = False) -> Path:

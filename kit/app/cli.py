@@ -223,7 +223,7 @@ def cv_result(method: str, data: str | None, profile: str) -> dict:
         At least ``method``, ``loso_score``, ``window`` ([first, last] sample
         or [None, None]), ``per_subject_auc`` and ``mean_auc``.
     """
-    from kit.pipeline.stages import PROFILES
+    from kit.pipeline.profiles import PROFILES
 
     if profile not in PROFILES:
         raise KitError(f"profile {profile!r}: expected one of {sorted(PROFILES)}")
@@ -264,19 +264,19 @@ def cmd_cv(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------- bench
 def cmd_bench(args: argparse.Namespace) -> int:
-    from kit.report.bench import bench_command
+    from kit.app.bench import bench_command
 
     return bench_command(args)
 
 
 def cmd_rules(args) -> int:
-    from kit.report.bench import rules_command
+    from kit.app.bench import rules_command
 
     return rules_command(args)
 
 
 def cmd_null_study(args: argparse.Namespace) -> int:
-    from kit.report.bench import null_study_command
+    from kit.app.bench import null_study_command
 
     return null_study_command(args)
 
@@ -375,7 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("run", help="execute the notebooks 01-05 in order (executed copies in reports/runs/)")
     s.add_argument("--data", default=None, help="data folder (default: $KIT_DATA, Kaggle input, data/raw, demo)")
-    s.add_argument("--profile", default="quick", help="quick (default), full or smoke; see kit.pipeline.stages.PROFILES")
+    s.add_argument("--profile", default="quick", help="quick (default), full or smoke; see kit.pipeline.profiles.PROFILES")
     s.add_argument("--notebooks", nargs="+", default=None, metavar="NAME", help="run only these notebooks")
     s.add_argument("--timeout", type=int, default=3600, help="seconds one cell may run (default 3600)")
     s.set_defaults(func=cmd_run)
@@ -383,12 +383,12 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("cv", help="leave-one-subject-out score of one method; last line is JSON")
     s.add_argument("--data", default=None, help="data folder (default as for run)")
     s.add_argument("--method", required=True, choices=CLASSICAL + DEEP)
-    s.add_argument("--profile", default="quick", help="quick (default), full or smoke; see kit.pipeline.stages.PROFILES")
+    s.add_argument("--profile", default="quick", help="quick (default), full or smoke; see kit.pipeline.profiles.PROFILES")
     s.set_defaults(func=cmd_cv)
 
     s = sub.add_parser("bench", help="every anchor and kit stage on the same LOSO folds; writes reports/bench.md")
     s.add_argument("--data", nargs="+", default=None, metavar="DIR", help="data folders (default as for run)")
-    s.add_argument("--profile", default="quick", help="quick (default), full or smoke; see kit.pipeline.stages.PROFILES")
+    s.add_argument("--profile", default="quick", help="quick (default), full or smoke; see kit.pipeline.profiles.PROFILES")
     s.add_argument("--out", default=None, help="report path (default: reports/bench.md under the output root)")
     s.add_argument("--methods", nargs="+", default=None, metavar="NAME", help="a subset of the methods")
     s.add_argument("--null", action=argparse.BooleanOptionalAction, default=None,

@@ -42,7 +42,7 @@ import stat
 import sys
 import zipfile
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Mapping
 
 import kit
 from kit import COMPETITION, __version__
@@ -544,7 +544,7 @@ def kernel_notebook(notebook: str = ALL, *, profile: str = "quick", gpu: bool = 
     """
     import nbformat
 
-    from kit.pipeline.stages import PROFILES
+    from kit.pipeline.profiles import PROFILES
     from kit.app.runner import NOTEBOOKS, inject_parameters, notebooks_dir, read_notebook
 
     if profile not in PROFILES:

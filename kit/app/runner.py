@@ -264,7 +264,7 @@ def run_notebooks(names: Iterable[str] = NOTEBOOKS, *, data: str | os.PathLike |
         Data folder: injected as ``DATA`` and exported as ``$KIT_DATA`` to the
         kernel.  None lets each notebook resolve it (:func:`kit.data.demo.ensure_data`).
     profile : str
-        Injected as ``PROFILE``: a key of :data:`kit.pipeline.stages.PROFILES`
+        Injected as ``PROFILE``: a key of :data:`kit.pipeline.profiles.PROFILES`
         ("quick", "full", "smoke").
     out_dir : path, optional
         Folder of the executed copies; default ``reports/runs`` under the output root.
@@ -288,7 +288,7 @@ def run_notebooks(names: Iterable[str] = NOTEBOOKS, *, data: str | os.PathLike |
         Unknown profile, missing data folder or notebook, or a failing cell
         (the first failure stops the series).
     """
-    from kit.pipeline.stages import PROFILES
+    from kit.pipeline.profiles import PROFILES
 
     if profile not in PROFILES:
         raise KitError(f"profile {profile!r}: expected one of {sorted(PROFILES)}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -42,3 +43,25 @@ def set_threads(n: int | None = None) -> int:
     n = int(n or os.environ.get("KIT_THREADS", 1))
     torch.set_num_threads(n)
     return n
+
+
+@contextmanager
+def thread_limit(n: int):
+    """Limit BLAS/OpenMP (threadpoolctl) and torch CPU threads to ``n`` inside the block (0: unchanged).
+
+    On a shared 2-core machine two threads per library made small problems
+    20-80x slower than one (oversubscription: spinning OpenMP threads).
+    """
+    if n <= 0:
+        yield
+        return
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        with threadpool_limits(limits=n):
+            yield
+    finally:
+        torch.set_num_threads(old)

@@ -75,10 +75,6 @@ class EEGNetConfig:
     threads: int = 1              # torch CPU threads while fitting/predicting; 0 = leave torch's setting
 
 
-EEGNET_SCHEDULES: dict[str, dict] = {"smoke": dict(epochs=1), "quick": dict(epochs=8), "full": dict(epochs=40)}
-"""Epochs per bench profile (``kit.report.bench``); the pipeline's baseline stage uses the defaults (quick)."""
-
-
 class EEGNet(nn.Module):
     """EEGNet (Lawhern et al. 2018); see the module docstring for the layer table.
 

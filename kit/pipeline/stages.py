@@ -11,205 +11,29 @@ moved aside to ``{stage}@{old_hash}`` (never overwritten).
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
-import shutil
 import time
 from dataclasses import dataclass, field, replace
-from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from kit import __version__
-from kit.store.artifacts import config_dict, config_hash, load_npz, save_npz, write_json
-from kit.eval.cv import CROSSFIT_GROUPS, load_or_create_folds, loso_score
-from kit.pipeline.ensemble import RULES, EnsembleConfig, apply_ensemble, describe, fit_ensemble
 from kit.core.errors import KitError
-from kit.deep.experts import ExpertsConfig, train_experts_loso
-from kit.signal.features import deep_features, euclidean_alignment
+from kit.deep.experts import ExpertsConfig, head_inputs, predict_heads, train_experts_loso
 from kit.deep.fusion import FusionConfig, train_fusion_loso
-from kit.data.dataset import Dataset, load_dataset
-from kit.deep.mae import MAEConfig, pretrain_mae
-from kit.eval.metric import auc_curves, bootstrap_difference
-from kit.data.demo import ensure_data
-from kit.store.paths import output_root
-from kit.core.runtime import set_threads
+from kit.deep.mae import MAEConfig, load_mae, pretrain_mae
+from kit.deep.nets import AttentionPoolHead, model_stack, pool_time
+from kit.deep.tta import TentConfig, tent_adapt
+from kit.eval.cv import CROSSFIT_GROUPS, loso_score
+from kit.eval.metric import auc_curves
+from kit.eval.stats import bootstrap_difference
+from kit.methods.registry import ANCHORS, ENSEMBLE_COMPONENTS, EXPERT_LEVERS, PIPELINE_METHODS, baseline_predictions
+from kit.pipeline.ensemble import RULES, EnsembleConfig, apply_ensemble, describe, fit_ensemble
+from kit.pipeline.profiles import baseline_params, stage_config
+from kit.pipeline.run import Run, data_tag, open_run
 from kit.pipeline.submission import write_submission
-
-PROFILES: dict[str, dict[str, dict]] = {
-    # quick: minutes on 2 CPU cores at the demo size; sequences pooled 8x (25 model samples)
-    "quick": {
-        "features": dict(),
-        "mae": dict(pool=8, dropout=0.0, epochs=10, sequences_per_epoch=8192, batch_size=256, lr=3e-3),
-        "experts": dict(),
-        "fusion": dict(),
-        "ensemble": dict(),
-    },
-    # smoke: seconds; for tests and CI only (every stage runs, nothing is learned)
-    "smoke": {
-        "features": dict(),
-        "mae": dict(pool=8, epochs=1, sequences_per_epoch=1024, batch_size=256),
-        "experts": dict(max_steps=4, eval_every=2, n_support=8, n_query=8, meta_batch=2),
-        "fusion": dict(epochs=1),
-        "ensemble": dict(weight_step=0.5, post=(("none", 0.0), ("broadcast", 0.0))),
-    },
-    # full: the 3rd-place sizes on the full 200 samples, 3 seeds; meant for a GPU (Kaggle kernel)
-    "full": {"features": dict(), "mae": dict(), "experts": dict(n_seeds=3), "fusion": dict(epochs=30),
-             "ensemble": dict()},
-}
-BASELINES = ("starter", "thetacov", "bandpower", "eegnet")  # anchors of kit.methods.registry (bandpower, eegnet: issue 3)
-METHODS = BASELINES + ("experts", "fusion", "ensemble")
-ENSEMBLE_COMPONENTS = ("starter", "thetacov", "bandpower", "eegnet", "experts", "fusion")
-"""What notebook 05 blends by default (every anchor and the deep stages)."""
-
-
-def stage_config(stage: str, profile: str):
-    """The config dataclass of ``stage`` ("features", "mae", "experts", "fusion", "ensemble") for ``profile``.
-
-    Raises
-    ------
-    KitError
-        Unknown stage or profile.
-    """
-    if profile not in PROFILES:
-        raise KitError(f"unknown profile {profile!r}; choose from {sorted(PROFILES)}")
-    classes = {"features": FeatureConfig, "mae": MAEConfig, "experts": ExpertsConfig, "fusion": FusionConfig, "ensemble": EnsembleConfig}
-    if stage not in classes:
-        raise KitError(f"unknown stage {stage!r}; choose from {sorted(classes)}")
-    return classes[stage](**PROFILES[profile][stage])
-
-
-@dataclass
-class FeatureConfig:
-    """Inputs of the deep stages (02-04)."""
-
-    align: bool = False  # Euclidean alignment per subject before the band powers (He & Wu 2020)
-
-
-def data_tag(root: Path) -> str:
-    """Folder-name tag of a data folder (``demo``, ``raw``, ``eegmmidb-lr`` ...)."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", root.resolve().name) or "data"
-
-
-@dataclass
-class Run:
-    """A data folder, a profile and their artifacts folder; loads data and features once.
-
-    Attributes
-    ----------
-    data_root : Path
-    profile : str
-    artifacts : Path
-        ``{output_root}/artifacts/{data_tag}``.
-    """
-
-    data_root: Path
-    profile: str = "quick"
-    artifacts: Path = field(default=None)
-    verbose: bool = True
-
-    def __post_init__(self):
-        set_threads()
-        if self.profile not in PROFILES:
-            raise KitError(f"unknown profile {self.profile!r}; choose from {sorted(PROFILES)}")
-        if self.artifacts is None:
-            self.artifacts = output_root() / "artifacts" / data_tag(self.data_root)
-
-    @cached_property
-    def dataset(self) -> Dataset:
-        """All trials, training subjects first (see :func:`kit.data.dataset.load_dataset`)."""
-        return load_dataset(self.data_root)
-
-    @cached_property
-    def train(self) -> Dataset:
-        return self.dataset.train
-
-    @cached_property
-    def test(self) -> Dataset:
-        return self.dataset.test
-
-    @cached_property
-    def features(self) -> np.ndarray:
-        """:func:`kit.signal.features.deep_features` of every trial, ``(n_trials, n_chans, n_times, 7)`` float32."""
-        ds = self.dataset
-        X = euclidean_alignment(ds.X, ds.subject) if self.feature_config.align else ds.X
-        return deep_features(X, ds.subject, ds.sfreq)
-
-    @cached_property
-    def feature_config(self) -> FeatureConfig:
-        return stage_config("features", self.profile)
-
-    @cached_property
-    def fingerprint(self) -> str:
-        """Hash of the trials, labels and subjects (16 hex characters)."""
-        ds = self.dataset
-        h = hashlib.blake2b(digest_size=8)
-        for a in (ds.X, ds.y, ds.subject, ds.trial):
-            h.update(np.ascontiguousarray(a).tobytes())
-        return h.hexdigest()
-
-    @cached_property
-    def folds(self) -> pd.DataFrame:
-        """The LOSO fold table, computed once and stored at ``artifacts/{tag}/folds.csv``."""
-        return load_or_create_folds(self.artifacts / "folds.csv", self.train.subject)
-
-    def stage_dir(self, stage: str) -> Path:
-        path = self.artifacts / stage
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-
-    def log(self, msg: str) -> None:
-        if self.verbose:
-            print(msg, flush=True)
-
-    # --- stage bookkeeping -------------------------------------------------
-    def _stamp(self, stage: str, config, upstream: tuple[str, ...]) -> dict:
-        ups = {u: self._read_stamp(u).get("hash") for u in upstream}
-        body = {"config": config_dict(config), "data": self.fingerprint, "upstream": ups, "kit": __version__}
-        if stage == "mae" or stage.startswith(("experts", "fusion")):
-            body["features"] = config_dict(self.feature_config)
-        return {**body, "hash": config_hash(body)}
-
-    def _read_stamp(self, stage: str) -> dict:
-        path = self.artifacts / stage / "stage.json"
-        return json.loads(path.read_text()) if path.is_file() else {}
-
-    def _fresh(self, stage: str, stamp: dict, force: bool, needs: tuple[str, ...]) -> bool:
-        """True when the stage's artifacts match ``stamp``; moves a stale stage folder aside."""
-        folder = self.artifacts / stage
-        old = self._read_stamp(stage)
-        if not force and old.get("hash") == stamp["hash"] and all((folder / n).exists() for n in needs):
-            self.log(f"[{stage}] artifacts match config {stamp['hash']}: skipped (force=True reruns)")
-            return True
-        if old and (force or old.get("hash") != stamp["hash"]):
-            aside = folder.with_name(f"{stage}@{old.get('hash', 'old')}")
-            if aside.exists():
-                shutil.rmtree(aside)
-            folder.rename(aside)
-            why = "forced rerun" if old.get("hash") == stamp["hash"] else "config changed"
-            self.log(f"[{stage}] {why}: previous artifacts moved to {aside}")
-        return False
-
-    def _done(self, stage: str, stamp: dict) -> None:
-        write_json(self.stage_dir(stage) / "stage.json", stamp)
-
-
-def open_run(data=None, profile: str = "quick", **kw) -> Run:
-    """A :class:`Run` on ``data`` (resolved by :func:`kit.data.demo.ensure_data`)."""
-    return Run(ensure_data(data), profile, **kw)
-
-
-def baseline_params(name: str, profile: str) -> dict:
-    """Config overrides of a baseline for a profile (only EEGNet's epochs depend on it)."""
-    if name != "eegnet":
-        return {}
-    from kit.methods.eegnet import EEGNET_SCHEDULES, EEGNetConfig
-
-    default = EEGNetConfig()
-    return {k: v for k, v in EEGNET_SCHEDULES.get(profile, {}).items() if getattr(default, k) != v}
+from kit.store.artifacts import config_dict, load_checkpoint, load_npz, save_npz, write_json
+from kit.store.paths import output_root
 
 
 def run_baseline_stage(run: Run, name: str, *, force: bool = False, params: dict | None = None) -> dict[str, np.ndarray]:
@@ -226,13 +50,12 @@ def run_baseline_stage(run: Run, name: str, *, force: bool = False, params: dict
         Config overrides; default :func:`baseline_params` of the run's profile.
         They are part of the stage stamp.
     """
-    from kit.methods.registry import baseline_predictions
 
-    if name not in BASELINES:
-        raise KitError(f"unknown baseline {name!r}; choose from {BASELINES}")
+    if name not in ANCHORS:
+        raise KitError(f"unknown baseline {name!r}; choose from {', '.join(ANCHORS)}")
     params = baseline_params(name, run.profile) if params is None else params
-    stamp = run._stamp(name, {"baseline": name, "crossfit_groups": CROSSFIT_GROUPS, **params}, ())
-    if run._fresh(name, stamp, force, ("predictions.npz",)):
+    stamp = run.stamp(name, {"baseline": name, "crossfit_groups": CROSSFIT_GROUPS, **params}, ())
+    if run.is_fresh(name, stamp, force, ("predictions.npz",)):
         return load_npz(run.artifacts / name / "predictions.npz")
     t0 = time.perf_counter()
     tr, te = run.train, run.test
@@ -241,7 +64,7 @@ def run_baseline_stage(run: Run, name: str, *, force: bool = False, params: dict
     arrays = dict(oof=np.asarray(oof, np.float32), test=np.asarray(test, np.float32), subject=tr.subject, y=tr.y,
                   test_subject=te.subject, test_trial=te.trial, inner=inner, inner_group=group)
     save_npz(run.stage_dir(name) / "predictions.npz", **arrays)
-    run._done(name, stamp)
+    run.mark_done(name, stamp)
     run.log(f"[{name}] LOSO and cross-fitted predictions in {time.perf_counter() - t0:.1f} s")
     return arrays
 
@@ -249,11 +72,11 @@ def run_baseline_stage(run: Run, name: str, *, force: bool = False, params: dict
 def run_mae_stage(run: Run, cfg: MAEConfig | None = None, *, force: bool = False) -> Path:
     """Stage 02: pretrain the MAE on every trial; returns the path of ``mae.pt``."""
     cfg = cfg or stage_config("mae", run.profile)
-    stamp = run._stamp("mae", cfg, ())
-    if run._fresh("mae", stamp, force, ("mae.pt",)):
+    stamp = run.stamp("mae", cfg, ())
+    if run.is_fresh("mae", stamp, force, ("mae.pt",)):
         return run.artifacts / "mae" / "mae.pt"
     pretrain_mae(run.features, cfg, run.stage_dir("mae"), progress=run.verbose)
-    run._done("mae", stamp)
+    run.mark_done("mae", stamp)
     return run.artifacts / "mae" / "mae.pt"
 
 
@@ -279,14 +102,14 @@ def run_experts_stage(run: Run, cfg: ExpertsConfig | None = None, *, force: bool
     mae_path = run.artifacts / "mae" / "mae.pt"
     if not mae_path.exists():
         raise KitError(f"{mae_path}: not found; run notebook 02 (MAE pretraining) first")
-    stamp = run._stamp(stage, {"experts": config_dict(cfg), "crossfit_groups": n_groups}, ("mae",))
-    if run._fresh(stage, stamp, force, ("predictions.npz",)):
+    stamp = run.stamp(stage, {"experts": config_dict(cfg), "crossfit_groups": n_groups}, ("mae",))
+    if run.is_fresh(stage, stamp, force, ("predictions.npz",)):
         return load_npz(run.artifacts / stage / "predictions.npz")
     run.folds  # noqa: B018 - the fold table is written once, before any training
     ds = run.dataset
     arrays = train_experts_loso(run.features, ds.y, ds.subject, ds.is_test, cfg, mae_path,
                                 run.stage_dir(stage), progress=run.verbose, n_groups=n_groups)
-    run._done(stage, stamp)
+    run.mark_done(stage, stamp)
     return arrays
 
 
@@ -295,15 +118,15 @@ def run_fusion_stage(run: Run, cfg: FusionConfig | None = None, *, force: bool =
     cfg = cfg or stage_config("fusion", run.profile)
     if not (run.artifacts / "experts" / "stage.json").exists():
         raise KitError(f"{run.artifacts / 'experts'}: no finished expert stage; run notebook 03 first")
-    stamp = run._stamp("fusion", {"fusion": config_dict(cfg), "crossfit_groups": CROSSFIT_GROUPS},
+    stamp = run.stamp("fusion", {"fusion": config_dict(cfg), "crossfit_groups": CROSSFIT_GROUPS},
                        ("mae", "experts"))
-    if run._fresh("fusion", stamp, force, ("predictions.npz",)):
+    if run.is_fresh("fusion", stamp, force, ("predictions.npz",)):
         return load_npz(run.artifacts / "fusion" / "predictions.npz")
     arrays = train_fusion_loso(run.artifacts / "experts" / "predictions.npz", cfg, run.stage_dir("fusion"),
                                run.features.shape[2], progress=run.verbose)
     arrays = {**arrays, "test_trial": run.test.trial}
     save_npz(run.stage_dir("fusion") / "predictions.npz", **arrays)
-    run._done("fusion", stamp)
+    run.mark_done("fusion", stamp)
     return arrays
 
 
@@ -436,10 +259,10 @@ def cv_method(method: str, data=None, profile: str = "quick", *, force: bool = F
         ``method``, ``loso_score``, ``window`` [first, last sample],
         ``per_subject_auc``, ``mean_auc``, ``data``, ``profile``.
     """
-    if method not in METHODS:
-        raise KitError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    if method not in PIPELINE_METHODS:
+        raise KitError(f"unknown method {method!r}; choose from {', '.join(PIPELINE_METHODS)}")
     run = open_run(data, profile)
-    if method in BASELINES:
+    if method in ANCHORS:
         preds = run_baseline_stage(run, method, force=force)["oof"]
         result = loso_score(preds, run.train.y, run.train.subject)
     else:
@@ -448,7 +271,7 @@ def cv_method(method: str, data=None, profile: str = "quick", *, force: bool = F
         if method in ("fusion", "ensemble"):
             run_fusion_stage(run, force=force)
         if method == "ensemble":
-            for b in BASELINES:
+            for b in ANCHORS:
                 if b in ENSEMBLE_COMPONENTS:
                     run_baseline_stage(run, b, force=force)
             result = run_ensemble_stage(run, write=False).scores["ensemble"]
@@ -458,3 +281,71 @@ def cv_method(method: str, data=None, profile: str = "quick", *, force: bool = F
     result = {k: v for k, v in result.items() if k != "curve"}
     return {"method": method, **result, "data": str(run.data_root), "profile": profile}
 
+
+TENT = "experts_tent"
+"""Stage folder of the experts adapted to each held-out subject's unlabelled trials (entropy minimisation)."""
+
+
+def run_lever_stage(run, name: str, *, force: bool = False) -> dict:
+    """An expert lever of :data:`EXPERT_LEVERS` into ``artifacts/{tag}/{name}/`` (LOSO folds, no cross-fit models).
+
+    The profile's :class:`kit.deep.experts.ExpertsConfig` with the lever's fields
+    changed, so its row differs from ``experts`` by that change alone (and by
+    the heads' initialisation: fewer models share the batched computation).
+
+    Raises
+    ------
+    KitError
+        Unknown lever, or no MAE checkpoint.
+    """
+
+    if name not in EXPERT_LEVERS:
+        raise KitError(f"bench: unknown lever {name!r}; choose from {', '.join(EXPERT_LEVERS)}")
+    cfg = replace(stage_config("experts", run.profile), **EXPERT_LEVERS[name])
+    return run_experts_stage(run, cfg, force=force, stage=name, n_groups=None)
+
+
+def run_tent_stage(run, cfg=None, *, force: bool = False) -> dict:
+    """The experts stage's fold models, each adapted to its held-out subject's unlabelled trials, then predicting.
+
+    :func:`kit.deep.tta.tent_adapt` on fold k's heads with subject k's trials
+    (no labels); nothing else is retrained.  Writes
+    ``artifacts/{tag}/experts_tent/predictions.npz`` with ``oof (n_train, n_times)``
+    (P of the experts' mean trial logit), ``subject``, ``y``.
+
+    Raises
+    ------
+    KitError
+        No finished experts stage.
+    """
+    import torch
+
+    cfg = cfg or TentConfig()
+    experts = run.artifacts / "experts"
+    if not (experts / "stage.json").exists():
+        raise KitError(f"{experts}: no finished expert stage; run it first")
+    stamp = run.stamp(TENT, cfg, ("mae", "experts"))
+    if run.is_fresh(TENT, stamp, force, ("predictions.npz",)):
+        return load_npz(run.artifacts / TENT / "predictions.npz")
+    mae, mcfg = load_mae(run.artifacts / "mae" / "mae.pt")
+    train = ~run.dataset.is_test
+    feats = torch.from_numpy(np.ascontiguousarray(run.features[train], dtype=np.float32))
+    x = head_inputs(mae, pool_time(feats, mcfg.pool, dim=2))  # (n_train, E, T, D + K)
+    s_tr, n_times = run.dataset.subject[train], run.features.shape[2]
+    sids = np.unique(s_tr)
+    seed = stage_config("experts", run.profile).seed
+    states = [{k[len("head."):]: v for k, v in load_checkpoint(experts / f"fold{k}_seed{seed}.pt")["state_dict"].items()}
+              for k in range(len(sids))]
+    head = AttentionPoolHead(x.shape[1], x.shape[3], x.shape[2], len(sids))
+    head.load_state_dict(model_stack(states))
+    target = torch.from_numpy(np.stack([s_tr == s for s in sids]))  # (n_folds, n_train)
+    head = tent_adapt(head, x, target, cfg)
+    trial = predict_heads(head, x)[0].mean(axis=2)  # (n_folds, n_train): experts' mean trial logit
+    oof = np.zeros((len(s_tr), n_times), np.float32)
+    for k, s in enumerate(sids):
+        m = s_tr == s
+        oof[m] = (1.0 / (1.0 + np.exp(-trial[k, m])))[:, None]
+    arrays = dict(oof=oof, subject=s_tr, y=run.dataset.y[train])
+    save_npz(run.stage_dir(TENT) / "predictions.npz", **arrays)
+    run.mark_done(TENT, stamp)
+    return arrays

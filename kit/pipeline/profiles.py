@@ -1,0 +1,74 @@
+"""Every profile and its sizes: the one table of how long each stage trains, and the stage configs it gives.
+
+``smoke`` (seconds, for tests and CI), ``quick`` (minutes on 2 CPU cores at the demo size: the default),
+``full`` (the 3rd-place sizes, meant for a GPU).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+from kit.core.errors import KitError
+from kit.deep.experts import ExpertsConfig
+from kit.deep.fusion import FusionConfig
+from kit.deep.mae import MAEConfig
+from kit.methods.eegnet import EEGNetConfig
+from kit.pipeline.ensemble import EnsembleConfig
+
+
+PROFILES: dict[str, dict[str, dict]] = {
+    # quick: minutes on 2 CPU cores at the demo size; sequences pooled 8x (25 model samples)
+    "quick": {
+        "features": dict(),
+        "mae": dict(pool=8, dropout=0.0, epochs=10, sequences_per_epoch=8192, batch_size=256, lr=3e-3),
+        "experts": dict(),
+        "fusion": dict(),
+        "ensemble": dict(),
+        "eegnet": dict(epochs=8),
+    },
+    # smoke: seconds; for tests and CI only (every stage runs, nothing is learned)
+    "smoke": {
+        "features": dict(),
+        "mae": dict(pool=8, epochs=1, sequences_per_epoch=1024, batch_size=256),
+        "experts": dict(max_steps=4, eval_every=2, n_support=8, n_query=8, meta_batch=2),
+        "fusion": dict(epochs=1),
+        "ensemble": dict(weight_step=0.5, post=(("none", 0.0), ("broadcast", 0.0))),
+        "eegnet": dict(epochs=1),
+    },
+    # full: the 3rd-place sizes on the full 200 samples, 3 seeds; meant for a GPU (Kaggle kernel)
+    "full": {"features": dict(), "mae": dict(), "experts": dict(n_seeds=3), "fusion": dict(epochs=30),
+             "ensemble": dict(), "eegnet": dict(epochs=40)},
+}
+"""Profile -> stage -> config overrides (stages: features, mae, experts, fusion, ensemble and the eegnet anchor)."""
+
+
+def stage_config(stage: str, profile: str):
+    """The config dataclass of ``stage`` ("features", "mae", "experts", "fusion", "ensemble") for ``profile``.
+
+    Raises
+    ------
+    KitError
+        Unknown stage or profile.
+    """
+    if profile not in PROFILES:
+        raise KitError(f"unknown profile {profile!r}; choose from {sorted(PROFILES)}")
+    classes = {"features": FeatureConfig, "mae": MAEConfig, "experts": ExpertsConfig, "fusion": FusionConfig, "ensemble": EnsembleConfig}
+    if stage not in classes:
+        raise KitError(f"unknown stage {stage!r}; choose from {sorted(classes)}")
+    return classes[stage](**PROFILES[profile][stage])
+
+
+@dataclass
+class FeatureConfig:
+    """Inputs of the deep stages (02-04)."""
+
+    align: bool = False  # Euclidean alignment per subject before the band powers (He & Wu 2020)
+
+
+def baseline_params(name: str, profile: str) -> dict:
+    """Config overrides of a baseline for a profile (only EEGNet's epochs depend on it)."""
+    if name != "eegnet":
+        return {}
+    default = EEGNetConfig()
+    return {k: v for k, v in PROFILES[profile]["eegnet"].items() if getattr(default, k) != v}

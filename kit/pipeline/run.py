@@ -1,0 +1,155 @@
+"""A Run: one data folder and profile, their artifacts folder, the data and features loaded once, and the stage cache.
+
+A :class:`Run` ties a data folder and a profile to an artifacts folder,
+``{output_root}/artifacts/{data_tag}/{stage}/``, so runs on different data
+folders never share files.  Each stage writes ``stage.json`` (its config
+hash, the data fingerprint and the upstream stages' hashes) beside its
+weights and ``predictions.npz``; a stage whose ``stage.json`` matches is
+skipped unless ``force=True``.  When the config changed, the old folder is
+moved aside to ``{stage}@{old_hash}`` (never overwritten).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from kit import __version__
+from kit.core.errors import KitError
+from kit.core.runtime import set_threads
+from kit.data.dataset import Dataset, load_dataset
+from kit.data.demo import ensure_data
+from kit.eval.cv import load_or_create_folds
+from kit.pipeline.profiles import PROFILES, FeatureConfig, stage_config
+from kit.signal.features import deep_features, euclidean_alignment
+from kit.store.artifacts import config_dict, config_hash, write_json
+from kit.store.paths import output_root
+
+
+def data_tag(root: Path) -> str:
+    """Folder-name tag of a data folder (``demo``, ``raw``, ``eegmmidb-lr`` ...)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", root.resolve().name) or "data"
+
+
+@dataclass
+class Run:
+    """A data folder, a profile and their artifacts folder; loads data and features once.
+
+    Attributes
+    ----------
+    data_root : Path
+    profile : str
+    artifacts : Path
+        ``{output_root}/artifacts/{data_tag}``.
+    """
+
+    data_root: Path
+    profile: str = "quick"
+    artifacts: Path = field(default=None)
+    verbose: bool = True
+
+    def __post_init__(self):
+        set_threads()
+        if self.profile not in PROFILES:
+            raise KitError(f"unknown profile {self.profile!r}; choose from {sorted(PROFILES)}")
+        if self.artifacts is None:
+            self.artifacts = output_root() / "artifacts" / data_tag(self.data_root)
+
+    @cached_property
+    def dataset(self) -> Dataset:
+        """All trials, training subjects first (see :func:`kit.data.dataset.load_dataset`)."""
+        return load_dataset(self.data_root)
+
+    @cached_property
+    def train(self) -> Dataset:
+        return self.dataset.train
+
+    @cached_property
+    def test(self) -> Dataset:
+        return self.dataset.test
+
+    @cached_property
+    def features(self) -> np.ndarray:
+        """:func:`kit.signal.features.deep_features` of every trial, ``(n_trials, n_chans, n_times, 7)`` float32."""
+        ds = self.dataset
+        X = euclidean_alignment(ds.X, ds.subject) if self.feature_config.align else ds.X
+        return deep_features(X, ds.subject, ds.sfreq)
+
+    @cached_property
+    def feature_config(self) -> FeatureConfig:
+        return stage_config("features", self.profile)
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """Hash of the trials, labels and subjects (16 hex characters)."""
+        ds = self.dataset
+        h = hashlib.blake2b(digest_size=8)
+        for a in (ds.X, ds.y, ds.subject, ds.trial):
+            h.update(np.ascontiguousarray(a).tobytes())
+        return h.hexdigest()
+
+    @cached_property
+    def folds(self) -> pd.DataFrame:
+        """The LOSO fold table, computed once and stored at ``artifacts/{tag}/folds.csv``."""
+        return load_or_create_folds(self.artifacts / "folds.csv", self.train.subject)
+
+    def stage_dir(self, stage: str) -> Path:
+        """``artifacts/{tag}/{stage}/``, created."""
+        path = self.artifacts / stage
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def log(self, msg: str) -> None:
+        """Print ``msg`` when the run is verbose."""
+        if self.verbose:
+            print(msg, flush=True)
+
+    # --- the stage cache: every stage (kit.pipeline.stages) goes stamp -> is_fresh -> compute -> mark_done ---
+    def stamp(self, stage: str, config, upstream: tuple[str, ...]) -> dict:
+        """What identifies a stage's artifacts: its config, the data fingerprint, the upstream stages' hashes, the kit.
+
+        Returns ``{"config", "data", "upstream", "kit"[, "features"], "hash"}``; ``hash`` is 16 hex characters.
+        """
+        ups = {u: self.read_stamp(u).get("hash") for u in upstream}
+        body = {"config": config_dict(config), "data": self.fingerprint, "upstream": ups, "kit": __version__}
+        if stage == "mae" or stage.startswith(("experts", "fusion")):
+            body["features"] = config_dict(self.feature_config)
+        return {**body, "hash": config_hash(body)}
+
+    def read_stamp(self, stage: str) -> dict:
+        """The ``stage.json`` a finished stage wrote, or ``{}``."""
+        path = self.artifacts / stage / "stage.json"
+        return json.loads(path.read_text()) if path.is_file() else {}
+
+    def is_fresh(self, stage: str, stamp: dict, force: bool, needs: tuple[str, ...]) -> bool:
+        """True when the stage's artifacts match ``stamp``; moves a stale stage folder aside."""
+        folder = self.artifacts / stage
+        old = self.read_stamp(stage)
+        if not force and old.get("hash") == stamp["hash"] and all((folder / n).exists() for n in needs):
+            self.log(f"[{stage}] artifacts match config {stamp['hash']}: skipped (force=True reruns)")
+            return True
+        if old and (force or old.get("hash") != stamp["hash"]):
+            aside = folder.with_name(f"{stage}@{old.get('hash', 'old')}")
+            if aside.exists():
+                shutil.rmtree(aside)
+            folder.rename(aside)
+            why = "forced rerun" if old.get("hash") == stamp["hash"] else "config changed"
+            self.log(f"[{stage}] {why}: previous artifacts moved to {aside}")
+        return False
+
+    def mark_done(self, stage: str, stamp: dict) -> None:
+        """Write ``stage.json`` last, once the stage's files are complete (a crash before it leaves the stage unfinished)."""
+        write_json(self.stage_dir(stage) / "stage.json", stamp)
+
+
+def open_run(data=None, profile: str = "quick", **kw) -> Run:
+    """A :class:`Run` on ``data`` (resolved by :func:`kit.data.demo.ensure_data`)."""
+    return Run(ensure_data(data), profile, **kw)
