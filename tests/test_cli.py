@@ -11,7 +11,9 @@ import pytest
 from kit.app import cli
 from kit.data.demo import write_demo_dataset
 from kit.data.dataset import load_dataset
+from kit.eval.cv import loso_score
 from kit.eval.metric import competition_score
+from kit.methods.registry import run_baseline
 from kit.store.paths import project_root
 from kit.pipeline.submission import read_labels, write_submission
 
@@ -149,7 +151,9 @@ def test_cv_starter_prints_json_last(capsys, demo):
     assert {"method", "loso_score", "window", "per_subject_auc", "mean_auc"} <= set(result)
     assert result["method"] == "starter"
     assert len(result["window"]) == 2 and len(result["per_subject_auc"]) == 14
-    assert 0.0 <= result["loso_score"] <= 1.0
+    tr = load_dataset(demo, splits=("train",))
+    oof, _ = run_baseline("starter", tr.X, tr.y, tr.subject, sfreq=tr.sfreq)
+    assert result["loso_score"] == pytest.approx(loso_score(oof, tr.y, tr.subject)["loso_score"], abs=1e-12)
     if result["window"][0] is None:
         assert result["loso_score"] == 0.5
     else:
@@ -160,24 +164,27 @@ def test_run_reports_submission_and_time(capsys, monkeypatch, tmp_path):
     from kit.app import runner
 
     monkeypatch.setenv("KIT_OUTPUT", str(tmp_path))
+    data = tmp_path / "mydata"
+    (data / "training").mkdir(parents=True)
     seen = {}
 
     def fake_run(names, *, data, profile, timeout):
         seen.update(names=list(names), data=data, profile=profile)
-        sub = tmp_path / "submissions" / "demo_quick_ensemble.csv"
+        sub = tmp_path / "submissions" / "mydata_full_ensemble.csv"
         sub.parent.mkdir(parents=True)
         sub.write_text("id,prediction\n")
-        (tmp_path / "artifacts" / "demo" / "ensemble").mkdir(parents=True)
-        table = [{"method": "thetacov", "loso_score": 0.61, "window": "0-199", "mean_subject_auc": 0.61},
-                 {"method": "ensemble", "loso_score": 0.62, "window": "0-199", "mean_subject_auc": 0.62}]
-        (tmp_path / "artifacts" / "demo" / "ensemble" / "result.json").write_text(
+        (tmp_path / "submissions" / "newer.csv").write_text("id,prediction\n")  # not this run's: never reported
+        (tmp_path / "artifacts" / "mydata" / "ensemble").mkdir(parents=True)
+        table = [{"method": "thetacov", "loso_score": 0.61, "window": "0-199", "mean_auc": 0.61},
+                 {"method": "ensemble", "loso_score": 0.62, "window": "0-199", "mean_auc": 0.62}]
+        (tmp_path / "artifacts" / "mydata" / "ensemble" / "result.json").write_text(
             json.dumps({"submission": str(sub), "table": table, "blend": "1.00 thetacov; broadcast"}))
         return [runner.NotebookRun(n, tmp_path / f"{n}.ipynb", 1.0) for n in names]
 
     monkeypatch.setattr(runner, "run_notebooks", fake_run)
-    code, out, _ = run_cli(capsys, "run", "--profile", "full", "--data", tmp_path)
+    code, out, _ = run_cli(capsys, "run", "--profile", "full", "--data", data)
     assert code == 0
-    assert seen == {"names": list(runner.NOTEBOOKS), "data": str(tmp_path), "profile": "full"}
-    assert f"submission: {tmp_path / 'submissions' / 'demo_quick_ensemble.csv'}" in out
+    assert seen == {"names": list(runner.NOTEBOOKS), "data": str(data), "profile": "full"}
+    assert f"submission: {tmp_path / 'submissions' / 'mydata_full_ensemble.csv'}" in out
     assert "ensemble        0.62  0-199              0.62" in out  # the LOSO table of notebook 05
     assert out.strip().splitlines()[-1].startswith("total wall time:")

@@ -67,13 +67,6 @@ def test_load_or_create_folds_computes_once_and_checks_subjects(tmp_path):
         cv.load_folds(tmp_path / "nope.csv")
 
 
-def test_default_folds_path_follows_output_root(tmp_path, monkeypatch):
-    monkeypatch.setenv("KIT_OUTPUT", str(tmp_path))
-    assert cv.default_folds_path() == tmp_path / "artifacts" / "folds.csv"
-    cv.load_or_create_folds(None, SUBJECT)
-    assert (tmp_path / "artifacts" / "folds.csv").is_file()
-
-
 def test_loso_score_matches_metric_by_hand():
     rng = np.random.default_rng(0)
     subject = np.repeat([1, 2], 20)

@@ -154,7 +154,7 @@ def test_all_in_one_notebook_runs_the_series_then_publishes():
         assert tags[i + 1] == ["injected-parameters"] and "PROFILE = 'quick'" in nb.cells[i + 1].source
     separators = [c.source for c in nb.cells if c.cell_type == "markdown" and c.source.startswith("---")]
     assert [s.split("`")[1] for s in separators] == list(NOTEBOOKS)
-    assert tags[-1] == ["kit-publish"] and "publish_submission()" in nb.cells[-1].source
+    assert tags[-1] == ["kit-publish"] and "publish_submission(result.submission)" in nb.cells[-1].source
     assert "kaggle_setup(expect_gpu=True)" in nb.cells[0].source
     assert "kit-publish" not in str(kk.kernel_notebook("02_mae_pretraining").cells)
 
@@ -248,16 +248,16 @@ def test_kaggle_setup_finds_the_data_or_says_to_attach_it(tmp_path, kaggle_input
     assert kk.kaggle_setup(input_root=empty, log=None)["data"] == "/somewhere/else"
 
 
-def test_publish_submission_copies_the_newest(tmp_path, monkeypatch):
+def test_publish_submission_copies_the_file_it_is_given(tmp_path, monkeypatch):
     monkeypatch.setenv("KIT_OUTPUT", str(tmp_path))
-    assert kk.publish_submission(log=None) is None
+    assert kk.publish_submission(None, log=None) is None
+    assert kk.publish_submission(tmp_path / "missing.csv", log=None) is None
     (tmp_path / "submissions").mkdir()
-    old, new = tmp_path / "submissions" / "a.csv", tmp_path / "submissions" / "b.csv"
-    old.write_text("id,prediction\nold\n")
-    new.write_text("id,prediction\nnew\n")
-    os.utime(old, (1e9, 1e9))
-    assert kk.publish_submission(log=None) == tmp_path / "submission.csv"
-    assert (tmp_path / "submission.csv").read_text() == new.read_text()
+    mine, newer = tmp_path / "submissions" / "a.csv", tmp_path / "submissions" / "b.csv"
+    mine.write_text("id,prediction\nmine\n")
+    newer.write_text("id,prediction\nnewer\n")  # written later, but not the one handed over
+    assert kk.publish_submission(mine, log=None) == tmp_path / "submission.csv"
+    assert (tmp_path / "submission.csv").read_text() == mine.read_text()
 
 
 # ----------------------------------------------------------------------------- the wheel

@@ -17,7 +17,8 @@ from kit.pipeline import stages as pipeline
 from kit.data.demo import write_demo_dataset
 from kit.core.errors import KitError
 from kit.store.paths import project_root
-from kit.pipeline.submission import score_submission, validate_submission
+from kit.eval.metric import competition_score
+from kit.pipeline.submission import read_labels, score_submission, validate_submission
 
 STAGES = ("starter", "thetacov", "bandpower", "mae", "experts", "fusion", "ensemble")
 
@@ -53,7 +54,13 @@ def test_run_writes_every_stage_and_a_valid_submission(finished_run):
     df = validate_submission(sub, subject=te.subject, trial=te.trial)
     assert len(df) == len(te) * 200
     ws = score_submission(sub, data / "test_labels.csv")
-    assert 0.5 <= ws.score <= 1.0
+    # the file's score is the metric on the ensemble stage's stored test predictions (float32 -> csv rounding aside)
+    ens = np.load(art / "ensemble" / "predictions.npz")
+    subject, trial, label = read_labels(data / "test_labels.csv")
+    row = {(s, t): i for i, (s, t) in enumerate(zip(ens["test_subject"], ens["test_trial"]))}
+    pred = ens["test"][[row[(s, t)] for s, t in zip(subject, trial)]]
+    ref = competition_score(pred, label, subject)
+    assert ws.score == pytest.approx(ref.score, abs=1e-4) and (ws.start, ws.stop) == (ref.start, ref.stop)
 
 
 def test_stage_predictions_align_with_the_data(finished_run, monkeypatch):

@@ -147,19 +147,19 @@ def test_config_change_moves_the_old_stage_aside_and_downstream_follows(copy_of_
     data, out, art = copy_of_b
     old_mae = {k: p.read_bytes() for k, p in files(art / "mae").items()}
     old_experts = {k: p.read_bytes() for k, p in files(art / "experts").items()}
-    old_hash = pipeline.Run(data, "smoke")._read_stamp("mae")["hash"]
+    old_hash = pipeline.Run(data, "smoke").read_stamp("mae")["hash"]
     run = pipeline.Run(data, "smoke", verbose=True)
     pipeline.run_mae_stage(run, tiny("mae", seed=1))
     aside = art / f"mae@{old_hash}"
     assert f"[mae] config changed: previous artifacts moved to {aside}" in capsys.readouterr().out
     assert {k: p.read_bytes() for k, p in files(aside).items()} == old_mae  # kept whole, not overwritten
-    assert run._read_stamp("mae")["hash"] != old_hash
+    assert run.read_stamp("mae")["hash"] != old_hash
     assert load_mae(art / "mae" / "mae.pt")[1].seed == 1
 
-    experts_hash = run._read_stamp("experts")["hash"]
+    experts_hash = run.read_stamp("experts")["hash"]
     pipeline.run_experts_stage(run, tiny("experts"))  # same config, new upstream MAE: retrained
     assert {k: p.read_bytes() for k, p in files(art / f"experts@{experts_hash}").items()} == old_experts
-    assert run._read_stamp("experts")["upstream"]["mae"] == run._read_stamp("mae")["hash"]
+    assert run.read_stamp("experts")["upstream"]["mae"] == run.read_stamp("mae")["hash"]
     assert len(list((art / "experts").glob("fold*_seed0.pt"))) == 14
     new = pipeline.load_components(run, ("experts",))["experts"]["oof"]
     assert new.shape == (len(run.train), 200) and np.isfinite(new).all()

@@ -152,63 +152,37 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------- run
-def _submission_after(start: float) -> Path | None:
-    """The submission written by notebook 05 since ``start`` (epoch s).
-
-    Read from the newest ``artifacts/*/ensemble/result.json`` (key
-    ``submission``, written by :func:`kit.pipeline.stages.run_ensemble_stage`), else
-    the newest ``submissions/*.csv``; None if neither is newer than ``start``.
-    """
-    from kit.store.paths import output_root
-
-    root = output_root()
-    fresh = lambda paths: [p for p in paths if p.is_file() and p.stat().st_mtime >= start - 1]  # noqa: E731
-    for result in sorted(fresh(root.glob("artifacts/*/ensemble/result.json")), key=lambda p: p.stat().st_mtime,
-                         reverse=True):
-        try:
-            written = json.loads(result.read_text()).get("submission")
-        except (OSError, ValueError):
-            continue
-        if written:
-            return Path(written)
-    csvs = fresh(root.glob("submissions/*.csv*"))
-    return max(csvs, key=lambda p: p.stat().st_mtime) if csvs else None
-
-
-def _print_loso_table(start: float) -> None:
-    """Print the LOSO table that notebook 05 stored in ``artifacts/*/ensemble/result.json`` since ``start``."""
+def _print_run_result(result_json: Path) -> None:
+    """Print the LOSO table, the blend and the submission that notebook 05 stored in ``result_json``."""
     import pandas as pd
 
-    from kit.store.paths import output_root
-
-    results = [p for p in output_root().glob("artifacts/*/ensemble/result.json") if p.stat().st_mtime >= start - 1]
-    if not results:
-        return
-    result = json.loads(max(results, key=lambda p: p.stat().st_mtime).read_text())
+    result = json.loads(result_json.read_text())
     print("LOSO scores (window metric over held-out training subjects):")
     table = pd.DataFrame(result["table"])
-    print(table[["method", "loso_score", "window", "mean_subject_auc"]].to_string(index=False))
+    print(table[["method", "loso_score", "window", "mean_auc"]].to_string(index=False))
     print(f"ensemble: {result['blend']}")
+    print(f"submission: {result['submission']}" if result.get("submission")
+          else "submission: none written (the data folder has no test trials)")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from kit.app.runner import NOTEBOOKS, run_notebooks
+    from kit.data.demo import ensure_data
+    from kit.pipeline.run import data_tag
+    from kit.store.paths import output_root
 
     start = time.time()
     names = args.notebooks or NOTEBOOKS
     unknown = [n for n in names if n not in NOTEBOOKS]
     if unknown:
         raise KitError(f"unknown notebooks {unknown}; the series is {list(NOTEBOOKS)}")
-    runs = run_notebooks(names, data=args.data, profile=args.profile, timeout=args.timeout)
+    data = ensure_data(args.data)  # resolved once: the notebooks and the result below use the same folder
+    runs = run_notebooks(names, data=str(data), profile=args.profile, timeout=args.timeout)
     total = time.time() - start
     for run in runs:
         print(f"  {run.name:22} {run.seconds:7.1f} s  {run.output}")
-    submission = _submission_after(start)
-    _print_loso_table(start)
-    if submission is not None:
-        print(f"submission: {submission}")
-    elif NOTEBOOKS[-1] in names:
-        print("submission: none written (see the executed 05 notebook)")
+    if NOTEBOOKS[-1] in names:  # written by kit.pipeline.stages.run_ensemble_stage in notebook 05, just now
+        _print_run_result(output_root() / "artifacts" / data_tag(data) / "ensemble" / "result.json")
     print(f"total wall time: {total:.1f} s")
     return 0
 

@@ -421,26 +421,25 @@ def kaggle_setup(*, expect_gpu: bool = False, input_root: str | os.PathLike | No
     return report
 
 
-def publish_submission(log=print) -> Path | None:
-    """Copy the newest ``submissions/*.csv`` under the output root to ``{output_root}/submission.csv``.
+def publish_submission(submission: str | os.PathLike | None, log=print) -> Path | None:
+    """Copy ``submission`` (the file notebook 05 wrote) to ``{output_root}/submission.csv``.
 
     In a kernel that puts the file at the top of its Output tab, where
-    Kaggle's "Submit" button finds it.  Returns the copy, or None if no
-    submission was written.
+    Kaggle's "Submit" button finds it.  The kernel's last cell calls it with
+    ``result.submission`` of :func:`kit.pipeline.stages.run_ensemble_stage`.
+    Returns the copy, or None (and says why) when no submission was written.
     """
     from kit.store.paths import output_root
 
     log = log or (lambda _msg: None)
-    root = output_root()
-    written = [p for p in (root / "submissions").glob("*.csv") if p.is_file()]
-    if not written:
-        log(f"no submission under {root / 'submissions'}")
+    if submission is None or not Path(submission).is_file():
+        log(f"no submission to publish ({submission or 'none written: the data folder has no test trials'})")
         return None
-    newest = max(written, key=lambda p: p.stat().st_mtime)
-    target = root / "submission.csv"
+    source = Path(submission)
+    target = output_root() / "submission.csv"
     with atomic_write(target) as fh:
-        fh.write(newest.read_bytes())
-    log(f"submission: {target} (a copy of {newest.name}); submit it from this kernel's Output tab")
+        fh.write(source.read_bytes())
+    log(f"submission: {target} (a copy of {source.name}); submit it from this kernel's Output tab")
     return target
 
 
@@ -563,7 +562,7 @@ def kernel_notebook(notebook: str = ALL, *, profile: str = "quick", gpu: bool = 
     if NOTEBOOKS[-1] in names:
         cells.append(nbformat.v4.new_code_cell(
             "# added by `python -m kit kaggle-kernel`: the submission at the top of the Output tab\n"
-            "import kit.app.kaggle\n\nkit.app.kaggle.publish_submission()", metadata={"tags": ["kit-publish"]}))
+            "import kit.app.kaggle\n\nkit.app.kaggle.publish_submission(result.submission)", metadata={"tags": ["kit-publish"]}))
     for index, cell in enumerate(cells):
         cell["id"] = f"cell-{index}"
         if cell.cell_type == "code":

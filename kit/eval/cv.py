@@ -23,7 +23,6 @@ from sklearn.model_selection import LeaveOneGroupOut
 from kit.store.artifacts import atomic_write
 from kit.core.errors import KitError
 from kit.eval.metric import CHANCE, MIN_LEN, competition_score
-from kit.store.paths import output_root
 
 Fold = tuple[np.ndarray, np.ndarray]
 
@@ -125,25 +124,20 @@ def folds_from_table(table: pd.DataFrame, subject: np.ndarray) -> list[Fold]:
     return folds
 
 
-def default_folds_path() -> Path:
-    """``{output_root}/artifacts/folds.csv``."""
-    return output_root() / "artifacts" / "folds.csv"
-
-
-def save_folds(path: str | os.PathLike | None, table: pd.DataFrame) -> Path:
+def save_folds(path: str | os.PathLike, table: pd.DataFrame) -> Path:
     """Write a fold table as CSV (``subject,fold``) atomically.
 
     Parameters
     ----------
-    path : path or None
-        Default :func:`default_folds_path`.
+    path : path
+        The run's fold table, ``artifacts/{data_tag}/folds.csv`` (:attr:`kit.pipeline.run.Run.folds`).
     table : DataFrame with columns ``subject``, ``fold``
 
     Returns
     -------
     Path
     """
-    path = Path(path) if path is not None else default_folds_path()
+    path = Path(path)
     buf = io.StringIO()
     table[["subject", "fold"]].to_csv(buf, index=False)
     with atomic_write(path, "w") as fh:
@@ -151,13 +145,13 @@ def save_folds(path: str | os.PathLike | None, table: pd.DataFrame) -> Path:
     return path
 
 
-def load_folds(path: str | os.PathLike | None = None, subject: np.ndarray | None = None) -> pd.DataFrame:
+def load_folds(path: str | os.PathLike, subject: np.ndarray | None = None) -> pd.DataFrame:
     """Read a fold table written by :func:`save_folds`.
 
     Parameters
     ----------
-    path : path or None
-        Default :func:`default_folds_path`.
+    path : path
+        The run's fold table, ``artifacts/{data_tag}/folds.csv`` (:attr:`kit.pipeline.run.Run.folds`).
     subject : ndarray, optional
         If given, the table's subject set must equal ``unique(subject)``.
 
@@ -166,7 +160,7 @@ def load_folds(path: str | os.PathLike | None = None, subject: np.ndarray | None
     KitError
         Missing or malformed file, or a table for another subject set.
     """
-    path = Path(path) if path is not None else default_folds_path()
+    path = Path(path)
     if not path.is_file():
         raise KitError(f"{path}: fold table not found")
     try:
@@ -187,13 +181,13 @@ def load_folds(path: str | os.PathLike | None = None, subject: np.ndarray | None
     return table
 
 
-def load_or_create_folds(path: str | os.PathLike | None, subject: np.ndarray) -> pd.DataFrame:
+def load_or_create_folds(path: str | os.PathLike, subject: np.ndarray) -> pd.DataFrame:
     """The fold table at ``path``: created from ``subject`` on first use, then reused.
 
     Parameters
     ----------
-    path : path or None
-        Default ``artifacts/folds.csv`` under the output root.
+    path : path
+        The run's fold table, ``artifacts/{data_tag}/folds.csv`` (:attr:`kit.pipeline.run.Run.folds`).
     subject : ndarray, shape (n_trials,)
         Training subjects.
 
@@ -208,7 +202,7 @@ def load_or_create_folds(path: str | os.PathLike | None, subject: np.ndarray) ->
         ("fold table is for subjects [...], data has [...]; delete it or pass
         another artifacts folder").
     """
-    path = Path(path) if path is not None else default_folds_path()
+    path = Path(path)
     if path.exists():
         return load_folds(path, subject)
     table = fold_table(subject)

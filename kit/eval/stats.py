@@ -7,6 +7,7 @@ import itertools
 import numpy as np
 
 from kit.core.errors import KitError
+from kit.eval.cv import loso_score
 from kit.eval.metric import CHANCE, MIN_LEN, auc_curves, window_score
 
 
@@ -154,25 +155,18 @@ def summarize(oof: np.ndarray, y: np.ndarray, subject: np.ndarray, *, n_boot: in
     Returns
     -------
     dict
-        ``score`` (LOSO window metric), ``window`` [start, stop] samples or
-        [None, None], ``mean_subject_auc``, ``ci`` [low, high] (95 %
-        bootstrap over subjects), ``lb_mean``, ``lb_p5``, ``lb_p95`` (metric
-        over every ``k``-subject subset), ``per_subject_auc`` {subject: mean
-        AUC}, ``curve`` (n_times,) list.
+        :func:`kit.eval.cv.loso_score`'s keys (``loso_score``, ``window``
+        [start, stop] samples or [None, None], ``per_subject_auc``,
+        ``mean_auc``, ``curve``) and ``ci`` [low, high] (95 % bootstrap over
+        subjects), ``lb_mean``, ``lb_p5``, ``lb_p95`` (the metric over every
+        ``k``-subject subset).
 
     Raises
     ------
     KitError
         See :func:`kit.eval.metric.auc_curves`.
     """
-    subjects, A = auc_curves(oof, y, subject)
-    ws = window_score(A.mean(axis=0))
+    _, A = auc_curves(oof, y, subject)
     lb = leaderboard_scores(A, k)
-    return {
-        "score": float(ws.score), "window": [ws.start, ws.stop],
-        "mean_subject_auc": float(A.mean()),
-        "ci": list(bootstrap_interval(A, n_boot=n_boot, seed=seed)),
-        "lb_mean": float(lb.mean()), "lb_p5": float(np.percentile(lb, 5)), "lb_p95": float(np.percentile(lb, 95)),
-        "per_subject_auc": {int(s): float(a.mean()) for s, a in zip(subjects, A)},
-        "curve": [float(v) for v in ws.curve],
-    }
+    return {**loso_score(oof, y, subject), "ci": list(bootstrap_interval(A, n_boot=n_boot, seed=seed)),
+            "lb_mean": float(lb.mean()), "lb_p5": float(np.percentile(lb, 5)), "lb_p95": float(np.percentile(lb, 95))}

@@ -67,7 +67,7 @@ from kit.store.paths import output_root, project_root
 
 
 NULL_LIMIT = 0.53
-"""Highest LOSO score accepted on null data (the issue's target); above it, suspect a leak."""
+"""Highest LOSO score accepted on null data; above it, suspect a leak (see the module docstring for why 0.53)."""
 
 
 NULL_SCALE = 1.0

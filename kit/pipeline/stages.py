@@ -241,12 +241,12 @@ def run_ensemble_stage(run: Run, cfg: EnsembleConfig | None = None, *, component
 
 
 def score_table(scores: dict[str, dict]) -> pd.DataFrame:
-    """One row per method: ``loso_score``, window ``start``/``stop`` (samples), ``mean_subject_auc``."""
+    """One row per method of :func:`kit.eval.cv.loso_score` dicts: ``loso_score``, ``window`` "start-stop" (samples), ``mean_auc``."""
     rows = []
     for method, s in scores.items():
         rows.append({"method": method, "loso_score": round(s["loso_score"], 4),
                      "window": "-" if s["window"][0] is None else f"{s['window'][0]}-{s['window'][1]}",
-                     "mean_subject_auc": round(float(np.mean(list(s["per_subject_auc"].values()))), 4)})
+                     "mean_auc": round(s["mean_auc"], 4)})
     return pd.DataFrame(rows)
 
 

@@ -88,18 +88,18 @@ def folder_table(res: FolderResult) -> str:
              "|---|---|---|---|---|---|---|"]
     times = res.times if res.times is not None else np.arange(200) / 200.0
     for name, r in res.rows.items():
-        flag = " **> 0.53: leak?**" if res.null and r["score"] > NULL_LIMIT else ""
+        flag = " **> 0.53: leak?**" if res.null and r["loso_score"] > NULL_LIMIT else ""
         wall = f"{res.seconds.get(name, 0.0):.0f}" + (" (cached)" if res.cached.get(name) else "")
-        lines.append(f"| {name} | {r['score']:.4f}{flag} | {_fmt_window(r['window'], times)} | "
-                     f"{r['mean_subject_auc']:.4f} | [{r['ci'][0]:.4f}, {r['ci'][1]:.4f}] | "
+        lines.append(f"| {name} | {r['loso_score']:.4f}{flag} | {_fmt_window(r['window'], times)} | "
+                     f"{r['mean_auc']:.4f} | [{r['ci'][0]:.4f}, {r['ci'][1]:.4f}] | "
                      f"{r['lb_mean']:.4f} [{r['lb_p5']:.4f}, {r['lb_p95']:.4f}] | {wall} |")
     lines.append("")
-    anchors = {k: v["score"] for k, v in res.rows.items() if k in ANCHORS}
+    anchors = {k: v["loso_score"] for k, v in res.rows.items() if k in ANCHORS}
     if anchors:
         best = max(anchors, key=anchors.get)
         note = f"Best anchor: **{best}** ({anchors[best]:.4f})."
         if "ensemble" in res.rows and not res.null:  # on null data there is nothing to beat
-            d = res.rows["ensemble"]["score"] - anchors[best]
+            d = res.rows["ensemble"]["loso_score"] - anchors[best]
             note += (f" Ensemble {'+' if d >= 0 else '-'}{abs(d):.4f} vs the best anchor "
                      f"({'meets' if d >= 0.01 else 'misses'} the +0.01 target).")
         lines.append(note)
@@ -110,7 +110,7 @@ def folder_table(res: FolderResult) -> str:
         lines.append(f"Ensemble blend chosen on all subjects: {res.ensemble_blend}.")
     lines.extend(ensemble_lines(res.ensemble_info))
     if res.null:
-        over = [k for k, v in res.rows.items() if v["score"] > NULL_LIMIT]
+        over = [k for k, v in res.rows.items() if v["loso_score"] > NULL_LIMIT]
         lines.append(f"NULL check (every method <= {NULL_LIMIT}): "
                      + ("passed." if not over else f"FAILED for {', '.join(over)}."))
     return "\n".join(lines) + "\n"
@@ -187,8 +187,8 @@ def summary_json(results: list[FolderResult], *, wall: float, report: Path, memo
     for r in results:
         out["folders"][r.tag] = {
             "data": str(r.data), "null": r.null, "wall_s": round(r.total_seconds, 1),
-            "methods": {k: {"score": round(v["score"], 4), "window": v["window"],
-                            "mean_subject_auc": round(v["mean_subject_auc"], 4),
+            "methods": {k: {"loso_score": round(v["loso_score"], 4), "window": v["window"],
+                            "mean_auc": round(v["mean_auc"], 4),
                             "ci": [round(c, 4) for c in v["ci"]], "lb_mean": round(v["lb_mean"], 4),
                             "lb_p5": round(v["lb_p5"], 4), "lb_p95": round(v["lb_p95"], 4),
                             "seconds": round(r.seconds.get(k, 0.0), 1)} for k, v in r.rows.items()},

@@ -1,11 +1,14 @@
 """Artifacts on disk: atomic writes, checkpoints that carry their config, predictions.
 
-Layout (under :func:`kit.store.paths.output_root`)::
+Layout (under :func:`kit.store.paths.output_root`; ``{tag}`` is the data
+folder's tag, :func:`kit.pipeline.run.data_tag`)::
 
-    artifacts/folds.csv                          LOSO fold table, computed once
-    artifacts/{stage}/config.json                the stage config and its hash
-    artifacts/{stage}/fold{k}_seed{s}.pt         weights + config (one per fold and seed)
-    artifacts/{stage}/predictions.npz            out-of-fold and test predictions
+    artifacts/{tag}/folds.csv                    LOSO fold table, computed once
+    artifacts/{tag}/{stage}/stage.json           config, its hash, data fingerprint, upstream hashes
+    artifacts/{tag}/mae/mae.pt                   MAE weights + config
+    artifacts/{tag}/experts/fold{k}_seed{s}.pt   expert heads + config (one per fold and seed)
+    artifacts/{tag}/fusion/fold{k}_{lda,net}.pt  fusion models + config (one per fold)
+    artifacts/{tag}/{stage}/predictions.npz      out-of-fold, cross-fitted and test predictions
 
 Every file is written to a temporary name in the same folder and renamed
 (:func:`os.replace` is atomic on POSIX), so an interrupted run never leaves
@@ -28,7 +31,6 @@ import numpy as np
 
 from kit import __version__
 from kit.core.errors import CheckpointError
-from kit.store.paths import output_root
 
 
 @contextlib.contextmanager
@@ -66,14 +68,6 @@ def config_hash(config: Any) -> str:
     """Short, stable hash of a config (12 hex characters of SHA-256 over sorted JSON)."""
     blob = json.dumps(config_dict(config), sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:12]
-
-
-def stage_dir(stage: str, root: str | os.PathLike | None = None) -> Path:
-    """``{root}/artifacts/{stage}``, created if needed (root defaults to :func:`output_root`)."""
-    base = Path(root) if root is not None else output_root() / "artifacts"
-    path = base / stage
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def save_checkpoint(path: str | os.PathLike, state_dict: dict, config: Any, **extra: Any) -> Path:
