@@ -18,7 +18,7 @@ import pytest
 import scipy.io
 
 from kit.app import cli
-from kit.app import kaggle as kk
+from kit.app.kaggle import credentials as kcred
 from kit.data.demo import write_demo_dataset
 from kit.core.errors import SubmissionError
 from kit.data.dataset import load_dataset
@@ -285,8 +285,8 @@ def test_malformed_submission_is_refused_before_any_upload(kind, demo, good_subm
     bad = tmp_path / f"{kind.replace(' ', '_')}.csv"
     bad.write_text("\n".join(_edit(good_submission.read_text().splitlines(), kind)) + "\n")
     content = bad.read_bytes()
-    monkeypatch.setattr(kk, "find_credentials", lambda *a: pytest.fail("credentials read for an invalid file"))
-    monkeypatch.setattr(kk, "_kaggle_api_class", lambda: pytest.fail("kaggle imported for an invalid file"))
+    monkeypatch.setattr(kcred, "find_credentials", lambda *a: pytest.fail("credentials read for an invalid file"))
+    monkeypatch.setattr(kcred, "_kaggle_api_class", lambda: pytest.fail("kaggle imported for an invalid file"))
     assert_user_error(run_cli(capsys, "validate", bad, "--data", demo), bad, SUBMISSION_CASES[kind])
     assert_user_error(run_cli(capsys, "submit", bad, "-m", "x", "--data", demo), bad, SUBMISSION_CASES[kind])
     assert bad.read_bytes() == content

@@ -24,6 +24,7 @@ from nbclient import NotebookClient
 from kit import COMPETITION, __version__
 from kit.app import cli
 from kit.app import kaggle as kk
+from kit.app.kaggle import credentials as kcred
 from kit.data.demo import write_demo_dataset
 from kit.core.errors import DataError, KitError
 from kit.data.dataset import load_dataset
@@ -268,7 +269,7 @@ def test_wheel_is_reproducible_complete_and_installable(tmp_path):
         names = zf.namelist()
         pkg = project_root() / "kit"
         sources = {p.relative_to(pkg).as_posix() for p in pkg.rglob("*.py") if "__pycache__" not in p.parts}
-        assert "app/kaggle.py" in sources and "pipeline/stages.py" in sources
+        assert "app/kaggle/__init__.py" in sources and "pipeline/stages.py" in sources
         assert {n.split("/", 1)[1] for n in names if n.startswith("kit/")} == sources
         record = zf.read(f"sleep_emotion_kit-{__version__}.dist-info/RECORD").decode().splitlines()
         for row in record[:-1]:
@@ -286,7 +287,7 @@ def test_wheel_is_reproducible_complete_and_installable(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(target)}
     proc = subprocess.run([sys.executable, "-c", "import kit.app.kaggle; print(kit.app.kaggle.__file__)"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
-    assert proc.stdout.strip() == str(target / "kit" / "app" / "kaggle.py"), proc.stderr
+    assert proc.stdout.strip() == str(target / "kit" / "app" / "kaggle" / "__init__.py"), proc.stderr
 
 
 # ----------------------------------------------------------------------------- credentials
@@ -325,7 +326,7 @@ def test_malformed_kaggle_json_is_one_line_without_the_key(no_credentials, capsy
                                                           monkeypatch, content, needle):
     path = no_credentials / ".kaggle" / "kaggle.json"
     path.write_text(content)
-    monkeypatch.setattr(kk, "_kaggle_api_class", lambda: pytest.fail("kaggle imported before the check"))
+    monkeypatch.setattr(kcred, "_kaggle_api_class", lambda: pytest.fail("kaggle imported before the check"))
     code, out, err = run_cli(capsys, "submit", submission, "-m", "first try", "--data", kaggle_input / COMPETITION)
     assert_one_line_error(code, out, err, str(path), needle)
     assert KEY not in out + err and "12345678" not in out + err
@@ -346,7 +347,7 @@ def test_half_set_environment_credentials(no_credentials, monkeypatch):
 @pytest.fixture
 def api(monkeypatch, no_credentials):
     """The real KaggleApi class with its network call replaced: records competition_submit's arguments."""
-    KaggleApi = kk._kaggle_api_class()
+    KaggleApi = kcred._kaggle_api_class()
     calls = []
 
     class Reply:
@@ -390,7 +391,7 @@ def test_invalid_submission_is_refused_before_any_upload(api, capsys, tmp_path, 
 
 def test_missing_credentials_stop_before_kaggle_is_imported(no_credentials, capsys, monkeypatch, submission,
                                                             kaggle_input):
-    monkeypatch.setattr(kk, "_kaggle_api_class", lambda: pytest.fail("kaggle imported without credentials"))
+    monkeypatch.setattr(kcred, "_kaggle_api_class", lambda: pytest.fail("kaggle imported without credentials"))
     code, out, err = run_cli(capsys, "submit", submission, "-m", "x", "--data", kaggle_input / COMPETITION)
     assert_one_line_error(code, out, err, "kaggle.json: no Kaggle credentials", "KAGGLE_USERNAME and KAGGLE_KEY")
     code, out, err = run_cli(capsys, "submit", submission, "-m", "x", "--data", kaggle_input / COMPETITION,
@@ -454,8 +455,8 @@ def test_the_kaggle_client_modules_that_submit_uses_import(tmp_path):
     home.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("KAGGLE_")}
     env.update(HOME=str(home), KAGGLE_CONFIG_DIR=str(home / ".kaggle"), PYTHONPATH=str(project_root()))
-    code = ("import inspect, kit.app.kaggle as kk\n"
-            "Api = kk._kaggle_api_class()\n"
+    code = ("import inspect, kit.app.kaggle as kk, kit.app.kaggle.credentials as kcred\n"
+            "Api = kcred._kaggle_api_class()\n"
             "import kaggle.models.upload_file\n"
             "params = list(inspect.signature(Api.competition_submit).parameters)\n"
             "print(Api.__module__, params[:4], callable(Api.authenticate))\n")
