@@ -136,3 +136,27 @@ def test_the_check_passes_a_clean_tree(tmp_path):
     root = _write(tmp_path, {"core/errors.py": "class E(Exception): pass\n",
                              "app/cli.py": "from kit.core.errors import E\nfrom kit import __version__\n"})
     assert violations(root) == []
+
+
+def readme_map(readme: Path) -> dict[str, set[str]]:
+    """``{layer: {"name.py", ...}}`` from the code block of README's "## Layout" section."""
+    import re
+
+    block = readme.read_text().split("## Layout", 1)[1].split("```")[1]
+    groups, layer = {}, None
+    for line in block.splitlines():
+        m = re.match(r"kit/(\w+)/", line)
+        if m:
+            layer = m.group(1)
+        elif not line.startswith(" "):
+            layer = None
+        if layer:
+            groups.setdefault(layer, set()).update(re.findall(r"\b(\w+\.py)\b", line))
+    return groups
+
+
+def test_readme_map_lists_every_module():
+    """README's map of the code names every layer and every module in it, and nothing that is not there."""
+    listed = readme_map(KIT.parent / "README.md")
+    on_disk = {layer: {p.name for p in (KIT / layer).rglob("*.py") if p.name != "__init__.py"} for layer in LAYERS}
+    assert listed == on_disk
