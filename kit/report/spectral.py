@@ -1,0 +1,183 @@
+"""Frequency and scalp views: power spectra by class and the topomap of a band-power difference.
+
+Same conventions as :mod:`kit.report.plots` (``P`` is (n_trials, n_chans, n_times) band power, ``y`` 1 emotional
+and 0 neutral, ``times`` in s after the cue); figures are returned and saved with
+:func:`kit.report.common.save_figure`.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+from kit.core.errors import KitError
+
+from kit.report.common import (EMO_COLOR, NEU_COLOR, channel_names, channel_selection, check_epochs, class_means,
+                               save_figure, subject_differences)
+
+
+def _montage():
+    """mne's template 10-20 montage ('standard_1020', renamed 'colin27_1020' in mne 1.13)."""
+    import mne
+
+    montage_name = "colin27_1020" if "colin27_1020" in mne.channels.get_builtin_montages() else "standard_1020"
+    return mne.channels.make_standard_montage(montage_name)
+
+
+def plot_topomap_difference(P: np.ndarray, y: np.ndarray, times: np.ndarray, ch_names: Sequence[str], *,
+                            subject: np.ndarray | None = None, tmin: float = 0.4, tmax: float = 0.6,
+                            band: str = "theta", unit: str = "log power", sfreq: float = 200.0,
+                            save_dir: str | os.PathLike | None = None, name: str = "topomap_difference") -> Figure:
+    """Scalp map of the emotional-minus-neutral band power averaged over ``tmin``-``tmax``.
+
+    Electrode positions come from mne's template 10-20 montage
+    (``standard_1020``; ``mne.create_info`` + ``set_montage``), drawn with
+    :func:`mne.viz.plot_topomap`.
+
+    Parameters
+    ----------
+    P : ndarray, shape (n_trials, n_chans, n_times)
+        Band power of one band.
+    y : ndarray, shape (n_trials,)
+        1 emotional, 0 neutral; others ignored.
+    times : ndarray, shape (n_times,)
+        Seconds after the cue.
+    ch_names : sequence of str
+        10-20 names of the n_chans channels (case-insensitive).
+    subject : ndarray, shape (n_trials,), optional
+        When given the difference is the mean of the per-subject differences
+        (each subject weighs the same), otherwise of all trials pooled.
+    tmin, tmax : float
+        Window in s, inclusive (default 0.4-0.6 s, the paper's cluster).
+    band, unit : str
+        Title and colour-bar label.
+    sfreq : float
+        Sampling rate in Hz, only stored in the mne Info.
+    save_dir : path, optional
+        Folder for ``{name}.png``.
+    name : str
+        File stem of the PNG.
+
+    Returns
+    -------
+    Figure
+        Two axes: the head and its colour bar.
+
+    Raises
+    ------
+    KitError
+        A channel name that the montage does not know, an empty window, bad shapes.
+    """
+    import mne
+
+    P, y, times, subject = check_epochs(P, y, times, subject)
+    names = channel_names(ch_names, P.shape[1])
+    montage = _montage()
+    known = {c.lower(): c for c in montage.ch_names}
+    missing = [c for c in names if c.lower() not in known]
+    if missing:
+        raise KitError(f"channels {missing} are not in the standard_1020 montage; cannot place them on the scalp")
+    sel = (times >= tmin - 1e-9) & (times <= tmax + 1e-9)
+    if not sel.any():
+        raise KitError(f"no sample between {tmin} s and {tmax} s (times run {times[0]:.3f}-{times[-1]:.3f} s)")
+    Pw = P[:, :, sel].mean(axis=2)  # (n_trials, n_chans)
+    if subject is not None:
+        diff = subject_differences(Pw, y, subject)[1].mean(axis=0)
+    else:
+        diff = Pw[y == 1].mean(axis=0) - Pw[y == 0].mean(axis=0)
+
+    info = mne.create_info([known[c.lower()] for c in names], sfreq, ch_types="eeg")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        info.set_montage(montage)
+    lim = float(np.abs(diff).max()) or 1.0
+    fig, ax = plt.subplots(figsize=(4.6, 4.0), layout="constrained")
+    im, _ = mne.viz.plot_topomap(diff, info, axes=ax, show=False, names=names, cmap="RdBu_r",
+                                 vlim=(-lim, lim), contours=4, sensors=True,
+                                 extrapolate="local")
+    fig.colorbar(im, ax=ax, shrink=0.8, label=f"emotional − neutral ({unit})")
+    ax.set_title(f"{band} power, {tmin:.2f}-{tmax:.2f} s after cue")
+    save_figure(fig, save_dir, name)
+    return fig
+
+
+def plot_psd_by_class(X: np.ndarray, y: np.ndarray, sfreq: float, ch_names: Sequence[str] | None = None, *,
+                      subject: np.ndarray | None = None, channels: str | Sequence[str] | None = None,
+                      bands: Mapping[str, tuple[float, float]] | None = None, fmax: float = 30.0,
+                      save_dir: str | os.PathLike | None = None, name: str = "psd_by_class") -> Figure:
+    """Power spectrum of the trials (Welch), emotional vs neutral, with the frequency bands marked.
+
+    Each trial's spectrum is computed with :func:`scipy.signal.welch` over
+    its whole length (1 s at 200 Hz: 1 Hz resolution, Hann window), in
+    10·log10(µV²/Hz) = dB, averaged over the selected channels, then mean ±
+    SEM per class (over subjects when ``subject`` is given).
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_trials, n_chans, n_times)
+        EEG in µV.
+    y : ndarray, shape (n_trials,)
+        1 emotional, 0 neutral; others ignored.
+    sfreq : float
+        Sampling rate in Hz.
+    ch_names : sequence of str, optional
+        Needed when ``channels`` names channels.
+    subject : ndarray, shape (n_trials,), optional
+        SEM over subjects instead of trials.
+    channels : str or sequence of str, optional
+        Channels to average; default all.
+    bands : mapping name -> (low, high) Hz, optional
+        Shaded and labelled; default :data:`kit.signal.features.BANDS`.
+    fmax : float
+        Highest frequency shown, Hz.
+    save_dir : path, optional
+        Folder for ``{name}.png``.
+    name : str
+        File stem of the PNG.
+
+    Returns
+    -------
+    Figure
+        One axes.
+
+    Raises
+    ------
+    KitError
+        Bad shapes, unknown channels, a class with no trial.
+    """
+    from scipy.signal import welch
+
+    from kit.signal.features import BANDS
+
+    X = np.asarray(X)
+    times = np.arange(X.shape[-1]) / float(sfreq) if X.ndim == 3 else np.zeros(0)
+    X, y, _, subject = check_epochs(X, y, times, subject)
+    names = channel_names(ch_names, X.shape[1])
+    idx, label = channel_selection(channels, names)
+    freqs, psd = welch(X[:, idx], fs=sfreq, nperseg=X.shape[-1], axis=-1)  # (n_trials, n_sel, n_freqs)
+    db = 10 * np.log10(psd.mean(axis=1) + 1e-20)  # (n_trials, n_freqs)
+    keep = (freqs > 0) & (freqs <= fmax)
+    stats = class_means(db[:, keep], y, subject)
+    fig, ax = plt.subplots(figsize=(7, 3.8), layout="constrained")
+    for k, (band, (lo, hi)) in enumerate((bands or BANDS).items()):
+        ax.axvspan(lo, min(hi, fmax), color="0.92" if k % 2 else "0.85", lw=0, zorder=0)
+        ax.text((lo + min(hi, fmax)) / 2, 1.0, band, transform=ax.get_xaxis_transform(), ha="center",
+                va="bottom", fontsize=8)
+    for lab, color, text in ((0, NEU_COLOR, "neutral"), (1, EMO_COLOR, "emotional")):
+        mean, sem = stats[lab]
+        ax.plot(freqs[keep], mean, color=color, lw=1.4, label=text)
+        ax.fill_between(freqs[keep], mean - sem, mean + sem, color=color, alpha=0.25, lw=0)
+    ax.set_xlim(freqs[keep][0], fmax)
+    ax.set_xlabel("frequency (Hz)")
+    ax.set_ylabel("power (dB re 1 µV²/Hz)")
+    ax.set_title(f"spectrum of the 1 s after the cue ({label})", pad=16)
+    ax.legend(frameon=False)
+    save_figure(fig, save_dir, name)
+    return fig
+
+
