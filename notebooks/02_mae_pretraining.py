@@ -20,7 +20,7 @@
 # subject). The 3rd-place solution first learns what a channel's feature sequence looks
 # like, **without labels**, from every trial of every subject, training and test alike:
 #
-# * input per channel and sample (`kit.signal.features.deep_features`, table below): log band power
+# * input per channel and sample (`kit.signal.sequences.deep_features`, table below): log band power
 #   in the competition's 5 bands and the merged 8-30 Hz band, plus the low-passed (< 4 Hz)
 #   waveform, where cue-evoked K-complexes and slow oscillations show; each z-scored per
 #   subject (no labels);
@@ -46,7 +46,7 @@ import pandas as pd
 from kit.pipeline import stages
 from kit.pipeline.profiles import stage_config
 from kit.store.artifacts import load_checkpoint
-from kit.signal.features import deep_feature_names, describe_deep_features
+from kit.signal.sequences import deep_feature_names, describe_deep_features
 from kit.deep.mae import load_mae, nearest_visible_error, reconstruction_error
 from kit.deep.nets import count_parameters
 from kit.store.paths import output_root

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from kit.methods.registry import cross_fit_baseline
-from kit.eval.cv import crossfit_plan, cross_fit_predict
+from kit.eval.crossfit import crossfit_plan, cross_fit_predict
 from kit.pipeline.ensemble import RULES, EnsembleConfig, fit_ensemble
 from kit.core.errors import KitError
 from kit.data.layout import SFREQ

@@ -99,7 +99,7 @@ def test_stack_weights_are_non_negative_and_follow_the_signal():
 
 def _tables(n_noise: int, effect: float, seed: int = 0, n_sub: int = 13, n: int = 80, T: int = 200):
     """Cross-fitted prediction tables: one informative component (flat over the trial) among smooth noise."""
-    from kit.eval.cv import crossfit_plan
+    from kit.eval.crossfit import crossfit_plan
     rng = np.random.default_rng(seed)
     subject = np.repeat(np.arange(n_sub), n)
     y = np.tile([0, 1], n_sub * n // 2)

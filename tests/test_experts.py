@@ -9,7 +9,7 @@ import torch
 
 from kit.deep import experts as experts_mod
 from kit.store.artifacts import load_checkpoint, load_npz, save_npz
-from kit.eval.cv import crossfit_plan
+from kit.eval.crossfit import crossfit_plan
 from kit.core.errors import KitError
 from kit.deep.experts import ExpertsConfig, head_inputs, load_bank, subject_auc, train_experts_loso
 from kit.deep.fusion import FusionConfig, load_fusion, predict, train_fusion_loso, zscore_by_subject

@@ -36,7 +36,7 @@ from sklearn.metrics import roc_auc_score
 from tqdm.auto import tqdm
 
 from kit.store.artifacts import config_hash, load_checkpoint, save_checkpoint, save_npz
-from kit.eval.cv import CROSSFIT_GROUPS, crossfit_plan
+from kit.eval.crossfit import CROSSFIT_GROUPS, crossfit_plan
 from kit.core.errors import CheckpointError, KitError
 from kit.deep.mae import MAEConfig, load_mae
 from kit.deep.maml import META_MODES, draw_step, outer_loss, subject_tasks
@@ -286,7 +286,7 @@ def train_experts_loso(features: np.ndarray, y: np.ndarray, subject: np.ndarray,
     Parameters
     ----------
     features : ndarray, shape (n_trials, n_chans, n_times, n_features)
-        :func:`kit.signal.features.deep_features` of all trials (training and test subjects).
+        :func:`kit.signal.sequences.deep_features` of all trials (training and test subjects).
     y : ndarray, shape (n_trials,)
         1 emotional, 0 neutral, -1 for test trials (never read for them).
     subject : ndarray, shape (n_trials,)
@@ -296,7 +296,7 @@ def train_experts_loso(features: np.ndarray, y: np.ndarray, subject: np.ndarray,
         ``mae.pt`` of stage 02 (its config fixes the encoder sizes and pooling).
     out_dir : path
         Writes ``fold{k}_seed{s}.pt`` per fold and seed, ``inner_{name}_seed{s}.pt``
-        per cross-fit model (:func:`kit.eval.cv.crossfit_plan`) and seed, each
+        per cross-fit model (:func:`kit.eval.crossfit.crossfit_plan`) and seed, each
         loadable alone with :func:`load_bank` (when every checkpoint exists
         with this config and MAE, nothing is refitted), and ``predictions.npz``:
 

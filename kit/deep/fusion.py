@@ -4,7 +4,7 @@ The experts over-fit the subjects they were trained on, so a fusion learnt on
 their in-sample outputs learns to trust over-fit channels.  Here every fusion
 model is fitted on the experts' *cross-fitted* outputs (stage 03's
 ``inner_logits`` / ``inner_course``: outputs of expert models that never saw
-the trial's subject, :func:`kit.eval.cv.crossfit_plan`) and reads nothing else:
+the trial's subject, :func:`kit.eval.crossfit.crossfit_plan`) and reads nothing else:
 no expert is re-run (stage 03 stored its outputs at model resolution).
 
 Two fusion models:

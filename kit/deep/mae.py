@@ -2,7 +2,7 @@
 
 Each channel of each trial (training and test subjects alike) is one
 sequence of ``n_times`` samples x ``n_features`` z-scored features
-(:func:`kit.signal.features.deep_features`: 6 log band powers and the low-passed
+(:func:`kit.signal.sequences.deep_features`: 6 log band powers and the low-passed
 waveform); one shared
 :class:`kit.deep.nets.MaskedAutoencoder` learns to reconstruct 40 % of the
 samples hidden at random.  No label is read, so using the test subjects'
@@ -35,7 +35,7 @@ class MAEConfig:
     """Masked-autoencoder pretraining (defaults = the 3rd-place design, ``full`` profile)."""
 
     n_times: int = 200  # samples per trial at 200 Hz, before pooling
-    n_features: int = 7  # per sample: 6 log band powers + the low-passed waveform (kit.signal.features.deep_features)
+    n_features: int = 7  # per sample: 6 log band powers + the low-passed waveform (kit.signal.sequences.deep_features)
     pool: int = 1  # average-pool the sequence by this factor (1 = the full 200 samples)
     d_model: int = 16  # token width, as in the 3rd place
     n_heads: int = 4  # attention heads
@@ -76,7 +76,7 @@ def pretrain_mae(features: np.ndarray, cfg: MAEConfig, out_dir: str | os.PathLik
     Parameters
     ----------
     features : ndarray, shape (n_trials, n_chans, n_times, n_features)
-        :func:`kit.signal.features.deep_features` of every trial (training and test subjects).
+        :func:`kit.signal.sequences.deep_features` of every trial (training and test subjects).
     cfg : MAEConfig
     out_dir : path
         Stage folder.  ``last.pt`` is written after every epoch; an interrupted

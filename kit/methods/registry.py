@@ -18,7 +18,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from kit.core.errors import KitError
-from kit.eval.cv import CROSSFIT_GROUPS, cross_fit_predict, cross_val_predict_loso
+from kit.eval.crossfit import CROSSFIT_GROUPS, cross_fit_predict
+from kit.eval.cv import cross_val_predict_loso
 from kit.methods.bandpower import BandPowerConfig, BandPowerLDA
 from kit.methods.eegnet import EEGNetClassifier, EEGNetConfig
 from kit.methods.lda import check_xy
@@ -167,7 +168,7 @@ def baseline_predictions(name: str, X: np.ndarray, y: np.ndarray, subject: np.nd
 
 def cross_fit_baseline(name: str, X: np.ndarray, y: np.ndarray, subject: np.ndarray, sfreq: float = 200.0, *,
                        n_groups: int = CROSSFIT_GROUPS, **params) -> tuple[np.ndarray, np.ndarray]:
-    """Cross-fitted inner predictions of a baseline, for the leak-free ensemble (:func:`kit.eval.cv.crossfit_plan`).
+    """Cross-fitted inner predictions of a baseline, for the leak-free ensemble (:func:`kit.eval.crossfit.crossfit_plan`).
 
     Parameters
     ----------

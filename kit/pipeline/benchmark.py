@@ -306,7 +306,7 @@ def rule_study(data, *, profile: str = "quick", components=None, single: str | N
 _MEMORY_CHILD = """
 import json, resource, sys, time, tracemalloc
 import numpy as np
-from kit.signal.features import deep_features
+from kit.signal.sequences import deep_features
 from kit.data.dataset import load_dataset
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 tracemalloc.start()
@@ -325,11 +325,11 @@ print(json.dumps({"n_trials": len(ds), "X_bytes": ds.X.nbytes, "features_bytes":
 
 
 def memory_probe(scale: float = 1.0, *, seed: int = 0) -> dict:
-    """Peak memory of loading a data folder and building its deep features (kit.signal.features.deep_features), in a fresh process.
+    """Peak memory of loading a data folder and building its deep features (kit.signal.sequences.deep_features), in a fresh process.
 
     Simulates a demo folder at ``scale`` (1.0 = the real 10,209 + 1,734
     trials) into a temporary folder, then a child Python process runs
-    :func:`kit.data.dataset.load_dataset` and :func:`kit.signal.features.deep_features` and
+    :func:`kit.data.dataset.load_dataset` and :func:`kit.signal.sequences.deep_features` and
     reports its peak resident set size (``resource.getrusage(RUSAGE_SELF).ru_maxrss``,
     KiB on Linux) and the peak of :mod:`tracemalloc` (numpy arrays included).
 
@@ -375,7 +375,7 @@ def null_study(n_seeds: int = 12, *, scale: float = 0.2, where: str | os.PathLik
     For each seed, a null demo (effect 0) at ``scale``; the LOSO scores of
     the anchors ``names``, and of their ensemble with the blend for subject k
     chosen (a) on the plain out-of-fold predictions ("nested") and (b) on
-    cross-fitted predictions ("crossfit", :func:`kit.eval.cv.crossfit_plan`).
+    cross-fitted predictions ("crossfit", :func:`kit.eval.crossfit.crossfit_plan`).
     On null data every score is chance; a choice that is systematically
     higher than its leak-free counterpart on the same data shows a leak.
 

@@ -31,7 +31,7 @@ The rules (:data:`RULES`), from the simplest:
 Each rule is fitted on out-of-fold predictions only.  For the ensemble's own
 LOSO score the fit is *nested*: held-out subject k is predicted with the rule
 fitted on the other subjects' cross-fitted predictions (models that never saw
-k, :func:`kit.eval.cv.crossfit_plan`), so its labels never take part.  The default
+k, :func:`kit.eval.crossfit.crossfit_plan`), so its labels never take part.  The default
 rule is the one whose worst difference to the best single component over the
 bench's folders was the least negative (see the README's ensemble table).
 """
@@ -361,7 +361,7 @@ def fit_ensemble(oof: dict[str, np.ndarray], y: np.ndarray, subject: np.ndarray,
     """Fit the rule on out-of-fold predictions; its own LOSO score without the held-out labels.
 
     Held-out subject k's blend is chosen on the other subjects' predictions.
-    With ``inner`` (cross-fitted tables, :func:`kit.eval.cv.crossfit_plan`) those
+    With ``inner`` (cross-fitted tables, :func:`kit.eval.crossfit.crossfit_plan`) those
     come from models that never saw k: k's labels take no part at all.
     Without it they are the plain out-of-fold predictions, whose models did
     train on k: a second-order leak that lifted the null demo's grid ensemble by

@@ -29,7 +29,8 @@ from kit.data.dataset import Dataset, load_dataset
 from kit.data.demo import ensure_data
 from kit.eval.cv import load_or_create_folds
 from kit.pipeline.profiles import PROFILES, FeatureConfig, stage_config
-from kit.signal.features import deep_features, euclidean_alignment
+from kit.signal.features import euclidean_alignment
+from kit.signal.sequences import deep_features
 from kit.store.artifacts import config_dict, config_hash, write_json
 from kit.store.paths import output_root
 
@@ -78,7 +79,7 @@ class Run:
 
     @cached_property
     def features(self) -> np.ndarray:
-        """:func:`kit.signal.features.deep_features` of every trial, ``(n_trials, n_chans, n_times, 7)`` float32."""
+        """:func:`kit.signal.sequences.deep_features` of every trial, ``(n_trials, n_chans, n_times, 7)`` float32."""
         ds = self.dataset
         X = euclidean_alignment(ds.X, ds.subject) if self.feature_config.align else ds.X
         return deep_features(X, ds.subject, ds.sfreq)

@@ -24,7 +24,8 @@ from kit.deep.fusion import FusionConfig, train_fusion_loso
 from kit.deep.mae import MAEConfig, load_mae, pretrain_mae
 from kit.deep.nets import AttentionPoolHead, model_stack, pool_time
 from kit.deep.tta import TentConfig, tent_adapt
-from kit.eval.cv import CROSSFIT_GROUPS, loso_score
+from kit.eval.crossfit import CROSSFIT_GROUPS
+from kit.eval.cv import loso_score
 from kit.eval.metric import auc_curves
 from kit.eval.stats import bootstrap_difference
 from kit.methods.registry import ANCHORS, ENSEMBLE_COMPONENTS, EXPERT_LEVERS, PIPELINE_METHODS, baseline_predictions
@@ -42,7 +43,7 @@ def run_baseline_stage(run: Run, name: str, *, force: bool = False, params: dict
     Writes ``artifacts/{tag}/{name}/predictions.npz`` with ``oof (n_train, n_times)``,
     ``test (n_test, n_times)``, ``inner (n_groups, n_train, n_times)`` and
     ``inner_group (n_train,)`` (the cross-fitted tables the ensemble chooses on,
-    :func:`kit.eval.cv.crossfit_plan`), ``subject``, ``y``, ``test_subject``, ``test_trial``.
+    :func:`kit.eval.crossfit.crossfit_plan`), ``subject``, ``y``, ``test_subject``, ``test_trial``.
 
     Parameters
     ----------
