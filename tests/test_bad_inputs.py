@@ -23,7 +23,8 @@ from kit.data.demo import write_demo_dataset
 from kit.core.errors import SubmissionError
 from kit.data.dataset import load_dataset
 from kit.data.layout import CH_NAMES
-from kit.data.mat import read_mat, write_mat
+from kit.data.mat import read_mat
+from kit.data.mat_write import write_mat
 from kit.store.paths import project_root
 from kit.pipeline.submission import write_submission
 

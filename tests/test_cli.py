@@ -102,7 +102,9 @@ def test_unexpected_exceptions_keep_their_traceback(monkeypatch, demo):
     def broken(args):
         raise ValueError("a bug")
 
-    monkeypatch.setattr(cli, "_describe_folder", broken)
+    from kit.app import describe
+
+    monkeypatch.setattr(describe, "describe_folder", broken)
     with pytest.raises(ValueError, match="a bug"):
         cli.main(["inspect", str(demo)])
 

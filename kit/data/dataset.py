@@ -11,7 +11,7 @@ import numpy as np
 from kit.core.errors import DataError
 from kit.data.demo import ensure_data
 from kit.data.layout import discover
-from kit.data.mat import NAN_POLICIES, Recording, read_mat
+from kit.data.mat import Recording, env_nan_policy, read_mat
 
 
 @dataclasses.dataclass(repr=False)
@@ -114,9 +114,7 @@ def load_dataset(root: str | os.PathLike | None = None, *, splits=("train", "tes
     """
     splits = tuple(splits)
     if nan_policy is None:
-        nan_policy = os.environ.get("KIT_NAN_POLICY") or "raise"
-        if nan_policy not in NAN_POLICIES:
-            raise DataError(f"KIT_NAN_POLICY={nan_policy!r}: expected one of {', '.join(NAN_POLICIES)}")
+        nan_policy = env_nan_policy()
     unknown = set(splits) - {"train", "test"}
     if unknown or not splits:
         raise ValueError(f"splits must be a non-empty subset of ('train', 'test'), got {splits}")

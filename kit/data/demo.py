@@ -46,7 +46,7 @@ from kit import __version__
 from kit.core.errors import DataError
 from kit.data.layout import (CH_NAMES, N_TIMES, SFREQ, TEST_IDS, TRAIN_IDS, default_demo_dir, is_data_folder,
                              resolve_data_dir)
-from kit.data.mat import write_mat
+from kit.data.mat_write import write_mat
 from kit.store.artifacts import atomic_write
 
 DEFAULT_SCALE = 0.2

@@ -1,4 +1,4 @@
-"""FieldTrip ``.mat`` files: read one (MATLAB v7.3/HDF5 or v5) into a :class:`Recording`, write one.
+"""FieldTrip ``.mat`` files: read one (MATLAB v7.3/HDF5 or v5) into a :class:`Recording`.
 
 Each file holds one FieldTrip raw-data struct named ``data`` (Oostenveld et
 al., "FieldTrip", Comput. Intell. Neurosci. 2011; ``ft_datatype_raw``):
@@ -8,7 +8,7 @@ competition saved them as MATLAB v7.3 files, which are HDF5 files behind a
 512-byte text header (MathWorks, "MAT-File Versions"); h5py sees every
 array with its axes reversed, so ``trial`` appears as
 ``(n_times, n_chans, n_trials)``.  Older MATLAB v5 files (``scipy.io``) are
-read too.
+read too.  :mod:`kit.data.mat_write` writes such files.
 """
 
 from __future__ import annotations
@@ -16,16 +16,30 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
-import time as _time
 from pathlib import Path
 
 import numpy as np
 
 from kit.core.errors import DataError
 from kit.data.layout import CH_NAMES, N_TIMES, SFREQ
-from kit.store.artifacts import atomic_write
 
 NAN_POLICIES = ("raise", "zero", "interpolate")
+"""What :func:`read_mat` does with NaN samples: raise, set them to 0 µV, or interpolate them in time."""
+
+
+def env_nan_policy() -> str:
+    """``$KIT_NAN_POLICY``, ``"raise"`` when unset.
+
+    Raises
+    ------
+    DataError
+        When it is not one of :data:`NAN_POLICIES`.
+    """
+    policy = os.environ.get("KIT_NAN_POLICY") or "raise"
+    if policy not in NAN_POLICIES:
+        raise DataError(f"KIT_NAN_POLICY={policy!r}: expected one of {', '.join(NAN_POLICIES)}")
+    return policy
+
 _FIELDS = ("trial", "time", "label", "fsample", "trialinfo")
 
 
@@ -350,99 +364,3 @@ def _repair(X: np.ndarray, path: Path, ch_names: list[str], nan_policy: str) -> 
     for i, c in np.argwhere(rows):  # only the damaged rows: rare, not a hot path
         m = bad[i, c]
         X[i, c] = 0.0 if m.all() else np.where(m, np.interp(t, t[~m], X[i, c, ~m]), X[i, c])
-
-
-# --------------------------------------------------------------------------- writing
-
-_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-
-def _header() -> bytes:
-    """The 512-byte MATLAB v7.3 userblock: 116 bytes of text, 8 zero bytes, version 0x0200, 'IM'.
-
-    The date is ``$SOURCE_DATE_EPOCH`` (reproducible builds) if set, else now (UTC).
-    """
-    tm = _time.gmtime(int(os.environ.get("SOURCE_DATE_EPOCH", _time.time())))
-    stamp = (f"{_DAYS[tm.tm_wday]} {_MONTHS[tm.tm_mon - 1]} {tm.tm_mday:2d} "
-             f"{tm.tm_hour:02d}:{tm.tm_min:02d}:{tm.tm_sec:02d} {tm.tm_year}")
-    text = f"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: {stamp} HDF5 schema 1.00 .".encode("ascii")
-    return text.ljust(116, b" ") + b"\0" * 8 + b"\x00\x02" + b"IM" + b"\0" * 384
-
-
-def write_mat(path: str | os.PathLike, trials, *, times, ch_names, sfreq: float = SFREQ,
-              trialinfo=None) -> Path:
-    """Write trials as a MATLAB v7.3 file laid out like the competition's files.
-
-    HDF5 behind a 512-byte MATLAB header; group ``data`` (``MATLAB_class``
-    ``struct``) with ``trial`` single ``(n_times, n_chans, n_trials)`` as h5py
-    sees it, ``time`` double ``(n_times, 1)``, ``fsample`` double ``(1, 1)``,
-    ``trialinfo`` double ``(n_info, n_trials)`` if given, and ``label`` a
-    ``(n_chans, 1)`` cell of object references to uint16 char arrays in
-    ``#refs#``.  MATLAB, :func:`read_mat` and h5py read it; scipy.io does not
-    (no reader of v7.3 does without HDF5).  Written atomically.
-
-    Parameters
-    ----------
-    path : path
-        Destination ``.mat`` file (parent folders are created).
-    trials : array, shape (n_trials, n_chans, n_times)
-        EEG in µV; stored as float32 (MATLAB single).
-    times : array, shape (n_times,)
-        Sample times in s.
-    ch_names : sequence of str, length n_chans
-        Channel names (ASCII).
-    sfreq : float
-        Sampling rate in Hz.
-    trialinfo : array, shape (n_trials,) or (n_trials, n_info), optional
-        Per-trial information (stored as double).
-
-    Returns
-    -------
-    Path
-        ``path``.
-
-    Raises
-    ------
-    DataError
-        If the shapes of ``trials``, ``times``, ``ch_names`` and ``trialinfo`` disagree.
-    """
-    import h5py
-
-    path = Path(path)
-    X = np.asarray(trials)
-    if X.ndim != 3:
-        raise DataError(f"{path}: trials must be (n_trials, n_chans, n_times), got shape {X.shape}")
-    n_trials, n_chans, n_times = X.shape
-    times = np.asarray(times, dtype=np.float64).ravel()
-    names = [str(c) for c in ch_names]
-    if times.size != n_times or len(names) != n_chans:
-        raise DataError(f"{path}: trials {X.shape} vs {times.size} times and {len(names)} channel names")
-    info = None
-    if trialinfo is not None:
-        info = np.asarray(trialinfo, dtype=np.float64)
-        info = info[:, None] if info.ndim == 1 else info
-        if info.ndim != 2 or info.shape[0] != n_trials:
-            raise DataError(f"{path}: trialinfo of shape {info.shape} for {n_trials} trials")
-    with atomic_write(path, "w+b") as fh:
-        with h5py.File(fh, "w", userblock_size=512, libver="earliest") as f:
-            data = f.create_group("data")
-            data.attrs["MATLAB_class"] = np.bytes_(b"struct")
-            arrays = [("trial", np.ascontiguousarray(X.transpose(2, 1, 0), dtype=np.float32), b"single"),
-                      ("time", times[:, None], b"double"),
-                      ("fsample", np.full((1, 1), float(sfreq)), b"double")]
-            if info is not None:
-                arrays.append(("trialinfo", np.ascontiguousarray(info.T), b"double"))
-            for name, arr, cls in arrays:
-                data.create_dataset(name, data=arr).attrs["MATLAB_class"] = np.bytes_(cls)
-            refs = f.create_group("#refs#")
-            label = np.empty((n_chans, 1), dtype=h5py.ref_dtype)
-            for i, name in enumerate(names):
-                codes = np.array([ord(ch) for ch in name], dtype=np.uint16)[:, None]  # UTF-16 code units
-                ds = refs.create_dataset(f"c{i}", data=codes)
-                ds.attrs["MATLAB_class"] = np.bytes_(b"char")
-                label[i, 0] = ds.ref
-            data.create_dataset("label", data=label).attrs["MATLAB_class"] = np.bytes_(b"cell")
-        fh.seek(0)
-        fh.write(_header())
-    return path
