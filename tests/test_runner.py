@@ -133,7 +133,10 @@ def test_notebook_01_runs_on_a_tiny_demo(tmp_path, monkeypatch):
     (run,) = runner.run_notebooks(["01_eda_theta_power"], data=data, log=None)
     figures = sorted(p.name for p in (tmp_path / "out" / "reports" / "figures").glob("*.png"))
     assert figures == ["01_psd_by_class.png", "01_starter_auc_timecourse.png", "01_theta_by_class.png",
+                       "01_theta_cluster_test.png", "01_theta_cluster_test_channels.png",
                        "01_theta_difference_by_subject.png", "01_theta_topomap_0.4-0.6s.png"]
+    pdfs = sorted(p.name for p in (tmp_path / "out" / "reports" / "figures").glob("*.pdf"))
+    assert pdfs == [f.replace(".png", ".pdf") for f in figures]  # every figure also as vector PDF
     pred = load_npz(tmp_path / "out" / "artifacts" / "demo" / "starter" / "predictions.npz")
     n_train = sum(a + b for a, b in json.loads((data / "demo.json").read_text())["train_counts"].values())
     assert pred["oof"].shape == (n_train, 200) and pred["test"].shape == (len(pred["test_trial"]), 200)

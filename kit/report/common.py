@@ -30,7 +30,9 @@ WINDOW = (0.4, 0.6)
 
 # ----------------------------------------------------------------------------- helpers
 def save_figure(fig: Figure, save_dir: str | os.PathLike | None, name: str, *, dpi: int = 110) -> Path | None:
-    """Write ``fig`` as ``save_dir/{name}.png`` atomically; do nothing when ``save_dir`` is None.
+    """Write ``fig`` as ``save_dir/{name}.png`` and, for papers, the vector ``save_dir/{name}.pdf``, atomically.
+
+    Does nothing when ``save_dir`` is None.
 
     Returns
     -------
@@ -42,6 +44,8 @@ def save_figure(fig: Figure, save_dir: str | os.PathLike | None, name: str, *, d
     path = Path(save_dir) / f"{name}.png"
     with atomic_write(path) as fh:
         fig.savefig(fh, format="png", dpi=dpi, bbox_inches="tight")
+    with atomic_write(path.with_suffix(".pdf")) as fh:
+        fig.savefig(fh, format="pdf", bbox_inches="tight")
     return path
 
 
@@ -116,32 +120,6 @@ def class_means(P: np.ndarray, y: np.ndarray, subject: np.ndarray | None = None)
         sem = sel.std(axis=0, ddof=1) / math.sqrt(n) if n > 1 else np.zeros(sel.shape[1:])
         out[label] = (sel.mean(axis=0), sem)
     return out
-
-
-def subject_differences(P: np.ndarray, y: np.ndarray, subject: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Emotional-minus-neutral mean of ``P`` for each subject that has both classes.
-
-    Parameters
-    ----------
-    P : ndarray, shape (n_trials, ...)
-    y, subject : ndarray, shape (n_trials,)
-
-    Returns
-    -------
-    subjects : ndarray, shape (n_subjects,)
-    D : ndarray, shape (n_subjects, ...)
-        ``mean(P[emotional]) - mean(P[neutral])`` per subject.
-    """
-    subjects, diffs = [], []
-    for s in np.unique(subject):
-        m = subject == s
-        emo, neu = m & (y == 1), m & (y == 0)
-        if emo.any() and neu.any():
-            subjects.append(s)
-            diffs.append(P[emo].mean(axis=0) - P[neu].mean(axis=0))
-    if not subjects:
-        raise KitError("no subject has trials of both classes")
-    return np.asarray(subjects), np.stack(diffs)
 
 
 def mark_cue_and_window(ax, window: tuple[float, float] | None) -> None:

@@ -28,11 +28,14 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from kit.core.errors import KitError
+from kit.eval.clusters import subject_differences
 from kit.report.common import (EMO_COLOR, NEU_COLOR, WINDOW, channel_names, channel_selection, check_epochs,
-                               class_means, grid_shape, mark_cue_and_window, save_figure, subject_differences)
+                               class_means, grid_shape, mark_cue_and_window, save_figure)
+from kit.report.clusters import plot_cluster_test
 from kit.report.spectral import plot_psd_by_class, plot_topomap_difference
 
 __all__ = ["EMO_COLOR", "NEU_COLOR", "WINDOW", "class_means", "plot_auc_timecourse", "plot_band_power_by_class",
+           "plot_cluster_test",
            "plot_psd_by_class", "plot_subject_difference", "plot_topomap_difference", "save_figure",
            "subject_differences"]
 

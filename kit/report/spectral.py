@@ -17,16 +17,10 @@ from matplotlib.figure import Figure
 
 from kit.core.errors import KitError
 
+from kit.data.montage import montage as template_montage
+from kit.eval.clusters import subject_differences
 from kit.report.common import (EMO_COLOR, NEU_COLOR, channel_names, channel_selection, check_epochs, class_means,
-                               save_figure, subject_differences)
-
-
-def _montage():
-    """mne's template 10-20 montage ('standard_1020', renamed 'colin27_1020' in mne 1.13)."""
-    import mne
-
-    montage_name = "colin27_1020" if "colin27_1020" in mne.channels.get_builtin_montages() else "standard_1020"
-    return mne.channels.make_standard_montage(montage_name)
+                               save_figure)
 
 
 def plot_topomap_difference(P: np.ndarray, y: np.ndarray, times: np.ndarray, ch_names: Sequence[str], *,
@@ -77,7 +71,7 @@ def plot_topomap_difference(P: np.ndarray, y: np.ndarray, times: np.ndarray, ch_
 
     P, y, times, subject = check_epochs(P, y, times, subject)
     names = channel_names(ch_names, P.shape[1])
-    montage = _montage()
+    montage = template_montage()
     known = {c.lower(): c for c in montage.ch_names}
     missing = [c for c in names if c.lower() not in known]
     if missing:
