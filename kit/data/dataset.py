@@ -8,10 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from kit.core.errors import DataError
+from kit.core.errors import DataError, KitError
 from kit.data.demo import ensure_data
 from kit.data.layout import discover
 from kit.data.mat import Recording, env_nan_policy, read_mat
+from kit.data.montage import channel_info
 
 
 @dataclasses.dataclass(repr=False)
@@ -82,6 +83,96 @@ class Dataset:
     def subjects(self) -> np.ndarray:
         """Sorted unique subject ids, (n_subjects,) int64."""
         return np.unique(self.subject)
+
+    def to_epochs(self, *, verbose: str = "error"):
+        """The trials as an ``mne.EpochsArray``, for MNE-Python's tools in one line.
+
+        Data in volts (mne's unit: ``X * 1e-6``), ``tmin`` the first sample's time after the cue, the 10-20
+        template montage set (:func:`kit.data.montage.channel_info`), no baseline correction, events
+        ``neutral`` (1), ``emotional`` (2) and ``unlabelled`` (3, the test trials; only the kinds present),
+        and ``metadata`` with one row per trial: ``subject``, ``trial`` (index within the subject, the
+        submission's trial id for test trials), ``split`` (``"train"``/``"test"``) and ``label``
+        (1/0/-1).  :func:`dataset_from_epochs` reads it back, bit for bit; after ``epochs.save(path)`` /
+        ``mne.read_epochs(path)`` too with ``fmt="double"`` (mne's default ``"single"`` rounds to float32
+        volts: about 1e-5 µV off).
+
+        Returns
+        -------
+        mne.EpochsArray
+            ``n_trials`` epochs of ``n_chans x n_times``, in the row order of the Dataset.
+
+        Raises
+        ------
+        KitError
+            When a channel has no position in the 10-20 template.
+        """
+        import mne
+        import pandas as pd
+
+        info = channel_info(self.ch_names, self.sfreq)
+        codes = np.where(self.y == 1, EVENT_ID["emotional"], np.where(self.y == 0, EVENT_ID["neutral"],
+                                                                       EVENT_ID["unlabelled"]))
+        n_times = self.X.shape[-1]
+        # events (n_trials, 3): a made-up onset per trial (trials are not contiguous in a recording), 0, code
+        events = np.column_stack([np.arange(len(self)) * n_times, np.zeros(len(self), int), codes]).astype(int)
+        event_id = {k: v for k, v in EVENT_ID.items() if (codes == v).any()}
+        metadata = pd.DataFrame({"subject": self.subject, "trial": self.trial,
+                                 "split": np.where(self.is_test, "test", "train"), "label": self.y.astype(int)})
+        return mne.EpochsArray(self.X.astype(np.float64) * 1e-6, info, events, tmin=float(self.times[0]),
+                               event_id=event_id, baseline=None, metadata=metadata, verbose=verbose)
+
+
+EVENT_ID = {"neutral": 1, "emotional": 2, "unlabelled": 3}
+"""Event codes of :meth:`Dataset.to_epochs`."""
+
+
+def dataset_from_epochs(epochs, root: str | os.PathLike | None = None) -> Dataset:
+    """A :class:`Dataset` from ``mne.Epochs`` written by :meth:`Dataset.to_epochs` (or shaped like them).
+
+    Parameters
+    ----------
+    epochs : mne.Epochs or mne.EpochsArray
+        EEG channels (data in volts, returned in µV); labels and subjects from ``metadata`` columns
+        ``label``, ``subject`` and ``trial`` when present, else the label from the event names
+        ``emotional``/``neutral`` (anything else unlabelled), the subject 0 and the trial its index.
+    root : path, optional
+        Recorded as ``Dataset.root``; default the epochs' file name, or ``"epochs"``.
+
+    Returns
+    -------
+    Dataset
+        ``X (n_trials, n_chans, n_times)`` float32 µV, in the epochs' order.
+
+    Raises
+    ------
+    KitError
+        When the epochs hold no EEG channel or their metadata lacks a column the others need.
+    """
+    import mne
+
+    picks = mne.pick_types(epochs.info, eeg=True, exclude=())
+    if len(picks) == 0:
+        raise KitError("dataset_from_epochs: the epochs hold no EEG channel")
+    X = epochs.get_data(picks=picks, units="uV").astype(np.float32)  # (n_trials, n_chans, n_times)
+    n = len(X)
+    meta = epochs.metadata
+    if meta is not None and {"label", "subject", "trial"} <= set(meta.columns):
+        y = meta["label"].to_numpy(np.int8)
+        subject = meta["subject"].to_numpy(np.int64)
+        trial = meta["trial"].to_numpy(np.int64)
+    elif meta is not None and set(meta.columns) & {"label", "subject", "trial"}:
+        missing = sorted({"label", "subject", "trial"} - set(meta.columns))
+        raise KitError(f"dataset_from_epochs: metadata lacks column(s) {missing}")
+    else:
+        names = {v: k for k, v in epochs.event_id.items()}
+        kind = [names.get(int(c), "") for c in epochs.events[:, 2]]
+        y = np.array([1 if k == "emotional" else 0 if k == "neutral" else -1 for k in kind], np.int8)
+        subject, trial = np.zeros(n, np.int64), np.arange(n, dtype=np.int64)
+    filenames = getattr(epochs, "filename", None)
+    root = Path(root) if root is not None else Path(filenames) if filenames else Path("epochs")
+    return Dataset(X=X, y=y, subject=subject, trial=trial, is_test=y < 0, sfreq=float(epochs.info["sfreq"]),
+                   times=np.asarray(epochs.times, np.float64), ch_names=[epochs.ch_names[i] for i in picks],
+                   root=root)
 
 
 def load_dataset(root: str | os.PathLike | None = None, *, splits=("train", "test"),
