@@ -8,6 +8,15 @@ from kit.core.errors import KitError
 from kit.data.layout import CH_NAMES, SFREQ
 
 
+CHANNEL_GROUPS: dict[str, tuple[str, ...]] = {
+    "frontal": ("F3", "F4"),
+    "central": ("C3", "Cz", "C4", "C5", "C6"),
+    "centro-parietal": ("CP3", "CP4", "CP5", "CP6"),
+    "parietal-occipital": ("P7", "Pz", "P8", "O1", "O2"),
+}
+"""The competition's 16 channels in four scalp regions, front to back (for evoked responses by region)."""
+
+
 def montage():
     """mne's template 10-20 montage (``standard_1020``, renamed ``colin27_1020`` in mne 1.13)."""
     import mne

@@ -18,7 +18,7 @@ import numpy as np
 
 from kit.core.errors import KitError
 from kit.data.layout import CH_NAMES
-from kit.data.montage import channel_adjacency
+from kit.data.montage import CHANNEL_GROUPS, channel_adjacency
 from kit.signal.features import BANDS, theta_power
 
 
@@ -260,3 +260,118 @@ def band_cluster_table(X: np.ndarray, y: np.ndarray, subject: np.ndarray, sfreq:
                                            for c in sig) or "-",
                      "min_p": min((c.p_value for c in test.clusters), default=1.0)})
     return rows
+
+
+def group_cluster_tests(X: np.ndarray, y: np.ndarray, subject: np.ndarray, times: np.ndarray, *,
+                        ch_names: Sequence[str] = CH_NAMES, groups: Mapping[str, Sequence[str]] = CHANNEL_GROUPS,
+                        n_permutations: int = 2048, alpha: float = 0.05, seed: int = 0) -> dict[str, ClusterTest]:
+    """:func:`cluster_test_time` on the channel mean of each scalp region (e.g. of the evoked response).
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_trials, n_chans, n_times)
+        Any per-sample quantity, e.g. low-passed EEG in µV (:func:`kit.signal.features.lowpass`).
+    groups : mapping region -> channel names
+        Default :data:`kit.data.montage.CHANNEL_GROUPS`.
+    y, subject, times, ch_names, n_permutations, alpha, seed
+        As in :func:`cluster_test_time`.
+
+    Returns
+    -------
+    dict region -> ClusterTest
+    """
+    return {region: cluster_test_time(X, y, subject, times, ch_names=ch_names, channels=list(chans),
+                                      n_permutations=n_permutations, alpha=alpha, seed=seed)
+            for region, chans in groups.items()}
+
+
+@dataclasses.dataclass(frozen=True)
+class TFRCluster:
+    """One cluster of a time-frequency test: its time and frequency span, sign and p-value."""
+
+    tmin: float  # s after the cue
+    tmax: float
+    fmin: float  # Hz
+    fmax: float
+    t_sum: float  # sum of t over the cluster's (time, frequency) bins; > 0: emotional > neutral
+    p_value: float
+    mask: np.ndarray = dataclasses.field(repr=False, compare=False)  # (n_times, n_freqs) bool
+
+    def describe(self) -> str:
+        """``0.400-0.600 s, 5-8 Hz, emotional > neutral, p = 0.010``."""
+        sign = "emotional > neutral" if self.t_sum > 0 else "emotional < neutral"
+        return f"{self.tmin:.3f}-{self.tmax:.3f} s, {self.fmin:g}-{self.fmax:g} Hz, {sign}, p = {self.p_value:.3f}"
+
+
+@dataclasses.dataclass(frozen=True)
+class TFRTest:
+    """The result of :func:`cluster_test_tfr`."""
+
+    differences: np.ndarray  # (n_subjects, n_times, n_freqs): emotional - neutral, z log power
+    t_obs: np.ndarray  # (n_times, n_freqs)
+    threshold: float
+    clusters: tuple[TFRCluster, ...]  # by p-value
+    times: np.ndarray  # (n_times,) s
+    freqs: np.ndarray  # (n_freqs,) Hz
+    subjects: np.ndarray
+    alpha: float
+
+    def significant(self) -> list[TFRCluster]:
+        """The clusters with ``p_value < alpha``."""
+        return [c for c in self.clusters if c.p_value < self.alpha]
+
+
+def cluster_test_tfr(T: np.ndarray, y: np.ndarray, subject: np.ndarray, times: np.ndarray, freqs: np.ndarray, *,
+                     n_permutations: int = 1024, threshold_p: float = 0.05, alpha: float = 0.05,
+                     seed: int = 0) -> TFRTest:
+    """Cluster permutation test over time x frequency of the emotional-minus-neutral power map.
+
+    Neighbours are adjacent samples and adjacent frequencies (mne's lattice adjacency for 2-D data);
+    otherwise as :func:`cluster_test_time`.
+
+    Parameters
+    ----------
+    T : ndarray, shape (n_trials, n_times, n_freqs)
+        Time-frequency power, e.g. :func:`kit.signal.tfr.tfr_by_trial` (z log power, channel average).
+    y, subject : ndarray, shape (n_trials,)
+    times : ndarray, shape (n_times,), s
+    freqs : ndarray, shape (n_freqs,), Hz
+    n_permutations, threshold_p, alpha, seed
+        As in :func:`cluster_test_time`.
+
+    Returns
+    -------
+    TFRTest
+
+    Raises
+    ------
+    KitError
+        Bad shapes, or fewer than 3 subjects with both classes.
+    """
+    from mne.stats import permutation_cluster_1samp_test
+
+    T, y, subject = np.asarray(T, np.float64), np.asarray(y).ravel(), np.asarray(subject).ravel()
+    times, freqs = np.asarray(times, np.float64).ravel(), np.asarray(freqs, np.float64).ravel()
+    if T.ndim != 3 or T.shape[1:] != (len(times), len(freqs)):
+        raise KitError(f"time-frequency power must be (n_trials, n_times={len(times)}, n_freqs={len(freqs)}), "
+                       f"got shape {T.shape}")
+    if not len(y) == len(subject) == len(T):
+        raise KitError(f"{len(T)} trials, {len(y)} labels and {len(subject)} subject ids")
+    keep = (y == 0) | (y == 1)
+    subjects, D = subject_differences(T[keep], y[keep], subject[keep])  # (n_subjects, n_times, n_freqs)
+    if len(subjects) < 3:
+        raise KitError(f"a cluster test over subjects needs at least 3 subjects with both classes, got {len(subjects)}")
+    threshold = _t_threshold(len(subjects), threshold_p)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "No clusters found", RuntimeWarning)
+        t_obs, masks, p_values, _ = permutation_cluster_1samp_test(
+            D, threshold=threshold, n_permutations=n_permutations, tail=0, rng=seed, out_type="mask",
+            verbose=False)
+    found = []
+    for index, p in zip(masks, p_values):
+        mask = _boolean(index, t_obs.shape)
+        when, which = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+        found.append(TFRCluster(float(times[when[0]]), float(times[when[-1]]), float(freqs[which[0]]),
+                                float(freqs[which[-1]]), float(t_obs[mask].sum()), float(p), mask))
+    return TFRTest(D, t_obs, threshold, tuple(sorted(found, key=lambda c: (c.p_value, c.tmin))), times, freqs,
+                   subjects, alpha)

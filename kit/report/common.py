@@ -122,11 +122,18 @@ def class_means(P: np.ndarray, y: np.ndarray, subject: np.ndarray | None = None)
     return out
 
 
-def mark_cue_and_window(ax, window: tuple[float, float] | None) -> None:
-    """Dashed line at the cue (0 s) and, when given, the window (s) shaded grey."""
+def mark_cue_and_window(ax, window: tuple[float, float] | None,
+                        trusted: tuple[float, float] | None = None) -> None:
+    """Dashed line at the cue (0 s); when given, the window (s) shaded grey and the samples outside ``trusted``
+    (first and last trusted time in s, e.g. from :func:`kit.signal.edges.edge_effect`) hatched."""
     ax.axvline(0.0, color="0.3", lw=0.8, ls="--")
     if window is not None:
         ax.axvspan(window[0], window[1], color="0.85", zorder=0, lw=0)
+    if trusted is not None:
+        lo, hi = ax.get_xlim()
+        for a, b in ((min(lo, trusted[0]), trusted[0]), (trusted[1], max(hi, trusted[1]))):
+            ax.axvspan(a, b, facecolor="none", edgecolor="0.85", hatch="\\\\", lw=0, zorder=0)
+        ax.set_xlim(lo, hi)
 
 
 def grid_shape(n: int) -> tuple[int, int]:

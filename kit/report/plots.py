@@ -32,10 +32,12 @@ from kit.eval.clusters import subject_differences
 from kit.report.common import (EMO_COLOR, NEU_COLOR, WINDOW, channel_names, channel_selection, check_epochs,
                                class_means, grid_shape, mark_cue_and_window, save_figure)
 from kit.report.clusters import plot_cluster_test
+from kit.report.evoked import plot_evoked_by_class
 from kit.report.spectral import plot_psd_by_class, plot_topomap_difference
+from kit.report.timefreq import plot_edge_effect, plot_tfr_test
 
 __all__ = ["EMO_COLOR", "NEU_COLOR", "WINDOW", "class_means", "plot_auc_timecourse", "plot_band_power_by_class",
-           "plot_cluster_test",
+           "plot_cluster_test", "plot_edge_effect", "plot_evoked_by_class", "plot_tfr_test",
            "plot_psd_by_class", "plot_subject_difference", "plot_topomap_difference", "save_figure",
            "subject_differences"]
 
@@ -43,7 +45,7 @@ __all__ = ["EMO_COLOR", "NEU_COLOR", "WINDOW", "class_means", "plot_auc_timecour
 def plot_band_power_by_class(P: np.ndarray, y: np.ndarray, times: np.ndarray,
                              ch_names: Sequence[str] | None = None, *, subject: np.ndarray | None = None,
                              band: str = "theta", unit: str = "log power", window: tuple[float, float] | None = WINDOW,
-                             save_dir: str | os.PathLike | None = None,
+                             trusted: tuple[float, float] | None = None, save_dir: str | os.PathLike | None = None,
                              name: str = "band_power_by_class") -> Figure:
     """Trial-averaged band power over time, emotional vs neutral, one panel per channel.
 
@@ -64,10 +66,13 @@ def plot_band_power_by_class(P: np.ndarray, y: np.ndarray, times: np.ndarray,
         Used in the title and the y label.
     window : (float, float) or None
         Interval in s shaded grey (default 0.4-0.6 s, the paper's cluster).
+    trusted : (float, float) or None
+        First and last time (s) free of filter edge effects (:func:`kit.signal.edges.edge_effect`); the
+        samples outside are hatched.
     save_dir : path, optional
-        Folder for ``{name}.png``.
+        Folder for ``{name}.png`` and ``{name}.pdf``.
     name : str
-        File stem of the PNG.
+        File stem.
 
     Returns
     -------
@@ -94,6 +99,8 @@ def plot_band_power_by_class(P: np.ndarray, y: np.ndarray, times: np.ndarray,
             mean, sem = stats[label]
             ax.plot(times, mean[c], color=color, lw=1.2, label=text)
             ax.fill_between(times, mean[c] - sem[c], mean[c] + sem[c], color=color, alpha=0.25, lw=0)
+        if trusted is not None:
+            mark_cue_and_window(ax, None, trusted)
         ax.set_title(names[c], fontsize=9)
         ax.tick_params(labelsize=7)
     for ax in axes[-1]:
@@ -101,7 +108,7 @@ def plot_band_power_by_class(P: np.ndarray, y: np.ndarray, times: np.ndarray,
             ax.set_xlabel("time after cue (s)", fontsize=8)
     for ax in axes[:, 0]:
         ax.set_ylabel(unit, fontsize=8)
-    over = f"{len(np.unique(subject))} subjects" if subject is not None else f"{len(y)} trials"
+    over = f"{len(np.unique(subject))} subjects, {len(y)} trials" if subject is not None else f"{len(y)} trials"
     flat[0].legend(fontsize=7, loc="upper right", frameon=False)
     fig.suptitle(f"{band} power, emotional vs neutral (mean ± SEM over {over})")
     save_figure(fig, save_dir, name)

@@ -112,6 +112,44 @@ def bandpass(X: np.ndarray, sfreq: float, band: tuple[float, float], order: int 
     return out if X.dtype == np.float64 else out.astype(np.float32)
 
 
+def lowpass(X: np.ndarray, sfreq: float, cutoff: float = 30.0, order: int = 4) -> np.ndarray:
+    """Zero-phase Butterworth low-pass along the last axis, with :func:`bandpass`'s edge handling.
+
+    ``scipy.signal.butter(order, cutoff, btype="lowpass", fs=sfreq, output="sos")`` applied forward and
+    backward (:func:`scipy.signal.sosfiltfilt`), each trial extended by ``n_times - 1`` samples of its edge
+    values; for evoked responses (the trial-averaged signal, e.g. the cue-evoked K-complex).
+
+    Parameters
+    ----------
+    X : ndarray, shape (..., n_times)
+        Signals in µV.
+    sfreq : float
+        Hz.
+    cutoff : float
+        Hz, in (0, sfreq / 2) (default 30).
+    order : int
+        Order of the single-pass design.
+
+    Returns
+    -------
+    ndarray, same shape as ``X``; float64 if ``X`` is, else float32.
+
+    Raises
+    ------
+    KitError
+        Cut-off outside (0, Nyquist), or fewer than 2 samples.
+    """
+    X = np.asarray(X)
+    n_times = X.shape[-1]
+    if n_times < 2:
+        raise KitError(f"lowpass: need at least 2 samples along the last axis, got shape {X.shape}")
+    if not 0.0 < cutoff < sfreq / 2.0:
+        raise KitError(f"lowpass: cut-off {cutoff:g} Hz must be in (0, {sfreq / 2:g}) Hz")
+    sos = butter(order, float(cutoff), btype="lowpass", fs=sfreq, output="sos")
+    out = sosfiltfilt(sos, X, axis=-1, padtype="constant", padlen=n_times - 1)
+    return out if X.dtype == np.float64 else out.astype(np.float32)
+
+
 def band_power(X: np.ndarray, sfreq: float, bands: Mapping[str, tuple[float, float]] = BANDS, *,
                order: int = 4, chunk: int = CHUNK_TRIALS) -> np.ndarray:
     """Log instantaneous power per band: ``log(|hilbert(bandpass(X))|^2 + EPS)``.

@@ -1,0 +1,85 @@
+"""The evoked response by class: the trial-averaged, low-passed EEG per scalp region, with its cluster tests."""
+
+from __future__ import annotations
+
+import os
+from typing import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+from kit.core.errors import KitError
+from kit.data.montage import CHANNEL_GROUPS
+from kit.eval.clusters import ClusterTest
+from kit.report.common import (EMO_COLOR, NEU_COLOR, channel_names, channel_selection, check_epochs, class_means,
+                               mark_cue_and_window, save_figure)
+
+
+def plot_evoked_by_class(X: np.ndarray, y: np.ndarray, subject: np.ndarray, times: np.ndarray,
+                         ch_names: Sequence[str], *, groups: Mapping[str, Sequence[str]] = CHANNEL_GROUPS,
+                         tests: Mapping[str, ClusterTest] | None = None, cutoff: float | None = None,
+                         save_dir: str | os.PathLike | None = None, name: str = "evoked_by_class") -> Figure:
+    """Cue-evoked response per scalp region, emotional vs neutral, mean ± SEM over subjects.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_trials, n_chans, n_times)
+        Low-passed EEG in µV (:func:`kit.signal.features.lowpass`); averaged over each group's channels.
+    y, subject : ndarray, shape (n_trials,)
+        1 emotional, 0 neutral (others ignored); subject ids (each subject's class mean is one observation).
+    times : ndarray, shape (n_times,)
+        s after the cue.
+    ch_names : sequence of str
+        The ``n_chans`` channel names.
+    groups : mapping region -> channel names
+        One panel each (default :data:`kit.data.montage.CHANNEL_GROUPS`); channels missing from ``ch_names``
+        are an error.
+    tests : mapping region -> ClusterTest, optional
+        Cluster tests over time of each region's difference (:func:`kit.eval.clusters.cluster_test_time` with
+        ``channels=groups[region]``); significant clusters are shaded and named in the panel.
+    cutoff : float, optional
+        The low-pass cut-off in Hz, for the title.
+    save_dir, name
+        Folder and file stem of the PNG and PDF.
+
+    Returns
+    -------
+    Figure
+        One panel per region, in µV.
+
+    Raises
+    ------
+    KitError
+        Shapes that do not match, a class with no trial, or an unknown channel.
+    """
+    X, y, times, subject = check_epochs(X, y, times, subject)
+    names = channel_names(ch_names, X.shape[1])
+    fig, axes = plt.subplots(1, len(groups), figsize=(3.2 * len(groups), 3.0), sharey=True, squeeze=False,
+                             layout="constrained")
+    for ax, (region, chans) in zip(axes[0], groups.items()):
+        idx, _ = channel_selection(list(chans), names)
+        stats = class_means(X[:, idx].mean(axis=1), y, subject)  # (n_trials, n_times) -> per class (n_times,)
+        mark_cue_and_window(ax, None)
+        ax.axhline(0.0, color="0.6", lw=0.5)
+        if tests is not None and region in tests:
+            test = tests[region]
+            if tuple(test.ch_names) != tuple(chans):
+                raise KitError(f"evoked test for {region!r} is over {test.ch_names}, not {tuple(chans)}")
+            for c in test.significant():
+                ax.axvspan(c.tmin, c.tmax, color=EMO_COLOR, alpha=0.15, lw=0, zorder=0,
+                           label=f"{c.tmin:.2f}-{c.tmax:.2f} s, p = {c.p_value:.3f}")
+        for label, color, text in ((0, NEU_COLOR, "neutral"), (1, EMO_COLOR, "emotional")):
+            mean, sem = stats[label]
+            ax.plot(times, mean, color=color, lw=1.2, label=text)
+            ax.fill_between(times, mean - sem, mean + sem, color=color, alpha=0.25, lw=0)
+        ax.set_title(f"{region} ({' '.join(chans)})", fontsize=8)
+        ax.set_xlabel("time after cue (s)", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=6, frameon=False, loc="best")
+    axes[0, 0].set_ylabel("µV")
+    lp = f"low-passed {cutoff:g} Hz, " if cutoff else ""
+    fig.suptitle(f"evoked response by class ({lp}mean ± SEM over {len(np.unique(subject))} subjects, "
+                 f"{len(y)} trials)", fontsize=9)
+    save_figure(fig, save_dir, name)
+    return fig
