@@ -53,7 +53,7 @@ from kit.pipeline.profiles import stage_config
 from kit.eval.cv import loso_score
 from kit.deep.experts import subject_auc
 from kit.store.paths import output_root
-from kit.report.plots import plot_auc_timecourse, save_figure
+from kit.report.plots import plot_attention_by_class, plot_auc_timecourse, save_figure
 
 run = stages.open_run(DATA, PROFILE)
 cfg = stage_config("experts", PROFILE)
@@ -86,25 +86,14 @@ print(f"experts (mean): LOSO score {mean_score['loso_score']:.4f}, window {mean_
 
 # %% [markdown]
 # ## Where in the trial do the experts look?
-# The attention weights are a curve over the trial per expert and trial; averaged over
-# experts and trials, by class. A flat curve would be plain averaging; a peak says which
-# part of the 1 s after the cue the experts rely on.
+# The attention weights are a curve over the trial per expert and trial (they sum to 1 over
+# the pooled time steps); averaged over the experts, by class, mean ± SEM over subjects. A flat
+# curve (the dotted line) would be plain averaging; a peak says which part of the 1 s after
+# the cue the experts rely on; a class difference, that they look elsewhere after emotional cues.
 
 # %%
-att = preds["oof_attention"].mean(axis=1)  # (n_train, T): mean over experts
-T = att.shape[1]
-t = (np.arange(T) + 0.5) * len(tr.times) / T / run.dataset.sfreq
-fig, ax = plt.subplots(figsize=(6, 3))
-for label, name, color in ((1, "emotional", "tab:red"), (0, "neutral", "tab:blue")):
-    m = att[tr.y == label]
-    ax.plot(t, m.mean(0), color=color, label=f"{name} (n={len(m)})")
-    ax.fill_between(t, m.mean(0) - m.std(0) / np.sqrt(len(m)), m.mean(0) + m.std(0) / np.sqrt(len(m)),
-                    color=color, alpha=0.2)
-ax.axhline(1 / T, color="k", lw=0.8, ls=":", label="uniform")
-ax.set(xlabel="time after cue (s)", ylabel="attention weight", title="experts' attention over the trial (mean ± SEM)")
-ax.legend(fontsize=8)
-fig.tight_layout()
-save_figure(fig, FIGURES, "03_expert_attention")
+fig = plot_attention_by_class(preds["oof_attention"], tr.y, tr.subject, tr.times, save_dir=FIGURES,
+                              name="03_expert_attention")
 
 # %%
 fig = plot_auc_timecourse({"experts (mean)": np.array(mean_score["curve"])}, tr.times,

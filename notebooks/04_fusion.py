@@ -36,15 +36,14 @@ PROFILE = "quick"  # "quick" or "full"
 FORCE = False  # retrain even if artifacts for the same config exist
 
 # %%
-import matplotlib.pyplot as plt
 import numpy as np
 
 from kit.pipeline import stages
 from kit.pipeline.profiles import stage_config
 from kit.eval.cv import loso_score
-from kit.deep.fusion import FUSION_KINDS
+from kit.deep.fusion import FUSION_KINDS, fusion_pattern
 from kit.store.paths import output_root
-from kit.report.plots import plot_auc_timecourse, save_figure
+from kit.report.plots import plot_auc_timecourse, plot_topomaps
 
 run = stages.open_run(DATA, PROFILE)
 cfg = stage_config("fusion", PROFILE)
@@ -63,17 +62,21 @@ kinds = np.array(FUSION_KINDS)[preds["chosen"]]
 print("chosen per held-out subject:", dict(zip(np.unique(tr.subject).tolist(), kinds.tolist())))
 
 # %% [markdown]
-# ## The experts' weights
-# The LDA's coefficients on the z-scored expert logits, mean ± SD over the LOSO folds.
+# ## The experts' weights, on the scalp
+# Left, the fusion LDA's weights on the z-scored expert logits (mean over the LOSO folds);
+# right, their activation pattern (Haufe et al., NeuroImage 2014): the covariance of each
+# expert's logit with the fused output. Weights are a filter: two experts that say the same
+# thing share (or split, with opposite signs) one weight, so read *where the evidence comes
+# from* on the pattern, not on the weights.
 
 # %%
 coef = preds["coef"]  # (n_folds, n_chans)
-fig, ax = plt.subplots(figsize=(8, 3))
-ax.bar(tr.ch_names, coef.mean(0), yerr=coef.std(0), color="tab:purple")
-ax.axhline(0, color="k", lw=0.8)
-ax.set(ylabel="LDA weight (a.u.)", title=f"fusion weights of the experts ({len(coef)} folds)")
-fig.tight_layout()
-save_figure(fig, FIGURES, "04_fusion_weights")
+pattern = fusion_pattern(run.artifacts / "experts" / "predictions.npz", coef)
+fig = plot_topomaps({f"LDA weights (mean of {len(coef)} folds)": coef.mean(0),
+                     "pattern (Haufe et al. 2014)": pattern}, tr.ch_names, unit="a.u.",
+                    title=f"fusion of the 16 channel experts ({len(np.unique(tr.subject))} subjects, {len(tr)} trials)",
+                    save_dir=FIGURES, name="04_fusion_weights")
+print("weights:", dict(zip(tr.ch_names, coef.mean(0).round(3))))
 
 # %%
 fig = plot_auc_timecourse({k: np.array(v["curve"]) for k, v in scores.items()}, tr.times,

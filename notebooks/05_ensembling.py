@@ -47,7 +47,9 @@ import numpy as np
 from kit.pipeline import stages
 from kit.pipeline.profiles import stage_config
 from kit.store.paths import output_root
-from kit.report.plots import plot_auc_timecourse
+from kit.methods import patterns
+from kit.report.models import window_mean
+from kit.report.plots import plot_auc_timecourse, plot_band_importance, plot_topomaps
 from kit.methods.registry import ANCHORS, ENSEMBLE_COMPONENTS
 from kit.pipeline.submission import expected_ids, validate_submission
 
@@ -86,6 +88,36 @@ curves = {k: np.array(v["curve"]) for k, v in result.scores.items()}
 windows = {k: tuple(v["window"]) if v["window"][0] is not None else None for k, v in result.scores.items()}
 fig = plot_auc_timecourse(curves, run.train.times, window=windows,
                           save_dir=output_root() / "reports" / "figures", name="05_ensemble_auc_timecourse")
+
+# %% [markdown]
+# ## What the anchors look at
+# The linear anchors fitted once on every training subject (the models the submission
+# uses are fitted the same way on all but one subject per fold). For each, the weights and
+# their activation patterns (Haufe et al., NeuroImage 2014: `cov(features) @ w / var(output)`,
+# where the decoded signal lives; weights also cancel noise and are not to be read as
+# sources). The starter's per-sample LDA on z-scored theta power, averaged over 0.4-0.6 s;
+# the band-power anchor's chosen band(s) and window; then, under LOSO, how much each band is
+# worth to a log-variance LDA over all five bands on new subjects: the drop in held-out AUC
+# when that band's features are shuffled across the subject's trials.
+
+# %%
+FIGURES = output_root() / "reports" / "figures"
+tr = run.train
+counts = f"{len(tr.subjects)} subjects, {len(tr)} trials"
+sp = patterns.starter_patterns(tr.X, tr.y, tr.subject, tr.sfreq)
+fig = plot_topomaps({"starter weights": window_mean(sp["weights"], tr.times, 0.4, 0.6),
+                     "starter pattern": window_mean(sp["patterns"], tr.times, 0.4, 0.6)}, tr.ch_names,
+                    unit="z theta power per unit LDA output", title=f"organisers' starter, 0.4-0.6 s ({counts})",
+                    save_dir=FIGURES, name="05_starter_patterns")
+bp = patterns.bandpower_patterns(tr.X, tr.y, tr.subject, tr.sfreq)
+fig = plot_topomaps({f"{b} pattern": p for b, p in zip(bp["bands"], bp["patterns"])}, tr.ch_names,
+                    unit="z log-variance per unit LDA output",
+                    title=f"band-power anchor, chosen {bp['choice']} ({counts})", save_dir=FIGURES,
+                    name="05_bandpower_patterns")
+importance = patterns.band_permutation_importance(tr.X, tr.y, tr.subject, tr.sfreq, seed=0)
+fig = plot_band_importance(importance, n_trials=len(tr), save_dir=FIGURES, name="05_band_importance")
+pd.DataFrame({"band": importance["bands"], "importance (AUC drop)": importance["importance"].round(4),
+              "SEM": importance["sem"].round(4)})
 
 # %% [markdown]
 # ## The submission

@@ -43,6 +43,7 @@ from kit.store.artifacts import load_checkpoint, load_npz, save_checkpoint, save
 from kit.core.errors import KitError
 from kit.deep.experts import subject_auc
 from kit.deep.nets import SpatioTemporalFusion, upsample_time
+from kit.methods.lda import haufe_pattern
 from kit.core.runtime import get_device, seed_everything
 
 FUSION_KINDS = ("lda", "net")
@@ -274,3 +275,25 @@ def load_fusion(path: str | os.PathLike):
     model.load_state_dict(state["state_dict"])
     return model.eval(), "net"
 
+
+
+def fusion_pattern(experts_predictions: str | os.PathLike, coef: np.ndarray) -> np.ndarray:
+    """Haufe pattern of the fusion LDA's mean weights on the experts' z-scored out-of-fold trial logits.
+
+    Parameters
+    ----------
+    experts_predictions : path
+        Stage 03's ``predictions.npz``.
+    coef : ndarray, shape (n_folds, n_chans) or (n_chans,)
+        The fusion LDA's weights (stage 04's ``coef``); folds are averaged.
+
+    Returns
+    -------
+    ndarray, shape (n_chans,)
+        Covariance of each expert's logit with the fused output, per unit output variance
+        (:func:`kit.methods.lda.haufe_pattern`): where the fused evidence comes from, even when correlated
+        experts share the weight.
+    """
+    z = read_expert_outputs(experts_predictions)["oof_logits"]  # (n_train, n_chans), z-scored per subject
+    w = np.asarray(coef, np.float64)
+    return haufe_pattern(z, w.mean(axis=0) if w.ndim == 2 else w)

@@ -235,6 +235,28 @@ class BandPowerLDA:
         X, _, subject = check_xy(X, None, subject, fit=False)
         return np.repeat(self.predict_features(self.trial_features(X), subject)[:, None], X.shape[2], axis=1)
 
+    def chosen_features(self, L: np.ndarray, subject: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """What the fitted LDA sees: the chosen feature set, z-scored per subject.
+
+        Parameters
+        ----------
+        L : ndarray, shape (n_trials, n_bands_total, n_windows, n_chans)
+            :meth:`trial_features` output.
+        subject : ndarray, shape (n_trials,)
+
+        Returns
+        -------
+        F : ndarray, shape (n_trials, n_chosen_bands * n_chans)
+            Band-major: the chosen bands' ``n_chans`` columns one after the other.
+        bands : list of str
+            The chosen bands' names, in that order.
+        """
+        if not hasattr(self, "lda_"):
+            raise KitError("BandPowerLDA: call fit first")
+        names = [n for n, _ in self.band_list()]
+        return self._take(self._zscored(np.asarray(L), np.asarray(subject)), self.choice_), \
+            [names[i] for i in self.choice_[1]]
+
     def predict_features(self, L: np.ndarray, subject: np.ndarray) -> np.ndarray:
         """P(emotional) per trial, shape (n_trials,), from :meth:`trial_features` output."""
         if not hasattr(self, "lda_"):

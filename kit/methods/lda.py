@@ -157,3 +157,40 @@ def ledoit_wolf_lda(F: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarra
     icpt = -0.5 * np.einsum("bpk,bpk->bk", M, W) + np.log(priors)
     coef, icpt = W[:, :, 1] - W[:, :, 0], icpt[:, 1] - icpt[:, 0]
     return (coef[0], float(icpt[0])) if single else (coef, icpt)
+
+
+def haufe_pattern(F: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """The activation pattern of a linear decoder: what its weights say about the data (Haufe et al. 2014).
+
+    A linear decoder's weights ``w`` are a filter: they also cancel noise, so a large weight need not mean
+    that a feature carries the signal.  The pattern ``a = cov(F) w / var(F w)`` is the forward model, the
+    covariance of each feature with the decoder's output per unit output variance: it is where the decoded
+    signal lives (Haufe, Meinecke, Görgen et al., "On the interpretation of weight vectors of linear models
+    in multivariate neuroimaging", NeuroImage 87, 2014, eq. 6 for one component).
+
+    Parameters
+    ----------
+    F : ndarray, shape (n_trials, n_features)
+        The features the decoder was fitted on.
+    w : ndarray, shape (n_features,)
+        Its weights.
+
+    Returns
+    -------
+    ndarray, shape (n_features,)
+        In the features' units per unit of decoder output.
+
+    Raises
+    ------
+    KitError
+        Shapes that do not match, or a decoder output with no variance.
+    """
+    F, w = np.asarray(F, np.float64), np.asarray(w, np.float64).ravel()
+    if F.ndim != 2 or F.shape[1] != w.size:
+        raise KitError(f"haufe_pattern: features {F.shape} and weights {w.shape} do not match")
+    Fc = F - F.mean(axis=0)
+    s = Fc @ w  # (n_trials,) the decoder's output, centred
+    var = float(s @ s) / max(len(s) - 1, 1)
+    if var <= 0:
+        raise KitError("haufe_pattern: the decoder's output has no variance on these features")
+    return (Fc.T @ s) / max(len(s) - 1, 1) / var

@@ -53,7 +53,8 @@ class StarterLDA:
         self.config = config or StarterConfig()
         self.sfreq = float(sfreq)
 
-    def _features(self, X, subject) -> np.ndarray:
+    def features(self, X: np.ndarray, subject: np.ndarray) -> np.ndarray:
+        """Theta log power z-scored per subject, (n_trials, n_chans, n_times) float64: what the LDAs see."""
         c = self.config
         return theta_power(X, self.sfreq, subject, band=c.band, order=c.order).astype(np.float64)
 
@@ -72,7 +73,7 @@ class StarterLDA:
             Bad shapes, labels not 0/1 or one class only.
         """
         X, y, subject = check_xy(X, y, subject, fit=True)
-        F = self._features(X, subject)  # (n, C, T)
+        F = self.features(X, subject)  # (n, C, T)
         self.n_times_ = F.shape[2]
         shrink = self.config.shrinkage
         if isinstance(shrink, str):
@@ -128,7 +129,7 @@ class StarterLDA:
         X, _, subject = check_xy(X, None, subject, fit=False)
         if X.shape[2] != self.n_times_:
             raise KitError(f"X: {X.shape[2]} samples per trial, the model was fit on {self.n_times_}")
-        F = self._features(X, subject)
+        F = self.features(X, subject)
         return np.einsum("nct,tc->nt", F, self.coef_) + self.intercept_
 
     def predict(self, X: np.ndarray, subject: np.ndarray) -> np.ndarray:

@@ -1,0 +1,144 @@
+"""What the linear anchors look at: their activation patterns (Haufe et al. 2014) and the bands they need.
+
+Each function fits an anchor once on all the training trials given (not under LOSO: the figure shows the
+model that would be submitted, fitted on every training subject) and turns its weights into patterns
+(:func:`kit.methods.lda.haufe_pattern`), or measures, under LOSO, how much each band's features are worth by
+permuting them (Breiman, Machine Learning 2001; on held-out subjects, so the importance is for new subjects).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+from kit.core.errors import KitError
+from kit.eval.cv import loso_folds
+from kit.methods.bandpower import BandPowerConfig, BandPowerLDA
+from kit.methods.lda import check_xy, haufe_pattern
+from kit.methods.starter import StarterLDA
+from kit.signal.features import BANDS
+
+
+def starter_patterns(X: np.ndarray, y: np.ndarray, subject: np.ndarray, sfreq: float = 200.0) -> dict[str, np.ndarray]:
+    """Weights and patterns of the organisers' starter (one theta LDA per sample) fitted on all trials.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_trials, n_chans, n_times)
+        Training EEG in µV.
+    y, subject : ndarray, shape (n_trials,)
+        1 emotional / 0 neutral; subject ids.
+    sfreq : float
+        Hz.
+
+    Returns
+    -------
+    dict
+        ``weights`` and ``patterns``, each (n_times, n_chans): sample t's LDA weights on the 16 channels'
+        z-scored theta power, and their Haufe patterns (z per unit of LDA output; positive: more theta
+        power where the LDA says emotional).
+
+    Raises
+    ------
+    KitError
+        As :meth:`StarterLDA.fit`.
+    """
+    X, y, subject = check_xy(X, y, subject, fit=True)
+    model = StarterLDA(sfreq=sfreq).fit(X, y, subject)
+    F = model.features(X, subject)  # (n_trials, n_chans, n_times)
+    patterns = np.stack([haufe_pattern(F[:, :, t], model.coef_[t]) for t in range(F.shape[2])])
+    return {"weights": model.coef_.copy(), "patterns": patterns}
+
+
+def bandpower_patterns(X: np.ndarray, y: np.ndarray, subject: np.ndarray, sfreq: float = 200.0,
+                       config: BandPowerConfig | None = None) -> dict:
+    """Weights and patterns of the band-power anchor (its band and window chosen by inner LOSO) on all trials.
+
+    Parameters
+    ----------
+    X, y, subject, sfreq
+        As in :func:`starter_patterns`.
+    config : BandPowerConfig, optional
+        Default the anchor's.
+
+    Returns
+    -------
+    dict
+        ``choice`` (the feature set chosen, e.g. ``"alpha-beta @ (0, 200)"``), ``bands`` (its band names),
+        ``weights`` and ``patterns`` of shape (n_bands_chosen, n_chans) (patterns: z log-variance per unit
+        of LDA output).
+    """
+    X, y, subject = check_xy(X, y, subject, fit=True)
+    model = BandPowerLDA(config, sfreq=sfreq)
+    L = model.trial_features(X)
+    model.fit_features(L, y, subject)
+    F, bands = model.chosen_features(L, subject)  # (n_trials, n_bands_chosen * n_chans)
+    coef = np.asarray(model.lda_[0], np.float64)
+    n_chans = X.shape[1]
+    return {"choice": model.choice_[0], "bands": bands, "weights": coef.reshape(len(bands), n_chans),
+            "patterns": haufe_pattern(F, coef).reshape(len(bands), n_chans)}
+
+
+def band_permutation_importance(X: np.ndarray, y: np.ndarray, subject: np.ndarray, sfreq: float = 200.0, *,
+                                bands=tuple(BANDS.items()), window: tuple[int, int] | None = None,
+                                n_repeats: int = 10, seed: int = 0) -> dict:
+    """How much each band is worth to a band-power LDA on new subjects: permutation importance under LOSO.
+
+    The model is the band-power anchor restricted to one feature set (every band side by side, log-variance
+    per channel over ``window``, z-scored per subject, Ledoit-Wolf shrinkage LDA).  For each held-out subject
+    it is fitted on the others; its trial AUC on the held-out subject is measured as is and with one band's
+    ``n_chans`` features shuffled across that subject's trials (``n_repeats`` times): the drop is the band's
+    importance.
+
+    Parameters
+    ----------
+    X, y, subject, sfreq
+        As in :func:`starter_patterns`.
+    bands : sequence of (name, (low, high))
+        Default the five bands.
+    window : (int, int), optional
+        Samples [start, stop); default the whole trial.
+    n_repeats : int
+        Shuffles per band and subject.
+    seed : int
+
+    Returns
+    -------
+    dict
+        ``auc`` (mean over subjects of the held-out trial AUC), ``bands`` (names), ``importance`` and
+        ``sem`` (n_bands,): mean drop in AUC and its SEM over subjects, ``per_subject`` (n_subjects, n_bands).
+
+    Raises
+    ------
+    KitError
+        Fewer than 3 subjects, ``n_repeats < 1``; as :meth:`BandPowerLDA.fit`.
+    """
+    X, y, subject = check_xy(X, y, subject, fit=True)
+    if n_repeats < 1:
+        raise KitError(f"band_permutation_importance: n_repeats must be >= 1, got {n_repeats}")
+    if np.unique(subject).size < 3:
+        raise KitError("band_permutation_importance: needs at least 3 subjects")
+    window = (0, X.shape[2]) if window is None else tuple(window)
+    cfg = BandPowerConfig(bands=tuple(bands), merge=False, windows=(window,))
+    model = BandPowerLDA(cfg, sfreq=sfreq)
+    L = model.trial_features(X)  # (n_trials, n_bands, 1, n_chans)
+    rng = np.random.default_rng(seed)
+    base, drops = [], []
+    for tr, va in loso_folds(subject):
+        if np.unique(y[va]).size < 2:
+            continue
+        m = BandPowerLDA(cfg, sfreq=sfreq).fit_features(L[tr], y[tr], subject[tr])
+        auc = roc_auc_score(y[va], m.predict_features(L[va], subject[va]))
+        row = []
+        for b in range(L.shape[1]):
+            aucs = []
+            for _ in range(n_repeats):
+                Lp = L[va].copy()
+                Lp[:, b] = Lp[rng.permutation(len(va)), b]
+                aucs.append(roc_auc_score(y[va], m.predict_features(Lp, subject[va])))
+            row.append(auc - float(np.mean(aucs)))
+        base.append(auc)
+        drops.append(row)
+    D = np.asarray(drops)  # (n_subjects, n_bands)
+    return {"auc": float(np.mean(base)), "bands": [str(n) for n, _ in bands], "importance": D.mean(axis=0),
+            "sem": D.std(axis=0, ddof=1) / np.sqrt(len(D)), "per_subject": D}
