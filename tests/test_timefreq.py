@@ -159,8 +159,8 @@ def test_new_figures_save_png_and_pdf(evoked, tmp_path):
     plt.close("all")
 
 
-def test_short_pad_gives_the_full_pad_result():
-    """Padding by half a wavelet is exact: mne's power on a trial padded by n_times - 1 edge values, cut back."""
+def test_batched_fft_equals_mne_on_the_fully_padded_trial():
+    """Short pad and short FFT are exact: mne's tfr_array_morlet on a trial padded by n_times - 1 edge values."""
     import mne
 
     X = np.random.default_rng(4).normal(size=(3, 2, 200))
