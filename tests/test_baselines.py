@@ -297,3 +297,21 @@ def test_bandpower_precomputed_features_equal_fit_predict():
         BandPowerLDA().predict(X, s)
     with pytest.raises(KitError, match="at least one band"):
         BandPowerLDA(BandPowerConfig(windows=())).fit(X, y, s)
+
+
+@pytest.mark.parametrize("name", ["starter", "bandpower"])
+def test_saved_fold_models_give_the_stage_test_prediction_exactly(signal, name):
+    """`kit predict`'s path: the kept LOSO fold models reproduce the fold-averaged test prediction bit for bit."""
+    from kit.methods.registry import baseline_predictions, predict_baseline
+
+    X, y, s = signal
+    X_te, s_te = X[:40] * 1.3, s[:40] + 100
+    models: list = []
+    params = {"windows": ((0, 200), (70, 130))} if name == "bandpower" else {}
+    oof, test, _, _ = baseline_predictions(name, X, y, s, X_te, s_te, SFREQ, n_groups=4, keep_models=models,
+                                           **params)
+    assert len(models) == len(np.unique(s))  # the LOSO fold models only, not the cross-fit ones
+    again = predict_baseline(name, models, X_te, s_te, SFREQ, **params)
+    assert again.dtype == np.float64 and np.array_equal(again, test)
+    with pytest.raises(KitError, match="no fitted fold model"):
+        predict_baseline(name, [], X_te, s_te, SFREQ)

@@ -158,3 +158,17 @@ def test_bootstrap_difference_is_paired_and_exact_on_all_subjects():
     assert d == pytest.approx(0.02, abs=1e-9) and lo <= d <= hi
     with pytest.raises(KitError, match="shapes differ"):
         bootstrap_difference(A, A[:3])
+
+
+def test_a_blend_survives_json_with_its_order_and_every_bit():
+    import json
+
+    from kit.pipeline.ensemble import Candidate, candidate_from_json, candidate_to_json
+
+    c = Candidate({"zeta": 0.1 + 0.2, "alpha": np.float64(1 / 3), "mid": 0.0}, ("window", (np.int64(40), 120)))
+    d = json.loads(json.dumps(candidate_to_json(c), sort_keys=True))  # as kit.store.artifacts.write_json writes
+    back = candidate_from_json(d)
+    assert list(back.weights) == ["zeta", "alpha", "mid"] and back.weights == {k: float(v) for k, v in c.weights.items()}
+    assert back.post == ("window", (40, 120))
+    with pytest.raises(KitError, match="not a stored blend"):
+        candidate_from_json({"weights": []})

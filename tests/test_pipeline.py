@@ -129,3 +129,49 @@ def test_full_profile_sizes_run_end_to_end_on_tiny_data_on_the_cpu(tmp_path, mon
     f = pipeline.run_fusion_stage(run, replace(pipeline.stage_config("fusion", "full"), epochs=1))
     assert f["oof"].shape == (n_train, 200) and f["test"].shape == (len(run.test), 200)
     assert np.isfinite(f["oof"]).all() and np.isfinite(f["test"]).all()
+
+
+def _copy_test_files(src, dst, transform):
+    """``dst/testing/`` with each of ``src``'s test files rewritten as ``transform(trials, ch_names)``."""
+    from kit.data.mat import read_mat
+    from kit.data.mat_write import write_mat
+
+    for path in sorted((src / "testing").glob("*.mat")):
+        rec = read_mat(path)
+        trials, names = transform(rec.trials, list(rec.ch_names))
+        write_mat(dst / "testing" / path.name, trials, times=rec.times, ch_names=names, sfreq=rec.sfreq)
+    return dst
+
+
+def test_predict_reproduces_the_run_submission_bit_for_bit(finished_run, monkeypatch, tmp_path, capsys):
+    """`kit predict` on the run's own folder, and on a copy with the channels in another order."""
+    from kit.app.cli import main
+    from kit.pipeline.predict import predict_folder
+
+    data, out, _ = finished_run
+    monkeypatch.setenv("KIT_OUTPUT", str(out))
+    art = out / "artifacts" / "demo"
+    assert all((art / a / "models.pkl").is_file() for a in ("starter", "thetacov", "bandpower", "eegnet"))
+    assert (art / "ensemble" / "blend.json").is_file()
+    ref = (out / "submissions" / "demo_smoke_ensemble.csv").read_bytes()
+    assert main(["predict", "--data", str(data)]) == 0
+    assert "valid submission" in capsys.readouterr().out
+    assert (out / "submissions" / "demo_predict.csv").read_bytes() == ref
+    shuffled = _copy_test_files(data, tmp_path / "shuffled", lambda X, names: (X[:, ::-1], names[::-1]))
+    path = predict_folder(shuffled, art, out=tmp_path / "shuffled.csv")
+    assert path.read_bytes() == ref  # channels are put back in the training order
+
+
+def test_predict_refuses_other_channels_and_missing_artifacts(finished_run, monkeypatch, tmp_path, capsys):
+    from kit.app.cli import main
+
+    data, out, _ = finished_run
+    monkeypatch.setenv("KIT_OUTPUT", str(out))
+    fewer = _copy_test_files(data, tmp_path / "fewer", lambda X, names: (X, ["Fp1", *names[1:]]))  # F3 -> Fp1
+    before = sorted(p.name for p in (out / "submissions").iterdir())
+    assert main(["predict", "--data", str(fewer), "--artifacts", str(out / "artifacts" / "demo")]) == 2
+    err = capsys.readouterr().err
+    assert "channels Fp1 F4" in err and "were trained on F3 F4" in err and len(err.strip().splitlines()) == 1
+    assert main(["predict", "--data", str(data), "--artifacts", str(tmp_path / "none")]) == 2
+    assert "blend.json: not found" in capsys.readouterr().err
+    assert sorted(p.name for p in (out / "submissions").iterdir()) == before  # nothing written on error

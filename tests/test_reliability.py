@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 
+from kit import __version__ as KIT_VERSION
 from kit.store import artifacts
 from kit.deep import experts
 from kit.methods.registry import ANCHORS, ENSEMBLE_COMPONENTS
@@ -180,7 +181,7 @@ def test_checkpoints_load_weights_only_and_refuse_another_config_or_version(copy
     with pytest.raises(CheckpointError, match=f"^{mae_pt}: config hash .* != expected"):
         load_checkpoint(mae_pt, expected_hash=config_hash(tiny("mae", seed=1)))
     monkeypatch.setattr(artifacts, "__version__", "9.9.9")
-    with pytest.raises(CheckpointError, match=f"^{mae_pt}: written by kit 0.1.0, this is kit 9.9.9"):
+    with pytest.raises(CheckpointError, match=f"^{mae_pt}: written by kit {KIT_VERSION}, this is kit 9.9.9"):
         load_mae(mae_pt)
     monkeypatch.undo()
 

@@ -209,6 +209,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    from kit.pipeline.predict import predict_folder
+
+    t0 = time.perf_counter()
+    path = predict_folder(args.data, args.artifacts, out=args.out)
+    print(f"{path}: valid submission from the saved models, in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
 def cmd_score(args: argparse.Namespace) -> int:
     from kit.pipeline.submission import score_submission
 
@@ -332,6 +341,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("submission")
     s.add_argument("--data", default=None, help="data folder holding testing/")
     s.set_defaults(func=cmd_validate)
+
+    s = sub.add_parser("predict", help="apply a finished run's saved models to a folder's test files (no training)")
+    s.add_argument("--data", default=None, help="data folder holding testing/ (default as for run)")
+    s.add_argument("--artifacts", default=None,
+                   help="artifacts/<tag> of the finished run (default: that of --data)")
+    s.add_argument("--out", default=None, help="submission file (default: submissions/<tag>_predict.csv)")
+    s.set_defaults(func=cmd_predict)
 
     s = sub.add_parser("score", help="window-based AUC of a submission against a labels CSV (id,label)")
     s.add_argument("submission")

@@ -35,7 +35,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 from tqdm.auto import tqdm
 
-from kit.store.artifacts import config_hash, load_checkpoint, save_checkpoint, save_npz
+from kit.store.artifacts import config_hash, load_checkpoint, load_npz, save_checkpoint, save_npz
 from kit.eval.crossfit import CROSSFIT_GROUPS, crossfit_plan
 from kit.core.errors import CheckpointError, KitError
 from kit.deep.mae import MAEConfig, load_mae
@@ -277,6 +277,95 @@ def _reusable(ckpt: Path, run_hash: str) -> bool:
         return False
 
 
+def expert_test_outputs(x: torch.Tensor, fold_states: list[list[dict]], *, batch: int = 256,
+                        device: torch.device | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Every LOSO fold's experts on the test trials, averaged over seeds.
+
+    Parameters
+    ----------
+    x : Tensor, shape (n_test, E, T, d)
+        :func:`head_inputs` of the test trials (their own encoder pass).
+    fold_states : list over folds of list over seeds of dict
+        One-model head states (as saved in ``fold{k}_seed{s}.pt`` without the ``head.`` prefix).
+    batch : int
+    device : torch.device, optional
+
+    Returns
+    -------
+    test_logits : ndarray, shape (n_folds, n_test, E), float32
+    test_course : ndarray, shape (n_folds, n_test, E, T), float32
+    """
+    n, E, T, d = x.shape
+    logits = np.zeros((len(fold_states), n, E), np.float32)
+    course = np.zeros((len(fold_states), n, E, T), np.float32)
+    for k, seed_states in enumerate(fold_states):
+        outs = []
+        for state in seed_states:
+            one = AttentionPoolHead(E, d, T, 1)
+            one.load_state_dict(state)
+            outs.append(predict_model(one.to(device or "cpu"), 0, x, batch=batch))
+        logits[k] = np.mean([o[0] for o in outs], axis=0)
+        course[k] = np.mean([o[1] for o in outs], axis=0)
+    return logits, course
+
+
+def predict_experts_test(features: np.ndarray, stage_dir: str | os.PathLike, mae_path: str | os.PathLike, *,
+                         device: str | None = None) -> dict[str, np.ndarray]:
+    """A finished expert stage applied to new trials from its saved fold checkpoints, without training.
+
+    Parameters
+    ----------
+    features : ndarray, shape (n_test, n_chans, n_times, K)
+        :func:`kit.signal.sequences.deep_features` of the new trials (per-subject statistics are their own).
+    stage_dir : path
+        ``artifacts/{tag}/experts`` (``fold{k}_seed{s}.pt`` and ``predictions.npz``).
+    mae_path : path
+        The ``mae.pt`` the stage was trained on.
+
+    Returns
+    -------
+    dict
+        ``test_logits (n_folds, n_test, n_chans)``, ``test_course (n_folds, n_test, n_chans, T)`` and
+        ``test (n_test, n_times)`` (P(emotional) of the experts' mean trial logit), the same numbers the stage
+        wrote for its test trials.
+
+    Raises
+    ------
+    KitError
+        A checkpoint missing, from another config or MAE, or for another number of channels.
+    """
+    stage_dir = Path(stage_dir)
+    dev = get_device(device)
+    mae, mcfg = load_mae(mae_path)
+    mae = mae.to(dev)
+    done = load_npz(stage_dir / "predictions.npz")
+    n_folds, n_seeds = done["steps"].shape
+    found = sorted(stage_dir.glob("fold0_seed*.pt"))
+    if not found:
+        raise KitError(f"{stage_dir}: no expert checkpoint fold0_seed*.pt; run notebook 03 first")
+    cfg = load_checkpoint(found[0], ExpertsConfig)["config"]
+    run_hash = config_hash({"experts": asdict(cfg), "mae": asdict(mcfg), "mae_weights": _weights_hash(mae.state_dict())})
+    fold_states = []
+    for k in range(n_folds):
+        seed_states = []
+        for si in range(n_seeds):
+            path = stage_dir / f"fold{k}_seed{cfg.seed + si}.pt"
+            state = load_checkpoint(path)
+            if state.get("run_hash") != run_hash:
+                raise KitError(f"{path}: trained on another MAE or config than {mae_path}; rerun notebook 03")
+            if state["bank_sizes"]["n_chans"] != features.shape[1]:
+                raise KitError(f"{path}: experts for {state['bank_sizes']['n_chans']} channels, the data has "
+                               f"{features.shape[1]}")
+            seed_states.append({k_[len("head."):]: v for k_, v in state["state_dict"].items()})
+        fold_states.append(seed_states)
+    x = pool_time(torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)), mcfg.pool, dim=2)
+    x = head_inputs(mae, x, batch=cfg.batch)
+    logits, course = expert_test_outputs(x, fold_states, batch=cfg.batch, device=dev)
+    out = {"test_logits": logits, "test_course": course}
+    out["test"] = experts_probabilities({"oof_logits": logits[0], "test_logits": logits}, features.shape[2])["test"]
+    return out
+
+
 def train_experts_loso(features: np.ndarray, y: np.ndarray, subject: np.ndarray, is_test: np.ndarray,
                        cfg: ExpertsConfig, mae_path: str | os.PathLike, out_dir: str | os.PathLike,
                        *, device: str | None = None, progress: bool = True,
@@ -330,12 +419,13 @@ def train_experts_loso(features: np.ndarray, y: np.ndarray, subject: np.ndarray,
     mae, mcfg = load_mae(mae_path)
     mae = mae.to(dev)
     n_times, n_chans = features.shape[2], features.shape[1]
-    x = pool_time(torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)), mcfg.pool, dim=2)
-    x = head_inputs(mae, x, batch=cfg.batch)  # (n_trials, E, T, D + K): one encoder pass for everything
     train, test = np.flatnonzero(~is_test), np.flatnonzero(is_test)
-    x_tr, y_tr, s_tr = x[train], y[train].astype(np.int64), subject[train]
+    x = pool_time(torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)), mcfg.pool, dim=2)
+    # (n, E, T, D + K); the test trials in their own encoder pass, as predict_experts_test makes it
+    x_tr, x_te = head_inputs(mae, x[train], batch=cfg.batch), head_inputs(mae, x[test], batch=cfg.batch)
+    y_tr, s_tr = y[train].astype(np.int64), subject[train]
     sids = np.unique(s_tr)
-    T = x.shape[2]
+    T = x_tr.shape[2]
     group, fits = crossfit_plan(s_tr, n_groups) if n_groups else (None, [])
     seeds = [cfg.seed + i for i in range(cfg.n_seeds)]
     names = [(f"fold{k}", np.flatnonzero(s_tr != held)) for k, held in enumerate(sids)]
@@ -353,16 +443,16 @@ def train_experts_loso(features: np.ndarray, y: np.ndarray, subject: np.ndarray,
         for j, c, st, n in zip(jobs, ckpts, states, steps):
             save_bank(c, st, mae, n_chans, cfg, mcfg, run_hash=run_hash, steps=int(n),
                       trained_on=[int(v) for v in np.unique(s_tr[j.rows])])
-    head = AttentionPoolHead(n_chans, x.shape[3], T, len(jobs))
+    head = AttentionPoolHead(n_chans, x_tr.shape[3], T, len(jobs))
     head.load_state_dict(model_stack(states))
     head = head.to(dev)
     n_names = len(names)
-    x_all = torch.cat([x_tr, x[test]])
-    test_rows = len(train) + np.arange(len(test))
-    # the rows each model predicts: a fold its held-out subject and the test trials, a cross-fit model its groups
-    rows = [np.concatenate([np.flatnonzero(s_tr == sids[i]), test_rows]) if i < len(sids)
-            else fits[i - len(sids)].predict for i in range(n_names)]
-    outs = [predict_model(head, m, x_all[rows[m % n_names]], batch=cfg.batch) for m in range(len(jobs))]
+    # the rows each model predicts: a fold its held-out subject, a cross-fit model its groups
+    rows = [np.flatnonzero(s_tr == sids[i]) if i < len(sids) else fits[i - len(sids)].predict
+            for i in range(n_names)]
+    outs = [predict_model(head, m, x_tr[rows[m % n_names]], batch=cfg.batch) for m in range(len(jobs))]
+    fold_states = [[states[si * n_names + k] for si in range(len(seeds))] for k in range(len(sids))]
+    test_logits, test_course = expert_test_outputs(x_te, fold_states, batch=cfg.batch, device=dev)
 
     def mean(i, part):  # model i's outputs on its rows, averaged over seeds
         return np.mean([outs[i + s * n_names][part] for s in range(len(seeds))], axis=0)
@@ -370,13 +460,9 @@ def train_experts_loso(features: np.ndarray, y: np.ndarray, subject: np.ndarray,
     oof_logits = np.zeros((len(train), n_chans), np.float32)
     oof_course = np.zeros((len(train), n_chans, T), np.float32)
     oof_att = np.zeros((len(train), n_chans, T), np.float32)
-    test_logits = np.zeros((len(sids), len(test), n_chans), np.float32)
-    test_course = np.zeros((len(sids), len(test), n_chans, T), np.float32)
     for k, held in enumerate(sids):
         v = s_tr == held
-        nv = int(v.sum())
-        oof_logits[v], oof_course[v], oof_att[v] = (mean(k, part)[:nv] for part in range(3))
-        test_logits[k], test_course[k] = mean(k, 0)[nv:], mean(k, 1)[nv:]
+        oof_logits[v], oof_course[v], oof_att[v] = (mean(k, part) for part in range(3))
     arrays = dict(oof_logits=oof_logits, oof_course=oof_course, oof_attention=oof_att, test_logits=test_logits,
                   test_course=test_course, steps=steps.reshape(len(seeds), n_names)[:, : len(sids)].T,
                   subject=s_tr, y=y[train], test_subject=subject[test])

@@ -136,6 +136,93 @@ def fit(kind: str, z: np.ndarray, c: np.ndarray, y: np.ndarray, cfg: FusionConfi
     return fit_lda(z, y, cfg) if kind == "lda" else fit_net(c, y, cfg)
 
 
+def zscore_folds(logits: np.ndarray, course: np.ndarray, subject: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every fold's expert outputs ``(n_folds, n, E[, T])`` z-scored per subject (:func:`zscore_by_subject`)."""
+    return (np.stack([zscore_by_subject(t, subject) for t in logits]),
+            np.stack([zscore_by_subject(t, subject) for t in course]))
+
+
+def fusion_test_prediction(models: list[list], kinds: tuple[str, ...], chosen: np.ndarray, test_logits: np.ndarray,
+                           test_course: np.ndarray, n_times: int) -> np.ndarray:
+    """The fusion stage's test prediction from its fold models.
+
+    Parameters
+    ----------
+    models : list over folds of list over ``kinds``
+        Fitted fusion models (:func:`fit` or :func:`load_fusion`).
+    kinds : tuple of str
+        The kinds fitted, in order.
+    chosen : ndarray of int, shape (n_folds,)
+        Per fold, the index into ``kinds`` of the kind chosen by inner score.
+    test_logits, test_course : ndarray, shape (n_folds, n_test, E) and (n_folds, n_test, E, T)
+        Each fold's experts on the test trials, z-scored per subject (:func:`zscore_folds`).
+    n_times : int
+
+    Returns
+    -------
+    ndarray, shape (n_test, n_times), float32
+        P(emotional): for each kind the mean over folds of its models, then the mean over folds of the kind
+        each fold chose (accumulated in float32 in fold order, as the stage does).
+    """
+    n_folds, n_test = len(models), test_logits.shape[1]
+    test_by = np.zeros((len(kinds), n_test, n_times), np.float32)
+    for k in range(n_folds):
+        for ki, kind in enumerate(kinds):
+            test_by[ki] += predict(models[k][ki], kind, test_logits[k], test_course[k], n_times) / n_folds
+    test = np.zeros((n_test, n_times), np.float32)
+    for k in range(n_folds):
+        test += test_by[chosen[k]] / n_folds
+    return sigmoid(test)
+
+
+def predict_fusion_test(stage_dir: str | os.PathLike, test_logits: np.ndarray, test_course: np.ndarray,
+                        test_subject: np.ndarray, n_times: int) -> np.ndarray:
+    """A finished fusion stage applied to new trials from its ``fold{k}_{kind}.pt``, without refitting.
+
+    Parameters
+    ----------
+    stage_dir : path
+        ``artifacts/{tag}/fusion``.
+    test_logits, test_course : ndarray, shape (n_folds, n_test, E) and (n_folds, n_test, E, T)
+        :func:`kit.deep.experts.predict_experts_test` outputs (not yet z-scored).
+    test_subject : ndarray, shape (n_test,)
+    n_times : int
+
+    Returns
+    -------
+    ndarray, shape (n_test, n_times), float32
+
+    Raises
+    ------
+    KitError
+        A fold model missing, or another number of folds or channels than the experts'.
+    """
+    stage_dir = Path(stage_dir)
+    done = load_npz(stage_dir / "predictions.npz")
+    chosen_global = done["chosen"]
+    if len(chosen_global) != len(test_logits):
+        raise KitError(f"{stage_dir}: {len(chosen_global)} fusion folds for {len(test_logits)} expert folds; "
+                       "rerun notebooks 03-04")
+    first = sorted(stage_dir.glob("fold0_*.pt"))
+    if not first:
+        raise KitError(f"{stage_dir}: no fusion model fold0_*.pt; run notebook 04 first")
+    kind_cfg = load_checkpoint(first[0], FusionConfig)["config"].kind
+    kinds = FUSION_KINDS if kind_cfg == "auto" else (kind_cfg,)
+    models = []
+    for k in range(len(chosen_global)):
+        row = []
+        for kind in kinds:
+            path = stage_dir / f"fold{k}_{kind}.pt"
+            state = load_checkpoint(path, FusionConfig)
+            if state["n_chans"] != test_logits.shape[2]:
+                raise KitError(f"{path}: fusion of {state['n_chans']} experts, the data has {test_logits.shape[2]}")
+            row.append(load_fusion(path)[0])
+        models.append(row)
+    chosen = np.array([kinds.index(FUSION_KINDS[c]) for c in chosen_global])
+    z, c = zscore_folds(test_logits, test_course, np.asarray(test_subject))
+    return fusion_test_prediction(models, kinds, chosen, z, c, n_times)
+
+
 def read_expert_outputs(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """Stage 03's stored outputs (:data:`EXPERT_ARRAYS`), z-scored per subject.
 
@@ -152,8 +239,7 @@ def read_expert_outputs(path: str | os.PathLike) -> dict[str, np.ndarray]:
     out = dict(arrays)
     out["oof_logits"] = zscore_by_subject(arrays["oof_logits"], s)
     out["oof_course"] = zscore_by_subject(arrays["oof_course"], s)
-    out["test_logits"] = np.stack([zscore_by_subject(t, ts) for t in arrays["test_logits"]])
-    out["test_course"] = np.stack([zscore_by_subject(t, ts) for t in arrays["test_course"]])
+    out["test_logits"], out["test_course"] = zscore_folds(arrays["test_logits"], arrays["test_course"], ts)
     out["inner_logits"] = np.stack([zscore_by_subject(t, s) for t in arrays["inner_logits"]])
     out["inner_course"] = np.stack([zscore_by_subject(t, s) for t in arrays["inner_course"]])
     return out
@@ -219,17 +305,18 @@ def train_fusion_loso(experts_predictions: str | os.PathLike, cfg: FusionConfig,
                                                     e["inner_logits"][g, rows], e["inner_course"][g, rows])
     # LOSO folds: fitted on inner[a] rows of the other subjects, applied to fold k's expert outputs
     oof_by = np.zeros((len(kinds), n_train, n_times), np.float32)
-    test_by = np.zeros((len(kinds), n_test, n_times), np.float32)
+    fold_models: list[list] = []
     inner_score = np.zeros((len(sids), len(kinds)))
     coef = np.zeros((len(sids), n_chans), np.float32)
     for k, held in enumerate(sids):
         v = s == held
         a = int(group[v][0])
         train_rows = np.flatnonzero(~v)
+        fold_models.append([])
         for ki, kind in enumerate(kinds):
             model, oof_by[ki, v] = fit_predict(kind, cfg.seed * 1000 + k, a, train_rows,
                                                e["oof_logits"][v], e["oof_course"][v])
-            test_by[ki] += predict(model, kind, e["test_logits"][k], e["test_course"][k], n_times) / len(sids)
+            fold_models[k].append(model)
             others = ~v
             inner_score[k, ki] = subject_auc(inner[ki, a, others].mean(axis=1), y[others], s[others])
             if kind == "lda":
@@ -242,18 +329,16 @@ def train_fusion_loso(experts_predictions: str | os.PathLike, cfg: FusionConfig,
     bar.close()
     chosen = inner_score.argmax(axis=1)  # (n_folds,) per held-out subject, the better kind on inner tables
     oof = np.zeros((n_train, n_times), np.float32)
-    test = np.zeros((n_test, n_times), np.float32)
     for k, held in enumerate(sids):
-        v = s == held
-        oof[v] = oof_by[chosen[k], v]
-        test += test_by[chosen[k]] / len(sids)
+        oof[s == held] = oof_by[chosen[k], s == held]
+    test = fusion_test_prediction(fold_models, kinds, chosen, e["test_logits"], e["test_course"], n_times)
     # the inner table's own choice for table g: the better kind on its rows outside group g
     inner_pick = np.zeros((G, n_train, n_times), np.float32)
     for g in range(G):
         out = group != g
         sc = [subject_auc(inner[ki, g, out].mean(axis=1), y[out], s[out]) for ki in range(len(kinds))]
         inner_pick[g] = inner[int(np.argmax(sc)), g]
-    arrays = dict(oof=sigmoid(oof), test=sigmoid(test), inner=sigmoid(inner_pick), inner_group=group,
+    arrays = dict(oof=sigmoid(oof), test=test, inner=sigmoid(inner_pick), inner_group=group,
                   chosen=np.array([FUSION_KINDS.index(kinds[c]) for c in chosen]), inner_score=inner_score,
                   coef=coef, subject=s, y=e["y"], test_subject=e["test_subject"],
                   **{f"oof_{kind}": sigmoid(oof_by[ki]) for ki, kind in enumerate(kinds)})

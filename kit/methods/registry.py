@@ -121,48 +121,110 @@ def run_baseline(name: str, X: np.ndarray, y: np.ndarray, subject: np.ndarray,
     return cross_val_predict_loso(fit_predict, X, y, subject, X_test, subject_test)
 
 
-def _loso_parts(name, X, subject, X_test, sfreq, params):
-    """Validated config -> (inputs, test inputs, ``fit_predict`` callback of :mod:`kit.eval.cv`)."""
+def _config(name, params):
     if name not in ANCHOR_CLASSES:
         raise KitError(f"baseline '{name}': unknown, choose one of {sorted(ANCHOR_CLASSES)}")
     try:
-        config = replace(ANCHOR_CONFIGS[name](), **params)
+        return replace(ANCHOR_CONFIGS[name](), **params)
     except TypeError as exc:
         raise KitError(f"baseline '{name}': {exc}") from exc
 
+
+def _predict_one(model, inputs, subject, n_times):
+    """One fitted anchor on ``inputs`` (trial features or EEG): P(emotional), (n_trials, n_times)."""
+    if hasattr(model, "trial_features"):
+        return np.repeat(model.predict_features(inputs, subject)[:, None], n_times, axis=1)
+    return model.predict(inputs, subject)
+
+
+def _loso_parts(name, X, subject, X_test, sfreq, params, keep: list | None = None):
+    """Validated config -> (inputs, test inputs, ``fit_predict`` callback of :mod:`kit.eval.cv`).
+
+    With ``keep``, every fitted model is appended to it (in fit order).
+    """
+    config = _config(name, params)
     cls = ANCHOR_CLASSES[name]
+    n_times = np.shape(X)[2] if np.ndim(X) == 3 else None
     if hasattr(cls, "trial_features"):
         # per-trial features (no statistics across trials): computed once, not once per fold
         proto = cls(config, sfreq=sfreq)
-        n_times = np.shape(X)[2] if np.ndim(X) == 3 else None
         X, _, _ = check_xy(X, None, subject, fit=False)
         X = proto.trial_features(X)
         if X_test is not None:
             X_test = proto.trial_features(X_test)
 
-        def fit_predict(L_tr, y_tr, s_tr, eval_sets):
-            model = cls(config, sfreq=sfreq).fit_features(L_tr, y_tr, s_tr)
-            return [np.repeat(model.predict_features(Le, se)[:, None], n_times, axis=1) for Le, se in eval_sets]
-    else:
-        def fit_predict(X_tr, y_tr, s_tr, eval_sets):
-            model = cls(config, sfreq=sfreq).fit(X_tr, y_tr, s_tr)
-            return [model.predict(Xe, se) for Xe, se in eval_sets]
+    def fit_predict(X_tr, y_tr, s_tr, eval_sets):
+        model = cls(config, sfreq=sfreq)
+        model = model.fit_features(X_tr, y_tr, s_tr) if hasattr(cls, "trial_features") else model.fit(X_tr, y_tr, s_tr)
+        if keep is not None:
+            keep.append(model)
+        return [_predict_one(model, Xe, se, n_times) for Xe, se in eval_sets]
     return X, X_test, fit_predict
+
+
+def predict_baseline(name: str, models: list, X_test: np.ndarray, subject_test: np.ndarray, sfreq: float = 200.0,
+                     **params) -> np.ndarray:
+    """The test prediction of a finished anchor stage from its saved LOSO fold models, without refitting.
+
+    The same numbers as the ``test_pred`` of :func:`run_baseline` on these trials: each fold model's
+    prediction, summed in float64 in fold order and divided by the number of folds
+    (:func:`kit.eval.cv.cross_val_predict_loso`).
+
+    Parameters
+    ----------
+    name : str
+        The anchor.
+    models : list
+        Its fitted fold models, in fold order (``keep_models`` of :func:`baseline_predictions`).
+    X_test : ndarray, shape (n_test, n_chans, n_times), µV
+    subject_test : ndarray, shape (n_test,)
+    sfreq, **params
+        As the stage was run with.
+
+    Returns
+    -------
+    ndarray, shape (n_test, n_times), float64
+
+    Raises
+    ------
+    KitError
+        No model, unknown name or parameter.
+    """
+    if not models:
+        raise KitError(f"baseline '{name}': no fitted fold model to predict with")
+    config = _config(name, params)
+    cls = ANCHOR_CLASSES[name]
+    n_times = np.shape(X_test)[2]
+    inputs = cls(config, sfreq=sfreq).trial_features(X_test) if hasattr(cls, "trial_features") else X_test
+    total = None
+    for model in models:
+        p = np.asarray(_predict_one(model, inputs, np.asarray(subject_test), n_times), dtype=np.float64)
+        total = p if total is None else total + p
+    return total / len(models)
 
 
 def baseline_predictions(name: str, X: np.ndarray, y: np.ndarray, subject: np.ndarray,
                          X_test: np.ndarray | None = None, subject_test: np.ndarray | None = None,
-                         sfreq: float = 200.0, *, n_groups: int = CROSSFIT_GROUPS, **params):
+                         sfreq: float = 200.0, *, n_groups: int = CROSSFIT_GROUPS, keep_models: list | None = None,
+                         **params):
     """:func:`run_baseline` and :func:`cross_fit_baseline` at once (per-trial features computed once for both).
+
+    ``keep_models``, when given, receives the fitted LOSO fold models in fold order (for
+    :func:`predict_baseline`).
 
     Returns
     -------
     oof, test_pred, inner, group
         As returned by those two functions.
     """
-    X, X_test, fit_predict = _loso_parts(name, X, subject, X_test, sfreq, params)
+    fitted: list = []
+    X, X_test, fit_predict = _loso_parts(name, X, subject, X_test, sfreq, params, keep=fitted)
     oof, test_pred = cross_val_predict_loso(fit_predict, X, y, subject, X_test, subject_test)
+    if keep_models is not None:
+        keep_models.extend(fitted)  # the LOSO fold models, in fold order (not the cross-fit ones below)
+    fitted.clear()
     inner, group = cross_fit_predict(fit_predict, X, y, subject, n_groups=n_groups)
+    fitted.clear()
     return oof, test_pred, inner, group
 
 

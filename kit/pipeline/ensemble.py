@@ -437,6 +437,38 @@ def apply_ensemble(chosen: list[Candidate] | Candidate, preds: dict[str, np.ndar
     return expit(mix(chosen, z)).astype(np.float32)
 
 
+def _plain(v):
+    """numpy scalars and tuples as JSON values (floats keep every bit: JSON writes their repr)."""
+    if isinstance(v, (tuple, list)):
+        return [_plain(u) for u in v]
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def candidate_to_json(c: Candidate) -> dict:
+    """``{"weights": [[name, w], ...], "post": [kind, param]}``: what :func:`apply_ensemble` needs of a blend.
+
+    The weights are a list, not a mapping, so that their order (the order :func:`blend` sums in) survives JSON
+    writers that sort keys.
+    """
+    return {"weights": [[k, float(w)] for k, w in c.weights.items()], "post": _plain(list(c.post))}
+
+
+def candidate_from_json(d: dict) -> Candidate:
+    """The inverse of :func:`candidate_to_json` (lists back to tuples).
+
+    Raises
+    ------
+    KitError
+        When ``d`` lacks ``weights`` or ``post``.
+    """
+    try:
+        kind, param = d["post"]
+        weights = {str(k): float(w) for k, w in d["weights"]}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise KitError(f"not a stored blend: {d!r:.80}") from exc
+    return Candidate(weights, (str(kind), tuple(param) if isinstance(param, list) else param))
+
+
 def describe(chosen: list[Candidate]) -> str:
     """One line for the chosen blends: the best one, and how many more are averaged with it."""
     more = f" (+ {len(chosen) - 1} more candidates averaged)" if len(chosen) > 1 else ""

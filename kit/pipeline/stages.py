@@ -29,18 +29,19 @@ from kit.eval.cv import loso_score
 from kit.eval.metric import auc_curves
 from kit.eval.stats import bootstrap_difference
 from kit.methods.registry import ANCHORS, ENSEMBLE_COMPONENTS, EXPERT_LEVERS, PIPELINE_METHODS, baseline_predictions
-from kit.pipeline.ensemble import RULES, EnsembleConfig, apply_ensemble, describe, fit_ensemble
+from kit.pipeline.ensemble import RULES, EnsembleConfig, apply_ensemble, candidate_to_json, describe, fit_ensemble
 from kit.pipeline.profiles import baseline_params, stage_config
 from kit.pipeline.run import Run, data_tag, open_run
 from kit.pipeline.submission import write_submission
-from kit.store.artifacts import config_dict, load_checkpoint, load_npz, save_npz, write_json
+from kit.store.artifacts import config_dict, load_checkpoint, load_npz, save_models, save_npz, write_json
 from kit.store.paths import output_root
 
 
 def run_baseline_stage(run: Run, name: str, *, force: bool = False, params: dict | None = None) -> dict[str, np.ndarray]:
     """LOSO out-of-fold, cross-fitted and test predictions of a baseline (``starter``, ``thetacov``, ...).
 
-    Writes ``artifacts/{tag}/{name}/predictions.npz`` with ``oof (n_train, n_times)``,
+    Writes ``artifacts/{tag}/{name}/models.pkl`` (the LOSO fold models, for ``kit predict``) and
+    ``artifacts/{tag}/{name}/predictions.npz`` with ``oof (n_train, n_times)``,
     ``test (n_test, n_times)``, ``inner (n_groups, n_train, n_times)`` and
     ``inner_group (n_train,)`` (the cross-fitted tables the ensemble chooses on,
     :func:`kit.eval.crossfit.crossfit_plan`), ``subject``, ``y``, ``test_subject``, ``test_trial``.
@@ -56,12 +57,16 @@ def run_baseline_stage(run: Run, name: str, *, force: bool = False, params: dict
         raise KitError(f"unknown baseline {name!r}; choose from {', '.join(ANCHORS)}")
     params = baseline_params(name, run.profile) if params is None else params
     stamp = run.stamp(name, {"baseline": name, "crossfit_groups": CROSSFIT_GROUPS, **params}, ())
-    if run.is_fresh(name, stamp, force, ("predictions.npz",)):
+    if run.is_fresh(name, stamp, force, ("predictions.npz", "models.pkl")):
         return load_npz(run.artifacts / name / "predictions.npz")
     t0 = time.perf_counter()
     tr, te = run.train, run.test
+    models: list = []
     oof, test, inner, group = baseline_predictions(name, tr.X, tr.y, tr.subject, te.X, te.subject, tr.sfreq,
-                                                   n_groups=CROSSFIT_GROUPS, **params)
+                                                   n_groups=CROSSFIT_GROUPS, keep_models=models, **params)
+    save_models(run.stage_dir(name) / "models.pkl", {"name": name, "params": params, "sfreq": tr.sfreq,
+                                                     "ch_names": list(tr.ch_names), "n_times": tr.X.shape[2],
+                                                     "models": models})
     arrays = dict(oof=np.asarray(oof, np.float32), test=np.asarray(test, np.float32), subject=tr.subject, y=tr.y,
                   test_subject=te.subject, test_trial=te.trial, inner=inner, inner_group=group)
     save_npz(run.stage_dir(name) / "predictions.npz", **arrays)
@@ -226,6 +231,9 @@ def run_ensemble_stage(run: Run, cfg: EnsembleConfig | None = None, *, component
     table = score_table(scores)
     folder = run.stage_dir("ensemble")
     test_pred = apply_ensemble(fit.chosen, {k: v["test"] for k, v in comps.items()}, te.subject)
+    write_json(folder / "blend.json", {"rule": cfg.rule, "components": list(comps), "ch_names": list(tr.ch_names),
+                                        "sfreq": tr.sfreq, "n_times": int(tr.X.shape[2]),
+                                        "candidates": [candidate_to_json(c) for c in fit.chosen]})
     save_npz(folder / "predictions.npz", oof=fit.nested.astype(np.float32), subject=tr.subject, y=tr.y,
              test=test_pred, test_subject=te.subject, test_trial=te.trial)
     path = None

@@ -9,6 +9,8 @@ folder's tag, :func:`kit.pipeline.run.data_tag`)::
     artifacts/{tag}/experts/fold{k}_seed{s}.pt   expert heads + config (one per fold and seed)
     artifacts/{tag}/fusion/fold{k}_{lda,net}.pt  fusion models + config (one per fold)
     artifacts/{tag}/{stage}/predictions.npz      out-of-fold, cross-fitted and test predictions
+    artifacts/{tag}/{anchor}/models.pkl          an anchor's LOSO fold models (for ``kit predict``)
+    artifacts/{tag}/ensemble/blend.json          the blend the submission applies (for ``kit predict``)
 
 Every file is written to a temporary name in the same folder and renamed
 (:func:`os.replace` is atomic on POSIX), so an interrupted run never leaves
@@ -168,6 +170,43 @@ def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
             return {k: z[k] for k in z.files}
     except (OSError, ValueError) as exc:
         raise CheckpointError(f"{path}: unreadable predictions file ({exc})") from exc
+
+
+def save_models(path: str | os.PathLike, payload: dict) -> Path:
+    """Atomically pickle fitted models (sklearn-style objects, torch modules) with ``kit_version`` added.
+
+    Pickle runs code when loaded: load only files this kit wrote (``kit predict`` reads the user's own
+    ``artifacts/``).
+    """
+    import pickle
+
+    with atomic_write(path) as fh:
+        pickle.dump({**payload, "kit_version": __version__}, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    return Path(path)
+
+
+def load_models(path: str | os.PathLike) -> dict:
+    """Read a file written by :func:`save_models`.
+
+    Raises
+    ------
+    CheckpointError
+        Missing or unreadable file, or one written by another kit version.
+    """
+    import pickle
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: not found; run the stage that writes it first")
+    try:
+        with open(path, "rb") as fh:
+            payload = pickle.load(fh)
+    except Exception as exc:  # unpickling raises many types for damaged or foreign files
+        raise CheckpointError(f"{path}: unreadable models file ({type(exc).__name__})") from exc
+    if not isinstance(payload, dict) or payload.get("kit_version") != __version__:
+        found = payload.get("kit_version") if isinstance(payload, dict) else None
+        raise CheckpointError(f"{path}: written by kit {found}, this is kit {__version__}; rerun the stage")
+    return payload
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
