@@ -170,3 +170,14 @@ def test_batched_fft_equals_mne_on_the_fully_padded_trial():
                                                 verbose="error")
     ref = np.log(power[..., pad:pad + 200] + 1e-12).transpose(0, 1, 3, 2)
     np.testing.assert_allclose(morlet_log_power(X, SFREQ), ref, atol=1e-5)
+
+
+def test_channel_groups_place_10_10_names_and_refuse_unknown_ones():
+    from kit.data.montage import channel_groups
+
+    assert channel_groups(["FC3", "C1", "Cz", "CP5", "Pz", "PO7", "Fp1"]) == {
+        "frontal": ("FC3", "Fp1"), "central": ("C1", "Cz"), "centro-parietal": ("CP5",),
+        "parietal-occipital": ("Pz", "PO7")}
+    assert sum(map(len, CHANNEL_GROUPS.values())) == 16
+    with pytest.raises(KitError, match="EOG1"):
+        channel_groups(["Cz", "EOG1"])

@@ -8,12 +8,34 @@ from kit.core.errors import KitError
 from kit.data.layout import CH_NAMES, SFREQ
 
 
-CHANNEL_GROUPS: dict[str, tuple[str, ...]] = {
-    "frontal": ("F3", "F4"),
-    "central": ("C3", "Cz", "C4", "C5", "C6"),
-    "centro-parietal": ("CP3", "CP4", "CP5", "CP6"),
-    "parietal-occipital": ("P7", "Pz", "P8", "O1", "O2"),
+REGIONS: dict[str, tuple[str, ...]] = {
+    "frontal": ("Fp", "AF", "F", "FC", "FT"),
+    "central": ("C", "T"),
+    "centro-parietal": ("CP", "TP"),
+    "parietal-occipital": ("P", "PO", "O", "I"),
 }
+"""Scalp regions, front to back, by the letters of a 10-20 / 10-10 name (``FC3`` -> ``FC`` -> frontal)."""
+
+
+def channel_groups(ch_names: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """The channels of each region of :data:`REGIONS` (in ``ch_names`` order; regions without a channel left out).
+
+    Raises
+    ------
+    KitError
+        When a name has no 10-20 letters the regions know (e.g. ``EOG1``).
+    """
+    out: dict[str, list[str]] = {r: [] for r in REGIONS}
+    for name in ch_names:
+        letters = str(name).rstrip("0123456789zZ").upper()
+        region = next((r for r, pre in REGIONS.items() if letters in {p.upper() for p in pre}), None)
+        if region is None:
+            raise KitError(f"channel {name!r}: no scalp region for its letters {letters!r}")
+        out[region].append(str(name))
+    return {r: tuple(c) for r, c in out.items() if c}
+
+
+CHANNEL_GROUPS: dict[str, tuple[str, ...]] = channel_groups(CH_NAMES)
 """The competition's 16 channels in four scalp regions, front to back (for evoked responses by region)."""
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from kit.core.errors import KitError
 from kit.data.layout import CH_NAMES
-from kit.data.montage import CHANNEL_GROUPS, channel_adjacency
+from kit.data.montage import channel_adjacency, channel_groups
 from kit.signal.features import BANDS, theta_power
 
 
@@ -263,7 +263,7 @@ def band_cluster_table(X: np.ndarray, y: np.ndarray, subject: np.ndarray, sfreq:
 
 
 def group_cluster_tests(X: np.ndarray, y: np.ndarray, subject: np.ndarray, times: np.ndarray, *,
-                        ch_names: Sequence[str] = CH_NAMES, groups: Mapping[str, Sequence[str]] = CHANNEL_GROUPS,
+                        ch_names: Sequence[str] = CH_NAMES, groups: Mapping[str, Sequence[str]] | None = None,
                         n_permutations: int = 2048, alpha: float = 0.05, seed: int = 0) -> dict[str, ClusterTest]:
     """:func:`cluster_test_time` on the channel mean of each scalp region (e.g. of the evoked response).
 
@@ -272,7 +272,7 @@ def group_cluster_tests(X: np.ndarray, y: np.ndarray, subject: np.ndarray, times
     X : ndarray, shape (n_trials, n_chans, n_times)
         Any per-sample quantity, e.g. low-passed EEG in µV (:func:`kit.signal.features.lowpass`).
     groups : mapping region -> channel names
-        Default :data:`kit.data.montage.CHANNEL_GROUPS`.
+        Default :func:`kit.data.montage.channel_groups` of ``ch_names``.
     y, subject, times, ch_names, n_permutations, alpha, seed
         As in :func:`cluster_test_time`.
 
@@ -280,6 +280,7 @@ def group_cluster_tests(X: np.ndarray, y: np.ndarray, subject: np.ndarray, times
     -------
     dict region -> ClusterTest
     """
+    groups = channel_groups(ch_names) if groups is None else groups
     return {region: cluster_test_time(X, y, subject, times, ch_names=ch_names, channels=list(chans),
                                       n_permutations=n_permutations, alpha=alpha, seed=seed)
             for region, chans in groups.items()}

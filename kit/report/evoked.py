@@ -10,14 +10,14 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from kit.core.errors import KitError
-from kit.data.montage import CHANNEL_GROUPS
+from kit.data.montage import channel_groups
 from kit.eval.clusters import ClusterTest
 from kit.report.common import (EMO_COLOR, NEU_COLOR, channel_names, channel_selection, check_epochs, class_means,
                                mark_cue_and_window, save_figure)
 
 
 def plot_evoked_by_class(X: np.ndarray, y: np.ndarray, subject: np.ndarray, times: np.ndarray,
-                         ch_names: Sequence[str], *, groups: Mapping[str, Sequence[str]] = CHANNEL_GROUPS,
+                         ch_names: Sequence[str], *, groups: Mapping[str, Sequence[str]] | None = None,
                          tests: Mapping[str, ClusterTest] | None = None, cutoff: float | None = None,
                          save_dir: str | os.PathLike | None = None, name: str = "evoked_by_class") -> Figure:
     """Cue-evoked response per scalp region, emotional vs neutral, mean ± SEM over subjects.
@@ -33,8 +33,8 @@ def plot_evoked_by_class(X: np.ndarray, y: np.ndarray, subject: np.ndarray, time
     ch_names : sequence of str
         The ``n_chans`` channel names.
     groups : mapping region -> channel names
-        One panel each (default :data:`kit.data.montage.CHANNEL_GROUPS`); channels missing from ``ch_names``
-        are an error.
+        One panel each (default :func:`kit.data.montage.channel_groups` of ``ch_names``); channels missing
+        from ``ch_names`` are an error.
     tests : mapping region -> ClusterTest, optional
         Cluster tests over time of each region's difference (:func:`kit.eval.clusters.cluster_test_time` with
         ``channels=groups[region]``); significant clusters are shaded and named in the panel.
@@ -55,6 +55,7 @@ def plot_evoked_by_class(X: np.ndarray, y: np.ndarray, subject: np.ndarray, time
     """
     X, y, times, subject = check_epochs(X, y, times, subject)
     names = channel_names(ch_names, X.shape[1])
+    groups = channel_groups(names) if groups is None else groups
     fig, axes = plt.subplots(1, len(groups), figsize=(3.2 * len(groups), 3.0), sharey=True, squeeze=False,
                              layout="constrained")
     for ax, (region, chans) in zip(axes[0], groups.items()):
