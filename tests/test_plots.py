@@ -93,6 +93,7 @@ def test_topomap_on_competition_channels(data, tmp_path):
     assert lo < 0 < hi and hi == pytest.approx(-lo)
     assert hi == pytest.approx(1.0, abs=0.25)  # the +1 effect inside 0.4-0.6 s
     assert _is_png(tmp_path / "topomap_difference.png")
+    assert "n = 4 subjects, 160 trials" in fig.axes[0].get_title()  # n in the title, for a paper
 
 
 def test_topomap_bad_channel_name_raises(data):

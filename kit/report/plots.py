@@ -181,7 +181,8 @@ def plot_subject_difference(P: np.ndarray, y: np.ndarray, subject: np.ndarray, t
     ax.plot(times, grand, color="k", lw=2.2, label="grand mean")
     ax.set_xlabel("time after cue (s)")
     ax.set_ylabel(f"emotional − neutral ({unit})")
-    ax.set_title(f"{band} power difference per subject ({label})")
+    ax.set_title(f"{band} power difference per subject ({label}; n = {len(subjects)} subjects, {len(y)} trials)",
+                 fontsize=9)
     ax.legend(fontsize=6, ncol=2, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
 
     lim = float(np.abs(D).max()) or 1.0

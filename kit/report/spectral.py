@@ -95,7 +95,8 @@ def plot_topomap_difference(P: np.ndarray, y: np.ndarray, times: np.ndarray, ch_
                                  vlim=(-lim, lim), contours=4, sensors=True,
                                  extrapolate="local")
     fig.colorbar(im, ax=ax, shrink=0.8, label=f"emotional − neutral ({unit})")
-    ax.set_title(f"{band} power, {tmin:.2f}-{tmax:.2f} s after cue")
+    counts = (f"{len(np.unique(subject))} subjects, " if subject is not None else "") + f"{len(y)} trials"
+    ax.set_title(f"{band} power, {tmin:.2f}-{tmax:.2f} s after cue\n(n = {counts})", fontsize=9)
     save_figure(fig, save_dir, name)
     return fig
 
@@ -169,7 +170,9 @@ def plot_psd_by_class(X: np.ndarray, y: np.ndarray, sfreq: float, ch_names: Sequ
     ax.set_xlim(freqs[keep][0], fmax)
     ax.set_xlabel("frequency (Hz)")
     ax.set_ylabel("power (dB re 1 µV²/Hz)")
-    ax.set_title(f"spectrum of the 1 s after the cue ({label})", pad=16)
+    over = f"{len(np.unique(subject))} subjects, " if subject is not None else ""
+    ax.set_title(f"spectrum of the 1 s after the cue ({label}; mean ± SEM, n = {over}{len(y)} trials)", pad=16,
+                 fontsize=9)
     ax.legend(frameon=False)
     save_figure(fig, save_dir, name)
     return fig
