@@ -49,7 +49,7 @@ from kit.pipeline.profiles import stage_config
 from kit.store.paths import output_root
 from kit.methods import patterns
 from kit.report.models import window_mean
-from kit.report.plots import plot_auc_timecourse, plot_band_importance, plot_topomaps
+from kit.report.plots import plot_auc_timecourse, plot_band_importance, plot_channel_matrix, plot_topomaps
 from kit.methods.registry import ANCHORS, ENSEMBLE_COMPONENTS
 from kit.pipeline.submission import expected_ids, validate_submission
 
@@ -96,7 +96,8 @@ fig = plot_auc_timecourse(curves, run.train.times, window=windows,
 # their activation patterns (Haufe et al., NeuroImage 2014: `cov(features) @ w / var(output)`,
 # where the decoded signal lives; weights also cancel noise and are not to be read as
 # sources). The starter's per-sample LDA on z-scored theta power, averaged over 0.4-0.6 s;
-# the band-power anchor's chosen band(s) and window; then, under LOSO, how much each band is
+# the 2nd-place theta-covariance LDA as a channel x channel map (the diagonal is theta power,
+# the rest the covariance of two channels); the band-power anchor's chosen band(s) and window; then, under LOSO, how much each band is
 # worth to a log-variance LDA over all five bands on new subjects: the drop in held-out AUC
 # when that band's features are shuffled across the subject's trials.
 
@@ -109,6 +110,11 @@ fig = plot_topomaps({"starter weights": window_mean(sp["weights"], tr.times, 0.4
                      "starter pattern": window_mean(sp["patterns"], tr.times, 0.4, 0.6)}, tr.ch_names,
                     unit="z theta power per unit LDA output", title=f"organisers' starter, 0.4-0.6 s ({counts})",
                     save_dir=FIGURES, name="05_starter_patterns")
+tp = patterns.thetacov_patterns(tr.X, tr.y, tr.subject, tr.sfreq)  # channel x channel (theta covariance)
+fig = plot_channel_matrix({"theta-covariance weights": tp["weights"], "pattern": tp["patterns"]}, tr.ch_names,
+                          unit="per unit LDA output", title=f"2nd-place theta covariance, 0.35-0.65 s ({counts}; "
+                          "entries the stability selection dropped are 0)", save_dir=FIGURES,
+                          name="05_thetacov_patterns")
 bp = patterns.bandpower_patterns(tr.X, tr.y, tr.subject, tr.sfreq)
 fig = plot_topomaps({f"{b} pattern": p for b, p in zip(bp["bands"], bp["patterns"])}, tr.ch_names,
                     unit="z log-variance per unit LDA output",

@@ -14,7 +14,8 @@ from kit.core.errors import KitError  # noqa: E402
 from kit.data.layout import CH_NAMES  # noqa: E402
 from kit.deep.fusion import EXPERT_ARRAYS, fusion_pattern, zscore_by_subject  # noqa: E402
 from kit.methods.lda import haufe_pattern  # noqa: E402
-from kit.methods.patterns import band_permutation_importance, bandpower_patterns, starter_patterns  # noqa: E402
+from kit.methods.patterns import (band_permutation_importance, bandpower_patterns, starter_patterns,  # noqa: E402
+                                  thetacov_patterns)
 from kit.report import plots  # noqa: E402
 from kit.report.models import window_mean  # noqa: E402
 from kit.store.artifacts import save_npz  # noqa: E402
@@ -59,6 +60,21 @@ def test_starter_pattern_peaks_on_the_channels_with_the_effect():
     assert set(np.argsort(a)[-2:]) == {2, 3} and a[2] > 0
     with pytest.raises(KitError, match="no sample"):
         window_mean(out["patterns"], TIMES, 2.0, 3.0)
+
+
+def test_thetacov_pattern_is_a_symmetric_channel_map_peaking_on_the_effect():
+    X, y, subject = theta_trials(seed=2)
+    out = thetacov_patterns(X, y, subject, SFREQ)
+    P, W, sel = out["patterns"], out["weights"], out["selected"]
+    assert P.shape == W.shape == sel.shape == (16, 16)
+    assert np.array_equal(P, P.T) and np.array_equal(sel, sel.T) and sel[np.triu_indices(16)].sum() == 75
+    assert (P[~sel] == 0).all() and (W[~sel] == 0).all()
+    top = np.unravel_index(np.argsort(np.abs(np.triu(P)), axis=None)[-3:], P.shape)
+    assert set(zip(*top)) <= {(2, 2), (2, 3), (3, 3)}  # the two channels with the burst, and their covariance
+    fig = plots.plot_channel_matrix({"w": W, "a": P}, CH_NAMES)
+    assert [ax.get_title() for ax in fig.axes if ax.get_title()] == ["w", "a"]
+    with pytest.raises(KitError, match=r"expected \(16, 16\)"):
+        plots.plot_channel_matrix({"w": W[:3]}, CH_NAMES)
 
 
 def test_bandpower_pattern_and_band_importance_find_theta():

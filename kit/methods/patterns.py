@@ -16,6 +16,7 @@ from kit.eval.cv import loso_folds
 from kit.methods.bandpower import BandPowerConfig, BandPowerLDA
 from kit.methods.lda import check_xy, haufe_pattern
 from kit.methods.starter import StarterLDA
+from kit.methods.thetacov import ThetaCov, ThetaCovConfig
 from kit.signal.features import BANDS
 
 
@@ -48,6 +49,42 @@ def starter_patterns(X: np.ndarray, y: np.ndarray, subject: np.ndarray, sfreq: f
     F = model.features(X, subject)  # (n_trials, n_chans, n_times)
     patterns = np.stack([haufe_pattern(F[:, :, t], model.coef_[t]) for t in range(F.shape[2])])
     return {"weights": model.coef_.copy(), "patterns": patterns}
+
+
+def thetacov_patterns(X: np.ndarray, y: np.ndarray, subject: np.ndarray, sfreq: float = 200.0,
+                      config: ThetaCovConfig | None = None) -> dict[str, np.ndarray]:
+    """Weights and patterns of the 2nd-place theta-covariance anchor fitted on all trials, as channel x channel maps.
+
+    Parameters
+    ----------
+    X, y, subject, sfreq
+        As in :func:`starter_patterns`.
+    config : ThetaCovConfig, optional
+        Default the anchor's (theta 4-8 Hz, window 70-130, 75 of the 136 covariance entries kept).
+
+    Returns
+    -------
+    dict
+        ``weights`` and ``patterns``, each (n_chans, n_chans), symmetric: entry (i, j) for the covariance of
+        channels i and j (the diagonal: theta variance); entries the stability selection dropped are 0;
+        ``selected`` (n_chans, n_chans) bool.
+    """
+    X, y, subject = check_xy(X, y, subject, fit=True)
+    model = ThetaCov(config, sfreq=sfreq).fit(X, y, subject)
+    F = model.features(X, subject)[:, model.selected_]  # (n_trials, n_selected)
+    w = np.asarray(model.lda_.coef_[0], np.float64)
+    a = haufe_pattern(F, w)
+    n_chans = X.shape[1]
+    iu = np.triu_indices(n_chans)  # the order of kit.methods.thetacov.covariance_features
+    out = {}
+    for key, values in (("weights", w), ("patterns", a), ("selected", np.ones_like(w))):
+        full = np.zeros(len(iu[0]))
+        full[model.selected_] = values
+        M = np.zeros((n_chans, n_chans))
+        M[iu] = full
+        out[key] = M + np.triu(M, 1).T
+    out["selected"] = out["selected"] > 0
+    return out
 
 
 def bandpower_patterns(X: np.ndarray, y: np.ndarray, subject: np.ndarray, sfreq: float = 200.0,

@@ -61,6 +61,43 @@ def plot_topomaps(maps: Mapping[str, np.ndarray], ch_names: Sequence[str], *, un
     return fig
 
 
+def plot_channel_matrix(maps: Mapping[str, np.ndarray], ch_names: Sequence[str], *, unit: str = "a.u.",
+                        title: str = "", save_dir: str | os.PathLike | None = None,
+                        name: str = "channel_matrix") -> Figure:
+    """Channel x channel maps side by side (e.g. a covariance decoder's weights and patterns), own colour scales.
+
+    Parameters
+    ----------
+    maps : mapping panel title -> ndarray, shape (n_chans, n_chans)
+    ch_names : sequence of str
+    unit, title, save_dir, name
+        As in :func:`plot_topomaps`.
+
+    Raises
+    ------
+    KitError
+        A map that is not (n_chans, n_chans), or no map.
+    """
+    n = len(ch_names)
+    if not maps:
+        raise KitError("plot_channel_matrix: no map given")
+    fig, axes = plt.subplots(1, len(maps), figsize=(4.6 * len(maps), 4.0), squeeze=False, layout="constrained")
+    for ax, (label, M) in zip(axes[0], maps.items()):
+        M = np.asarray(M, np.float64)
+        if M.shape != (n, n):
+            raise KitError(f"plot_channel_matrix: map {label!r} has shape {M.shape}, expected ({n}, {n})")
+        lim = float(np.abs(M).max()) or 1.0
+        im = ax.imshow(M, cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
+        ax.set_xticks(range(n), list(ch_names), rotation=90, fontsize=6)
+        ax.set_yticks(range(n), list(ch_names), fontsize=6)
+        fig.colorbar(im, ax=ax, shrink=0.8, label=unit)
+        ax.set_title(label, fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    save_figure(fig, save_dir, name)
+    return fig
+
+
 def plot_band_importance(result: dict, *, n_trials: int | None = None, save_dir: str | os.PathLike | None = None,
                          name: str = "band_importance") -> Figure:
     """Permutation importance of each band, mean ± SEM over held-out subjects.

@@ -33,12 +33,12 @@ from kit.report.common import (EMO_COLOR, NEU_COLOR, WINDOW, channel_names, chan
                                class_means, grid_shape, mark_cue_and_window, save_figure)
 from kit.report.clusters import plot_cluster_test
 from kit.report.evoked import plot_evoked_by_class
-from kit.report.models import plot_attention_by_class, plot_band_importance, plot_topomaps
+from kit.report.models import plot_attention_by_class, plot_band_importance, plot_channel_matrix, plot_topomaps
 from kit.report.spectral import plot_psd_by_class, plot_topomap_difference
 from kit.report.timefreq import plot_edge_effect, plot_tfr_test
 
 __all__ = ["EMO_COLOR", "NEU_COLOR", "WINDOW", "class_means", "plot_auc_timecourse", "plot_band_power_by_class",
-           "plot_attention_by_class", "plot_band_importance", "plot_cluster_test", "plot_edge_effect",
+           "plot_attention_by_class", "plot_band_importance", "plot_channel_matrix", "plot_cluster_test", "plot_edge_effect",
            "plot_evoked_by_class", "plot_tfr_test", "plot_topomaps",
            "plot_psd_by_class", "plot_subject_difference", "plot_topomap_difference", "save_figure",
            "subject_differences"]
