@@ -139,3 +139,15 @@ def test_errors():
     clf = EEGNetClassifier(EEGNetConfig(epochs=1)).fit(X, y, s)
     with pytest.raises(KitError, match="fit on"):
         clf.predict(X[:, :8], s)
+
+
+def test_pickle_keeps_predictions_and_stores_the_network_on_the_cpu():
+    import pickle
+
+    X, y, s = synthetic(n_subjects=2, n_trials=32)
+    clf = EEGNetClassifier(EEGNetConfig(epochs=1, seed=1)).fit(X, y, s)
+    state = clf.__getstate__()
+    assert state["device"] is None and all(p.device.type == "cpu" for p in state["model_"].parameters())
+    back = pickle.loads(pickle.dumps(clf))
+    assert back.device == clf.device  # this machine's device
+    np.testing.assert_array_equal(back.predict(X, s), clf.predict(X, s))

@@ -38,6 +38,7 @@ window metric then scores the trial-level AUC over the whole second).
 
 from __future__ import annotations
 
+import copy
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -259,6 +260,21 @@ class EEGNetClassifier:
             if verbose:
                 print(f"  EEGNet epoch {epoch + 1}/{c.epochs}: loss {self.history_[-1]:.4f}, "
                       f"{time.perf_counter() - t0:.1f} s", flush=True)
+
+    def __getstate__(self) -> dict:
+        """Pickled with the network on the CPU (``kit predict`` may load it on a machine without the GPU)."""
+        state = self.__dict__.copy()
+        state["device"] = None
+        if getattr(self, "model_", None) is not None:
+            state["model_"] = copy.deepcopy(self.model_).cpu()
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        """Unpickled onto this machine's device (:func:`kit.core.runtime.get_device`)."""
+        self.__dict__.update(state)
+        self.device = get_device()
+        if getattr(self, "model_", None) is not None:
+            self.model_ = self.model_.to(self.device)
 
     @torch.no_grad()
     def predict_trials(self, X: np.ndarray, subject: np.ndarray, *, batch: int = 512) -> np.ndarray:
