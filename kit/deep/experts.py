@@ -344,7 +344,7 @@ def predict_experts_test(features: np.ndarray, stage_dir: str | os.PathLike, mae
     if not found:
         raise KitError(f"{stage_dir}: no expert checkpoint fold0_seed*.pt; run notebook 03 first")
     cfg = load_checkpoint(found[0], ExpertsConfig)["config"]
-    run_hash = config_hash({"experts": asdict(cfg), "mae": asdict(mcfg), "mae_weights": _weights_hash(mae.state_dict())})
+    run_hash = _run_hash(cfg, mcfg, mae)
     fold_states = []
     for k in range(n_folds):
         seed_states = []
@@ -356,7 +356,7 @@ def predict_experts_test(features: np.ndarray, stage_dir: str | os.PathLike, mae
             if state["bank_sizes"]["n_chans"] != features.shape[1]:
                 raise KitError(f"{path}: experts for {state['bank_sizes']['n_chans']} channels, the data has "
                                f"{features.shape[1]}")
-            seed_states.append({k_[len("head."):]: v for k_, v in state["state_dict"].items()})
+            seed_states.append(head_state(state["state_dict"]))
         fold_states.append(seed_states)
     x = pool_time(torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)), mcfg.pool, dim=2)
     x = head_inputs(mae, x, batch=cfg.batch)
@@ -431,11 +431,11 @@ def train_experts_loso(features: np.ndarray, y: np.ndarray, subject: np.ndarray,
     names = [(f"fold{k}", np.flatnonzero(s_tr != held)) for k, held in enumerate(sids)]
     names += [(f"inner_{fit.name}", fit.train) for fit in fits]
     jobs = [Job(f"{n}_seed{s}", rows, 1000 * s + i) for s in seeds for i, (n, rows) in enumerate(names)]
-    run_hash = config_hash({"experts": asdict(cfg), "mae": asdict(mcfg), "mae_weights": _weights_hash(mae.state_dict())})
+    run_hash = _run_hash(cfg, mcfg, mae)
     ckpts = [out_dir / f"{j.name}.pt" for j in jobs]
     if all(_reusable(c, run_hash) for c in ckpts):
         states = [load_checkpoint(c)["state_dict"] for c in ckpts]
-        states = [{k[len("head."):]: v for k, v in st.items()} for st in states]
+        states = [head_state(st) for st in states]
         steps = np.array([load_checkpoint(c)["steps"] for c in ckpts])
     else:
         states, info = fit_heads(x_tr, y_tr, s_tr, jobs, cfg, device=dev, progress=progress)
@@ -476,6 +476,16 @@ def train_experts_loso(features: np.ndarray, y: np.ndarray, subject: np.ndarray,
     arrays.update(experts_probabilities(arrays, n_times))
     save_npz(out_dir / "predictions.npz", **arrays)
     return arrays
+
+
+def head_state(state_dict: dict) -> dict:
+    """A ``fold{k}_seed{s}.pt`` checkpoint's ``state_dict`` as a one-model head state (the ``head.`` prefix off)."""
+    return {k[len("head."):]: v for k, v in state_dict.items()}
+
+
+def _run_hash(cfg: ExpertsConfig, mcfg: MAEConfig, mae: MaskedAutoencoder) -> str:
+    """What an expert checkpoint was trained for: its config, the MAE's config and the MAE's weights."""
+    return config_hash({"experts": asdict(cfg), "mae": asdict(mcfg), "mae_weights": _weights_hash(mae.state_dict())})
 
 
 def _weights_hash(state_dict: dict) -> str:

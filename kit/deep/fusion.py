@@ -285,7 +285,7 @@ def train_fusion_loso(experts_predictions: str | os.PathLike, cfg: FusionConfig,
     e = read_expert_outputs(experts_predictions)
     s, y, group = e["subject"], e["y"].astype(np.int64), e["inner_group"]
     sids, G = np.unique(s), int(group.max()) + 1
-    n_train, n_test, n_chans = len(s), len(e["test_subject"]), e["oof_logits"].shape[1]
+    n_train, n_chans = len(s), e["oof_logits"].shape[1]
     bar = tqdm(total=len(kinds) * (len(sids) + G * G), disable=not progress, desc="fusion fits", unit="fit")
 
     def fit_predict(kind, seed, g, train_rows, z_pred, c_pred):

@@ -107,11 +107,17 @@ def _differences(P, y, subject, times, ch_names):
         raise KitError(f"times has {len(times)} values for n_times={P.shape[2]}")
     if len(ch_names) != P.shape[1]:
         raise KitError(f"{len(ch_names)} channel names for {P.shape[1]} channels")
+    subjects, D = _labelled_differences(P, y, subject)  # (n_subjects, n_chans, n_times)
+    return subjects, D, times
+
+
+def _labelled_differences(P, y, subject):
+    """:func:`subject_differences` of the labelled trials; KitError with fewer than 3 subjects."""
     keep = (y == 0) | (y == 1)
-    subjects, D = subject_differences(P[keep], y[keep], subject[keep])  # (n_subjects, n_chans, n_times)
+    subjects, D = subject_differences(P[keep], y[keep], subject[keep])
     if len(subjects) < 3:
         raise KitError(f"a cluster test over subjects needs at least 3 subjects with both classes, got {len(subjects)}")
-    return subjects, D, times
+    return subjects, D
 
 
 def _boolean(index, shape) -> np.ndarray:
@@ -358,10 +364,7 @@ def cluster_test_tfr(T: np.ndarray, y: np.ndarray, subject: np.ndarray, times: n
                        f"got shape {T.shape}")
     if not len(y) == len(subject) == len(T):
         raise KitError(f"{len(T)} trials, {len(y)} labels and {len(subject)} subject ids")
-    keep = (y == 0) | (y == 1)
-    subjects, D = subject_differences(T[keep], y[keep], subject[keep])  # (n_subjects, n_times, n_freqs)
-    if len(subjects) < 3:
-        raise KitError(f"a cluster test over subjects needs at least 3 subjects with both classes, got {len(subjects)}")
+    subjects, D = _labelled_differences(T, y, subject)  # (n_subjects, n_times, n_freqs)
     threshold = _t_threshold(len(subjects), threshold_p)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "No clusters found", RuntimeWarning)

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from kit.core.errors import KitError
-from kit.deep.experts import ExpertsConfig, head_inputs, predict_heads, train_experts_loso
+from kit.deep.experts import ExpertsConfig, head_inputs, head_state, predict_heads, train_experts_loso
 from kit.deep.fusion import FusionConfig, train_fusion_loso
 from kit.deep.mae import MAEConfig, load_mae, pretrain_mae
 from kit.deep.nets import AttentionPoolHead, model_stack, pool_time
@@ -343,8 +343,7 @@ def run_tent_stage(run, cfg=None, *, force: bool = False) -> dict:
     s_tr, n_times = run.dataset.subject[train], run.features.shape[2]
     sids = np.unique(s_tr)
     seed = stage_config("experts", run.profile).seed
-    states = [{k[len("head."):]: v for k, v in load_checkpoint(experts / f"fold{k}_seed{seed}.pt")["state_dict"].items()}
-              for k in range(len(sids))]
+    states = [head_state(load_checkpoint(experts / f"fold{k}_seed{seed}.pt")["state_dict"]) for k in range(len(sids))]
     head = AttentionPoolHead(x.shape[1], x.shape[3], x.shape[2], len(sids))
     head.load_state_dict(model_stack(states))
     target = torch.from_numpy(np.stack([s_tr == s for s in sids]))  # (n_folds, n_train)

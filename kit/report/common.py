@@ -122,18 +122,29 @@ def class_means(P: np.ndarray, y: np.ndarray, subject: np.ndarray | None = None)
     return out
 
 
-def mark_cue_and_window(ax, window: tuple[float, float] | None,
-                        trusted: tuple[float, float] | None = None) -> None:
-    """Dashed line at the cue (0 s); when given, the window (s) shaded grey and the samples outside ``trusted``
-    (first and last trusted time in s, e.g. from :func:`kit.signal.edges.edge_effect`) hatched."""
+def mark_cue_and_window(ax, window: tuple[float, float] | None) -> None:
+    """Dashed line at the cue (0 s) and, when given, the window (s) shaded grey."""
     ax.axvline(0.0, color="0.3", lw=0.8, ls="--")
     if window is not None:
         ax.axvspan(window[0], window[1], color="0.85", zorder=0, lw=0)
-    if trusted is not None:
-        lo, hi = ax.get_xlim()
-        for a, b in ((min(lo, trusted[0]), trusted[0]), (trusted[1], max(hi, trusted[1]))):
-            ax.axvspan(a, b, facecolor="none", edgecolor="0.85", hatch="\\\\", lw=0, zorder=0)
-        ax.set_xlim(lo, hi)
+
+
+def mark_untrusted(ax, trusted: tuple[float, float]) -> None:
+    """Hatch the samples outside ``trusted`` (first and last trusted time in s, e.g. from
+    :func:`kit.signal.edges.edge_effect`); call after plotting, so the hatching spans the data's x range."""
+    lo, hi = ax.get_xlim()
+    for a, b in ((min(lo, trusted[0]), trusted[0]), (trusted[1], max(hi, trusted[1]))):
+        ax.axvspan(a, b, facecolor="none", edgecolor="0.85", hatch="\\\\", lw=0, zorder=0)
+    ax.set_xlim(lo, hi)
+
+
+def window_mask(times: np.ndarray, tmin: float, tmax: float) -> np.ndarray:
+    """Samples with ``tmin <= times <= tmax`` (s, inclusive to 1e-9 s), (n_times,) bool; KitError when none."""
+    times = np.asarray(times)
+    sel = (times >= tmin - 1e-9) & (times <= tmax + 1e-9)
+    if not sel.any():
+        raise KitError(f"no sample between {tmin} s and {tmax} s (times run {times[0]:.3f}-{times[-1]:.3f} s)")
+    return sel
 
 
 def grid_shape(n: int) -> tuple[int, int]:

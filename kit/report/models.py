@@ -11,7 +11,8 @@ from matplotlib.figure import Figure
 
 from kit.core.errors import KitError
 from kit.data.montage import channel_info
-from kit.report.common import EMO_COLOR, NEU_COLOR, check_epochs, class_means, mark_cue_and_window, save_figure
+from kit.report.common import (EMO_COLOR, NEU_COLOR, check_epochs, class_means, mark_cue_and_window, save_figure,
+                               window_mask)
 
 
 def plot_topomaps(maps: Mapping[str, np.ndarray], ch_names: Sequence[str], *, unit: str = "a.u.",
@@ -172,7 +173,4 @@ def plot_attention_by_class(attention: np.ndarray, y: np.ndarray, subject: np.nd
 
 def window_mean(curves: np.ndarray, times: np.ndarray, tmin: float, tmax: float) -> np.ndarray:
     """Mean of ``curves (n_times, ...)`` over ``tmin <= times <= tmax`` (s); KitError on an empty window."""
-    sel = (np.asarray(times) >= tmin - 1e-9) & (np.asarray(times) <= tmax + 1e-9)
-    if not sel.any():
-        raise KitError(f"no sample between {tmin} s and {tmax} s")
-    return np.asarray(curves)[sel].mean(axis=0)
+    return np.asarray(curves)[window_mask(times, tmin, tmax)].mean(axis=0)

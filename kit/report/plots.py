@@ -30,7 +30,7 @@ from matplotlib.figure import Figure
 from kit.core.errors import KitError
 from kit.eval.clusters import subject_differences
 from kit.report.common import (EMO_COLOR, NEU_COLOR, WINDOW, channel_names, channel_selection, check_epochs,
-                               class_means, grid_shape, mark_cue_and_window, save_figure)
+                               class_means, grid_shape, mark_cue_and_window, mark_untrusted, save_figure)
 from kit.report.clusters import plot_cluster_test
 from kit.report.evoked import plot_evoked_by_class
 from kit.report.models import plot_attention_by_class, plot_band_importance, plot_channel_matrix, plot_topomaps
@@ -102,7 +102,7 @@ def plot_band_power_by_class(P: np.ndarray, y: np.ndarray, times: np.ndarray,
             ax.plot(times, mean[c], color=color, lw=1.2, label=text)
             ax.fill_between(times, mean[c] - sem[c], mean[c] + sem[c], color=color, alpha=0.25, lw=0)
         if trusted is not None:
-            mark_cue_and_window(ax, None, trusted)
+            mark_untrusted(ax, trusted)
         ax.set_title(names[c], fontsize=9)
         ax.tick_params(labelsize=7)
     for ax in axes[-1]:

@@ -8,19 +8,16 @@ and 0 neutral, ``times`` in s after the cue); figures are returned and saved wit
 from __future__ import annotations
 
 import os
-import warnings
 from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from kit.core.errors import KitError
-
-from kit.data.montage import montage as template_montage
+from kit.data.montage import channel_info
 from kit.eval.clusters import subject_differences
 from kit.report.common import (EMO_COLOR, NEU_COLOR, channel_names, channel_selection, check_epochs, class_means,
-                               save_figure)
+                               save_figure, window_mask)
 
 
 def plot_topomap_difference(P: np.ndarray, y: np.ndarray, times: np.ndarray, ch_names: Sequence[str], *,
@@ -71,24 +68,13 @@ def plot_topomap_difference(P: np.ndarray, y: np.ndarray, times: np.ndarray, ch_
 
     P, y, times, subject = check_epochs(P, y, times, subject)
     names = channel_names(ch_names, P.shape[1])
-    montage = template_montage()
-    known = {c.lower(): c for c in montage.ch_names}
-    missing = [c for c in names if c.lower() not in known]
-    if missing:
-        raise KitError(f"channels {missing} are not in the standard_1020 montage; cannot place them on the scalp")
-    sel = (times >= tmin - 1e-9) & (times <= tmax + 1e-9)
-    if not sel.any():
-        raise KitError(f"no sample between {tmin} s and {tmax} s (times run {times[0]:.3f}-{times[-1]:.3f} s)")
-    Pw = P[:, :, sel].mean(axis=2)  # (n_trials, n_chans)
+    info = channel_info(names, sfreq)  # KitError naming a channel without template position
+    Pw = P[:, :, window_mask(times, tmin, tmax)].mean(axis=2)  # (n_trials, n_chans)
     if subject is not None:
         diff = subject_differences(Pw, y, subject)[1].mean(axis=0)
     else:
         diff = Pw[y == 1].mean(axis=0) - Pw[y == 0].mean(axis=0)
 
-    info = mne.create_info([known[c.lower()] for c in names], sfreq, ch_types="eeg")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        info.set_montage(montage)
     lim = float(np.abs(diff).max()) or 1.0
     fig, ax = plt.subplots(figsize=(4.6, 4.0), layout="constrained")
     im, _ = mne.viz.plot_topomap(diff, info, axes=ax, show=False, names=names, cmap="RdBu_r",
