@@ -224,6 +224,26 @@ fig = plots.plot_topomap_difference(P_tr, tr.y, tr.times, tr.ch_names, subject=t
                                     unit="z log power", save_dir=FIGURES, name="01_theta_topomap_0.4-0.6s")
 
 # %% [markdown]
+# ## Subjects differ more than classes do: the shift that re-centring removes
+# Each trial's 8-30 Hz channel covariance (OAS, whole trial) as a point in the tangent space at
+# the identity (`pyriemann`; Barachant et al. 2012), projected on its first two principal
+# components and coloured by subject: left as recorded, middle after each subject's covariances
+# are whitened by that subject's own Riemannian mean (no labels; Zanini et al., IEEE TBME 2018).
+# Right: how far each subject's mean covariance lies from the grand mean (Riemannian distance),
+# before and after. A classifier trained on some subjects and applied to a new one meets this
+# shift first; the `riemann` anchor (notebook 05) re-centres every subject before it decodes.
+
+# %%
+from kit.methods.riemann import subject_shift
+from kit.report.shift import plot_subject_shift
+
+shift = subject_shift(tr.X, tr.subject, tr.sfreq, band=(8.0, 30.0))
+fig = plot_subject_shift(shift, tr.subject, save_dir=FIGURES, name="01_subject_shift")
+print(f"distance of the subjects' means to the grand mean: {shift['distance_before'].mean():.2f} "
+      f"(range {shift['distance_before'].min():.2f}-{shift['distance_before'].max():.2f}) before re-centring, "
+      f"{shift['distance_after'].max():.1e} after")
+
+# %% [markdown]
 # ## The organisers' starter, leave-one-subject-out
 # Theta Hilbert power z-scored per subject, one LDA per sample trained on the other
 # subjects (`kit.methods.registry`, "starter"). Each training subject is predicted by the model that

@@ -17,8 +17,8 @@
 # # 05 · Ensembling and the submission
 #
 # Components: the organisers' starter (theta power, per-sample LDA), the 2nd-place
-# theta-covariance recipe, a log band-power anchor over all five bands, EEGNet-8,2, the
-# channel experts and the fusion model. Each is put on one scale per subject (z-scored logits), then a
+# theta-covariance recipe, a log band-power anchor over all five bands, EEGNet-8,2, a Riemannian
+# tangent-space classifier with per-subject re-centring, the channel experts and the fusion model. Each is put on one scale per subject (z-scored logits), then a
 # **rule** combines them, from the simplest: `best` (the single component with the best score),
 # `significant` (the mean of the components whose per-subject AUC beats chance by a one-sided
 # bootstrap over subjects, Bonferroni over components), `stack` (a non-negative, strongly L2-penalised
@@ -97,7 +97,9 @@ fig = plot_auc_timecourse(curves, run.train.times, window=windows,
 # where the decoded signal lives; weights also cancel noise and are not to be read as
 # sources). The starter's per-sample LDA on z-scored theta power, averaged over 0.4-0.6 s;
 # the 2nd-place theta-covariance LDA as a channel x channel map (the diagonal is theta power,
-# the rest the covariance of two channels); the band-power anchor's chosen band(s) and window; then, under LOSO, how much each band is
+# the rest the covariance of two channels); the band-power anchor's chosen band(s) and window; the
+# Riemannian anchor's pattern on its chosen band(s), one channel x channel map per band (each entry a
+# coordinate of the re-centred covariance in the tangent space); then, under LOSO, how much each band is
 # worth to a log-variance LDA over all five bands on new subjects: the drop in held-out AUC
 # when that band's features are shuffled across the subject's trials.
 
@@ -120,6 +122,11 @@ fig = plot_topomaps({f"{b} pattern": p for b, p in zip(bp["bands"], bp["patterns
                     unit="z log-variance per unit LDA output",
                     title=f"band-power anchor, chosen {bp['choice']} ({counts})", save_dir=FIGURES,
                     name="05_bandpower_patterns")
+rp = patterns.riemann_patterns(tr.X, tr.y, tr.subject, tr.sfreq)  # per chosen band: channel x channel
+fig = plot_channel_matrix({f"{b} pattern": p for b, p in zip(rp["bands"], rp["patterns"])}, tr.ch_names,
+                          unit="z tangent coordinate per unit LDA output",
+                          title=f"riemann anchor, chosen {rp['choice']}: re-centred covariance pattern ({counts})",
+                          save_dir=FIGURES, name="05_riemann_patterns")
 importance = patterns.band_permutation_importance(tr.X, tr.y, tr.subject, tr.sfreq, seed=0)
 fig = plot_band_importance(importance, n_trials=len(tr), save_dir=FIGURES, name="05_band_importance")
 pd.DataFrame({"band": importance["bands"], "importance (AUC drop)": importance["importance"].round(4),

@@ -171,7 +171,7 @@ def test_starter_auto_shrinkage_uses_ledoit_wolf(signal):
 
 def test_errors(signal):
     X, y, s = signal
-    assert set(ANCHOR_CLASSES) == set(ANCHORS) == {"starter", "thetacov", "bandpower", "eegnet"}
+    assert set(ANCHOR_CLASSES) == set(ANCHORS) == {"starter", "thetacov", "bandpower", "eegnet", "riemann"}
     with pytest.raises(KitError, match="unknown, choose one of"):
         run_baseline("csp", X, y, s)
     with pytest.raises(KitError, match="n_feature"):

@@ -209,6 +209,8 @@ def test_kernel_reads_the_kit_from_an_attached_dataset(tmp_path, kaggle_input, c
     meta = json.loads((kaggle_input / "sleep-emotion-kit" / "dataset-metadata.json").read_text())
     assert meta["id"] == "alice/sleep-emotion-kit" and meta["licenses"] == [{"name": "other"}]
     assert [p.name for p in (kaggle_input / "sleep-emotion-kit").iterdir() if p.is_dir()] == []  # flat: no dir-mode
+    wheels = sorted(p.name.split("-")[0] for p in (kaggle_input / "sleep-emotion-kit").glob("*.whl"))
+    assert wheels == ["array_api_compat", "array_api_extra", "pyriemann", "sleep_emotion_kit"]
     nb = kk.kernel_notebook("01_eda_theta_power", kit_dataset="alice/sleep-emotion-kit")
     probe = nbformat.v4.new_code_cell("import json, os, kit.data.dataset\n"
                                       "print(json.dumps({'kit': kit.data.dataset.__file__, 'data': os.environ['KIT_DATA']}))")
@@ -219,6 +221,36 @@ def test_kernel_reads_the_kit_from_an_attached_dataset(tmp_path, kaggle_input, c
     assert f"kit {__version__} from {wheel}" in stdout(nb.cells[0])
     seen = json.loads(stdout(nb.cells[1]))
     assert seen["kit"].startswith(f"{tmp}{os.sep}kit-") and seen["data"] == str(kaggle_input / COMPETITION)
+
+
+def test_a_kernel_without_pyriemann_takes_the_bundled_copy(tmp_path, kaggle_input):
+    """Where the image lacks pyriemann (or its array-API helpers), the bootstrap unpacks the bundled wheels."""
+    boot = kk.kernel_notebook("02_mae_pretraining").cells[0].source
+    script = tmp_path / "boot.py"
+    script.write_text("import sys\n"
+                      "for m in ('pyriemann', 'array_api_extra', 'array_api_compat'):\n"
+                      "    sys.modules[m] = None  # this Python cannot import them\n"
+                      + boot + "\nimport pyriemann\nfrom kit.methods.riemann import recentre\n"
+                      "print('PYRIEMANN', pyriemann.__version__, pyriemann.__file__)\n")
+    env, working, tmp = kaggle_env(tmp_path, kaggle_input)
+    proc = subprocess.run([sys.executable, str(script)], env=env, cwd=working, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    for dist in kk.VENDORED:
+        assert f"{dist} from the kit's bundle" in proc.stdout
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("PYRIEMANN"))
+    assert line.split()[1] == "0.12" and line.split()[2].startswith(f"{tmp}{os.sep}kit-")
+
+
+def test_dependency_wheels_are_reproducible_and_hold_the_package():
+    name, data = kk.dependency_wheel("pyriemann")
+    assert name.startswith("pyriemann-0.12-") and name.endswith("-py3-none-any.whl")
+    assert kk.dependency_wheel("pyriemann")[1] == data
+    names = zipfile.ZipFile(io.BytesIO(data)).namelist()
+    assert "pyriemann/geometry/tangentspace.py" in names and "pyriemann-0.12.dist-info/METADATA" in names
+    assert not [n for n in names if n.endswith(".pyc")]
+    with pytest.raises(KitError, match="not vendored"):
+        kk.dependency_wheel("numpy")
 
 
 def test_bootstrap_without_the_dataset_says_what_to_attach(tmp_path, monkeypatch):

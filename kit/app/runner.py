@@ -32,7 +32,7 @@ NOTEBOOKS = ("01_eda_theta_power", "02_mae_pretraining", "03_fomaml_experts", "0
 DEFAULT_TIMEOUT = 3600
 """Seconds one cell may run before the run is stopped."""
 
-PREFETCH = {"05_ensembling": ("thetacov", "bandpower", "eegnet")}
+PREFETCH = {"05_ensembling": ("thetacov", "bandpower", "riemann", "eegnet")}
 """Anchors a notebook needs that no earlier notebook computes: a full run trains them in a second process
 while the notebooks before it execute (each notebook uses one core), and waits for them before it."""
 

@@ -14,9 +14,7 @@ from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from threadpoolctl import threadpool_limits
 
 from kit.core.errors import KitError
-from kit.eval.cv import inner_loso_folds
-from kit.eval.metric import per_sample_auc
-from kit.methods.lda import check_xy, ledoit_wolf_lda
+from kit.methods.lda import check_xy, inner_candidate_auc, ledoit_wolf_lda
 from kit.signal.features import BANDS, bandpass, zscore_per_subject
 
 
@@ -199,30 +197,12 @@ class BandPowerLDA:
         return self
 
     def _inner_auc(self, Z: np.ndarray, cands: list, y: np.ndarray, subject: np.ndarray) -> np.ndarray:
-        """Mean per-subject AUC of every candidate's inner-LOSO out-of-fold LDA scores, shape (n_candidates,).
-
-        Only the trials passed in (the outer fold's training subjects) are
-        used.  Candidates with the same number of features are fitted as one
-        batch (:func:`ledoit_wolf_lda`).
-        """
-        groups: dict[int, list[int]] = {}
-        for i, c in enumerate(cands):
-            groups.setdefault(len(c[1]) * Z.shape[3], []).append(i)
-        stacks = {p: np.stack([self._take(Z, cands[i]) for i in idx]) for p, idx in groups.items()}
-        total, count = np.zeros(len(cands)), 0
-        for tr, va in inner_loso_folds(subject):
-            if np.unique(y[va]).size < 2 or np.unique(y[tr]).size < 2:
-                continue
-            for p, idx in groups.items():
-                Fb = stacks[p]
-                if self.config.shrinkage == "auto":
-                    coef, icpt = ledoit_wolf_lda(Fb[:, tr], y[tr])
-                else:
-                    coef, icpt = map(np.array, zip(*(self._lda(f[tr], y[tr]) for f in Fb)))
-                score = np.matmul(Fb[:, va], coef[:, :, None])[:, :, 0].T + icpt  # (n_va, n_group)
-                total[idx] += per_sample_auc(score, y[va])
-            count += 1
-        return total / count if count else np.full(len(cands), 0.5)
+        """Mean per-subject AUC of every candidate's inner-LOSO out-of-fold LDA scores (:func:`inner_candidate_auc`)."""
+        fit = None
+        if self.config.shrinkage != "auto":
+            def fit(Fb, yt):
+                return tuple(map(np.array, zip(*(self._lda(f, yt) for f in Fb))))
+        return inner_candidate_auc([self._take(Z, c) for c in cands], y, subject, fit)
 
     def predict(self, X: np.ndarray, subject: np.ndarray) -> np.ndarray:
         """P(emotional) per trial broadcast to (n_trials, n_times); features z-scored per subject of ``X``.

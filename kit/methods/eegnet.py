@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from kit.core.errors import KitError
-from kit.signal.features import zscore_per_subject
+from kit.signal.features import euclidean_alignment, zscore_per_subject
 from kit.core.runtime import get_device, seed_everything
 
 
@@ -74,6 +74,7 @@ class EEGNetConfig:
     max_norm_dense: float = 0.25   # L2 bound of each class's dense weights
     seed: int = 0                 # weights, dropout and minibatch order
     threads: int = 1              # torch CPU threads while fitting/predicting; 0 = leave torch's setting
+    align: bool = False           # Euclidean alignment of each subject's trials before the z-score (He & Wu 2020)
 
 
 class EEGNet(nn.Module):
@@ -203,6 +204,8 @@ class EEGNetClassifier:
             raise KitError(f"X: expected (n_trials, n_chans, n_times) µV, got shape {X.shape}")
         if np.shape(subject) != (X.shape[0],):
             raise KitError(f"subject: shape {np.shape(subject)} does not match X's {X.shape[0]} trials")
+        if self.config.align:
+            X = euclidean_alignment(X, np.asarray(subject))
         Z = zscore_per_subject(np.asarray(X, np.float32), np.asarray(subject))
         return torch.from_numpy(np.ascontiguousarray(Z, dtype=np.float32))
 

@@ -1,4 +1,4 @@
-"""The anchors' shared linear tools: input checks, Welch's t, stability selection, shrinkage LDA.
+"""The anchors' shared linear tools: input checks, Welch's t, stability selection, shrinkage LDA, inner selection.
 
 Shrinkage LDA: Ledoit & Wolf, "A well-conditioned estimator for large-dimensional covariance matrices",
 J. Multivar. Anal. 2004, as in :class:`sklearn.discriminant_analysis.LinearDiscriminantAnalysis`.
@@ -11,6 +11,7 @@ import numpy as np
 
 from kit.core.errors import KitError
 from kit.eval.cv import inner_loso_folds
+from kit.eval.metric import per_sample_auc
 
 
 def check_xy(X, y=None, subject=None, *, fit: bool) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
@@ -194,3 +195,46 @@ def haufe_pattern(F: np.ndarray, w: np.ndarray) -> np.ndarray:
     if var <= 0:
         raise KitError("haufe_pattern: the decoder's output has no variance on these features")
     return (Fc.T @ s) / max(len(s) - 1, 1) / var
+
+
+def inner_candidate_auc(candidates, y: np.ndarray, subject: np.ndarray, fit=None) -> np.ndarray:
+    """Mean per-subject AUC of each candidate feature set's inner-LOSO out-of-fold linear scores.
+
+    The selection step of the anchors that choose a band and window (:class:`kit.methods.bandpower.BandPowerLDA`,
+    :class:`kit.methods.riemann.RiemannTS`): for every inner fold (one of the subjects passed held out,
+    :func:`kit.eval.cv.inner_loso_folds`) a linear classifier is fitted on the other subjects' trials and
+    scores the held-out subject's; each candidate's AUCs are averaged over the folds.  Only the arrays passed in
+    are used: called inside an outer fold, the outer held-out subject's labels never take part.  Candidates with
+    the same number of features are fitted as one batch.
+
+    Parameters
+    ----------
+    candidates : sequence of ndarray, each shape (n_trials, n_features_i)
+        The candidate feature matrices, on the same trials.
+    y : ndarray, shape (n_trials,), 0/1
+    subject : ndarray, shape (n_trials,)
+    fit : callable, optional
+        ``fit(F (n_sets, n_train, p), y_train) -> (coef (n_sets, p), intercept (n_sets,))``; default the
+        batched Ledoit-Wolf shrinkage LDA (:func:`ledoit_wolf_lda`).
+
+    Returns
+    -------
+    ndarray, shape (n_candidates,)
+        0.5 for every candidate when no inner fold has both classes on both sides.
+    """
+    fit = fit or ledoit_wolf_lda
+    groups: dict[int, list[int]] = {}
+    for i, F in enumerate(candidates):
+        groups.setdefault(F.shape[1], []).append(i)
+    stacks = {p: np.stack([candidates[i] for i in idx]) for p, idx in groups.items()}
+    total, count = np.zeros(len(candidates)), 0
+    for tr, va in inner_loso_folds(subject):
+        if np.unique(y[va]).size < 2 or np.unique(y[tr]).size < 2:
+            continue
+        for p, idx in groups.items():
+            Fb = stacks[p]
+            coef, icpt = fit(Fb[:, tr], y[tr])
+            score = np.matmul(Fb[:, va], coef[:, :, None])[:, :, 0].T + icpt  # (n_va, n_group)
+            total[idx] += per_sample_auc(score, y[va])
+        count += 1
+    return total / count if count else np.full(len(candidates), 0.5)

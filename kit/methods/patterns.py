@@ -15,6 +15,7 @@ from kit.core.errors import KitError
 from kit.eval.cv import loso_folds
 from kit.methods.bandpower import BandPowerConfig, BandPowerLDA
 from kit.methods.lda import check_xy, haufe_pattern
+from kit.methods.riemann import RiemannConfig, RiemannTS, tangent_matrix
 from kit.methods.starter import StarterLDA
 from kit.methods.thetacov import ThetaCov, ThetaCovConfig
 from kit.signal.features import BANDS
@@ -114,6 +115,39 @@ def bandpower_patterns(X: np.ndarray, y: np.ndarray, subject: np.ndarray, sfreq:
     n_chans = X.shape[1]
     return {"choice": model.choice_[0], "bands": bands, "weights": coef.reshape(len(bands), n_chans),
             "patterns": haufe_pattern(F, coef).reshape(len(bands), n_chans)}
+
+
+def riemann_patterns(X: np.ndarray, y: np.ndarray, subject: np.ndarray, sfreq: float = 200.0,
+                     config: RiemannConfig | None = None) -> dict:
+    """Weights and patterns of the Riemannian anchor (its bands and window chosen by inner LOSO), per band.
+
+    Parameters
+    ----------
+    X, y, subject, sfreq
+        As in :func:`starter_patterns`.
+    config : RiemannConfig, optional
+        Default the anchor's.
+
+    Returns
+    -------
+    dict
+        ``choice`` (e.g. ``"alpha-beta @ 0.00-1.00 s"``), ``bands`` (the chosen bands' names), ``weights``
+        and ``patterns`` of shape (n_bands_chosen, n_chans, n_chans): the LDA's weight on, and the Haufe
+        pattern of, each tangent coordinate (channel pair) of the re-centred covariance, z per unit of LDA
+        output.
+    """
+    X, y, subject = check_xy(X, y, subject, fit=True)
+    model = RiemannTS(config, sfreq=sfreq)
+    T = model.features(X, subject)
+    model.fit_features(T, y, subject)
+    F = model.take(T, model.choice_)  # (n_trials, n_bands_chosen * n_tangent)
+    names = [n for n, _ in model.used_bands()]
+    bands = [names[i] for i in model.choice_[1]]
+    n_chans = X.shape[1]
+    w = np.asarray(model.coef_, np.float64)
+    return {"choice": model.choice_[0], "bands": bands,
+            "weights": tangent_matrix(w.reshape(len(bands), -1), n_chans),
+            "patterns": tangent_matrix(haufe_pattern(F, w).reshape(len(bands), -1), n_chans)}
 
 
 def band_permutation_importance(X: np.ndarray, y: np.ndarray, subject: np.ndarray, sfreq: float = 200.0, *,

@@ -8,7 +8,8 @@ prediction data's own (unlabelled) statistics, subject by subject.
 
 Sources: :mod:`kit.methods.starter` (organisers), :mod:`kit.methods.thetacov` (2nd place),
 :mod:`kit.methods.bandpower` (log-variance LDA), :mod:`kit.methods.eegnet` (EEGNet-8,2,
-Lawhern et al., J. Neural Eng. 2018).
+Lawhern et al., J. Neural Eng. 2018), :mod:`kit.methods.riemann` (re-centred tangent space, Zanini et al.,
+IEEE TBME 2018).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from kit.methods.bandpower import BandPowerConfig, BandPowerLDA
 from kit.methods.eegnet import EEGNetClassifier, EEGNetConfig
 from kit.methods.lda import check_xy
 from kit.methods.starter import StarterConfig, StarterLDA
+from kit.methods.riemann import RiemannConfig, RiemannTS
 from kit.methods.thetacov import ThetaCov, ThetaCovConfig
 
 
@@ -43,7 +45,10 @@ class Method:
     in_ensemble : bool
         Blended by notebook 05 by default (:data:`ENSEMBLE_COMPONENTS`).
     options : dict
-        For an expert lever: the fields of :class:`kit.deep.experts.ExpertsConfig` it changes.
+        For a lever: the fields of its stage's config it changes (:class:`kit.deep.experts.ExpertsConfig`,
+        or the anchor ``base``'s config).
+    base : str
+        For an anchor lever: the anchor it changes ("" for every other method).
     """
 
     name: str
@@ -51,6 +56,7 @@ class Method:
     summary: str
     in_ensemble: bool = False
     options: dict = field(default_factory=dict)
+    base: str = ""
 
 
 METHODS: dict[str, Method] = {m.name: m for m in (
@@ -58,6 +64,13 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("thetacov", "anchor", "2nd place: theta channel covariance, shrinkage LDA", True),
     Method("bandpower", "anchor", "log-variance in 5 bands, window and band by inner LOSO, shrinkage LDA", True),
     Method("eegnet", "anchor", "EEGNet-8,2 (Lawhern et al. 2018)", True),
+    Method("riemann", "anchor", "filter-bank covariances re-centred per subject, tangent space, shrinkage LDA", True),
+    Method("riemann_flat", "lever", "riemann without the per-subject re-centring", options={"recentre": False},
+           base="riemann"),
+    Method("thetacov_ea", "lever", "thetacov after Euclidean alignment per subject (He & Wu 2020)",
+           options={"align": True}, base="thetacov"),
+    Method("eegnet_ea", "lever", "eegnet after Euclidean alignment per subject (He & Wu 2020)",
+           options={"align": True}, base="eegnet"),
     Method("experts", "stage", "16 channel experts, attention pooling on the frozen MAE encoder", True),
     Method("experts_mldg", "lever", "experts with first-order MLDG meta-learning", options={"meta": "mldg"}),
     Method("experts_fomaml", "lever", "experts with first-order MAML", options={"meta": "fomaml"}),
@@ -76,15 +89,17 @@ ENSEMBLE_COMPONENTS = tuple(n for n, m in METHODS.items() if m.in_ensemble)
 """What notebook 05 blends by default (every anchor and the deep stages)."""
 PIPELINE_METHODS = tuple(n for n, m in METHODS.items() if m.kind != "lever")
 """What the notebook series computes, and ``python -m kit cv --method`` accepts."""
-EXPERT_LEVERS = {n: m.options for n, m in METHODS.items() if m.options}
+EXPERT_LEVERS = {n: m.options for n, m in METHODS.items() if m.options and not m.base}
 """Expert stages that change fields of the profile's experts config (LOSO folds only)."""
+ANCHOR_LEVERS = {n: (m.base, m.options) for n, m in METHODS.items() if m.base}
+"""Anchor variants: name -> (anchor, config fields changed); run like their anchor, in their own stage folder."""
 
 ANCHOR_CLASSES: dict[str, type] = {"starter": StarterLDA, "thetacov": ThetaCov, "bandpower": BandPowerLDA,
-                              "eegnet": EEGNetClassifier}
+                              "eegnet": EEGNetClassifier, "riemann": RiemannTS}
 """Anchor name -> class; each is built as ``cls(config, sfreq=...)``."""
 
 ANCHOR_CONFIGS = {"starter": StarterConfig, "thetacov": ThetaCovConfig, "bandpower": BandPowerConfig,
-            "eegnet": EEGNetConfig}
+            "eegnet": EEGNetConfig, "riemann": RiemannConfig}
 
 
 def run_baseline(name: str, X: np.ndarray, y: np.ndarray, subject: np.ndarray,
@@ -117,7 +132,7 @@ def run_baseline(name: str, X: np.ndarray, y: np.ndarray, subject: np.ndarray,
     KitError
         Unknown name or parameter; see :func:`kit.eval.cv.cross_val_predict_loso`.
     """
-    X, X_test, fit_predict = _loso_parts(name, X, subject, X_test, sfreq, params)
+    X, X_test, fit_predict = _loso_parts(name, X, subject, X_test, sfreq, params, subject_test=subject_test)
     return cross_val_predict_loso(fit_predict, X, y, subject, X_test, subject_test)
 
 
@@ -137,7 +152,41 @@ def _predict_one(model, inputs, subject, n_times):
     return model.predict(inputs, subject)
 
 
-def _loso_parts(name, X, subject, X_test, sfreq, params, keep: list | None = None):
+def model_inputs(name: str, X: np.ndarray, subject: np.ndarray, sfreq: float = 200.0, **params) -> np.ndarray:
+    """What an anchor's models take: its per-trial (and per-subject) features, or the EEG itself.
+
+    ``trial_features`` use one trial at a time, ``subject_features`` one subject's own unlabelled trials
+    at a time (Riemannian re-centring): neither mixes subjects, so both are computed once for all trials
+    instead of once per fold, with the same numbers.
+
+    Parameters
+    ----------
+    name : str
+        An anchor of :data:`ANCHOR_CLASSES`.
+    X : ndarray, shape (n_trials, n_chans, n_times), µV
+    subject : ndarray, shape (n_trials,)
+
+    Returns
+    -------
+    ndarray
+        ``X`` itself, or the anchor's features (first axis: trials).
+
+    Raises
+    ------
+    KitError
+        Unknown anchor or parameter, bad shapes.
+    """
+    config = _config(name, params)
+    cls = ANCHOR_CLASSES[name]
+    if not hasattr(cls, "trial_features"):
+        return X
+    proto = cls(config, sfreq=sfreq)
+    X, _, subject = check_xy(X, None, subject, fit=False)
+    F = proto.trial_features(X)
+    return proto.subject_features(F, subject) if hasattr(proto, "subject_features") else F
+
+
+def _loso_parts(name, X, subject, X_test, sfreq, params, keep: list | None = None, subject_test=None):
     """Validated config -> (inputs, test inputs, ``fit_predict`` callback of :mod:`kit.eval.cv`).
 
     With ``keep``, every fitted model is appended to it (in fit order).
@@ -146,12 +195,9 @@ def _loso_parts(name, X, subject, X_test, sfreq, params, keep: list | None = Non
     cls = ANCHOR_CLASSES[name]
     n_times = np.shape(X)[2] if np.ndim(X) == 3 else None
     if hasattr(cls, "trial_features"):
-        # per-trial features (no statistics across trials): computed once, not once per fold
-        proto = cls(config, sfreq=sfreq)
-        X, _, _ = check_xy(X, None, subject, fit=False)
-        X = proto.trial_features(X)
+        X = model_inputs(name, X, subject, sfreq, **params)
         if X_test is not None:
-            X_test = proto.trial_features(X_test)
+            X_test = model_inputs(name, X_test, subject_test, sfreq, **params)
 
     def fit_predict(X_tr, y_tr, s_tr, eval_sets):
         model = cls(config, sfreq=sfreq)
@@ -192,10 +238,8 @@ def predict_baseline(name: str, models: list, X_test: np.ndarray, subject_test: 
     """
     if not models:
         raise KitError(f"baseline '{name}': no fitted fold model to predict with")
-    config = _config(name, params)
-    cls = ANCHOR_CLASSES[name]
     n_times = np.shape(X_test)[2]
-    inputs = cls(config, sfreq=sfreq).trial_features(X_test) if hasattr(cls, "trial_features") else X_test
+    inputs = model_inputs(name, X_test, subject_test, sfreq, **params)
     total = None
     for model in models:
         p = np.asarray(_predict_one(model, inputs, np.asarray(subject_test), n_times), dtype=np.float64)
@@ -218,7 +262,8 @@ def baseline_predictions(name: str, X: np.ndarray, y: np.ndarray, subject: np.nd
         As returned by those two functions.
     """
     fitted: list = []
-    X, X_test, fit_predict = _loso_parts(name, X, subject, X_test, sfreq, params, keep=fitted)
+    X, X_test, fit_predict = _loso_parts(name, X, subject, X_test, sfreq, params, keep=fitted,
+                                         subject_test=subject_test)
     oof, test_pred = cross_val_predict_loso(fit_predict, X, y, subject, X_test, subject_test)
     if keep_models is not None:
         keep_models.extend(fitted)  # the LOSO fold models, in fold order (not the cross-fit ones below)

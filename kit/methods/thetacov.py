@@ -13,7 +13,7 @@ from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
 from kit.core.errors import KitError
 from kit.methods.lda import check_xy, stability_select
-from kit.signal.features import BANDS, bandpass, zscore_per_subject
+from kit.signal.features import BANDS, bandpass, euclidean_alignment, zscore_per_subject
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,7 @@ class ThetaCovConfig:
     window: tuple[int, int] = (70, 130)         # samples [start, stop): 350-645 ms after the cue at 200 Hz
     n_features: int = 75                        # kept of the n_chans*(n_chans+1)/2 = 136 covariance entries
     shrinkage: float | str = "auto"             # LDA covariance shrinkage (Ledoit-Wolf), solver="lsqr"
+    align: bool = False                         # Euclidean alignment of each subject's raw trials first (He & Wu 2020)
 
 
 def covariance_features(Xf: np.ndarray, window: tuple[int, int]) -> np.ndarray:
@@ -85,6 +86,8 @@ class ThetaCov:
     def features(self, X: np.ndarray, subject: np.ndarray) -> np.ndarray:
         """Steps 1-4: per-subject z-scored covariance features, shape (n_trials, 136)."""
         c = self.config
+        if c.align:
+            X = euclidean_alignment(X, subject)
         Xf = zscore_per_subject(bandpass(X, self.sfreq, c.band, c.order), subject)
         return zscore_per_subject(covariance_features(Xf, c.window), subject)
 

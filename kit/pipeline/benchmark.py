@@ -57,7 +57,8 @@ from kit.data.demo import write_demo_dataset
 from kit.eval.cv import loso_score
 from kit.eval.metric import auc_curves
 from kit.eval.stats import N_BOOT, bootstrap_difference, summarize
-from kit.methods.registry import ANCHORS, ENSEMBLE_COMPONENTS, EXPERT_LEVERS, METHODS, baseline_predictions
+from kit.methods.registry import (ANCHOR_LEVERS, ANCHORS, ENSEMBLE_COMPONENTS, EXPERT_LEVERS, METHODS,
+                                  baseline_predictions)
 from kit.pipeline import stages
 from kit.pipeline.ensemble import RULES, fit_ensemble
 from kit.pipeline.profiles import stage_config
@@ -163,7 +164,7 @@ def bench_folder(data, profile: str = "quick", *, methods=tuple(METHODS), n_boot
         return out
 
     preds = {}
-    for name in ANCHORS:
+    for name in ANCHORS + tuple(ANCHOR_LEVERS):
         if name in wanted:
             preds[name] = timed(name, lambda: stages.run_baseline_stage(run, name))["oof"]
     deep = [m for m in wanted if METHODS[m].kind != "anchor"]

@@ -28,7 +28,8 @@ from kit.eval.crossfit import CROSSFIT_GROUPS
 from kit.eval.cv import loso_score
 from kit.eval.metric import auc_curves
 from kit.eval.stats import bootstrap_difference
-from kit.methods.registry import ANCHORS, ENSEMBLE_COMPONENTS, EXPERT_LEVERS, PIPELINE_METHODS, baseline_predictions
+from kit.methods.registry import (ANCHOR_LEVERS, ANCHORS, ENSEMBLE_COMPONENTS, EXPERT_LEVERS, PIPELINE_METHODS,
+                                  baseline_predictions)
 from kit.pipeline.ensemble import RULES, EnsembleConfig, apply_ensemble, candidate_to_json, describe, fit_ensemble
 from kit.pipeline.profiles import baseline_params, stage_config
 from kit.pipeline.run import Run, data_tag, open_run
@@ -48,23 +49,27 @@ def run_baseline_stage(run: Run, name: str, *, force: bool = False, params: dict
 
     Parameters
     ----------
+    name : str
+        An anchor, or an anchor lever of :data:`kit.methods.registry.ANCHOR_LEVERS` (its anchor with
+        the lever's config fields, in its own stage folder).
     params : dict, optional
-        Config overrides; default :func:`baseline_params` of the run's profile.
+        Config overrides; default :func:`baseline_params` of the run's profile (and the lever's fields).
         They are part of the stage stamp.
     """
 
-    if name not in ANCHORS:
-        raise KitError(f"unknown baseline {name!r}; choose from {', '.join(ANCHORS)}")
-    params = baseline_params(name, run.profile) if params is None else params
-    stamp = run.stamp(name, {"baseline": name, "crossfit_groups": CROSSFIT_GROUPS, **params}, ())
+    if name not in ANCHORS and name not in ANCHOR_LEVERS:
+        raise KitError(f"unknown baseline {name!r}; choose from {', '.join(ANCHORS + tuple(ANCHOR_LEVERS))}")
+    base, extra = ANCHOR_LEVERS.get(name, (name, {}))
+    params = {**baseline_params(base, run.profile), **extra} if params is None else params
+    stamp = run.stamp(name, {"baseline": base, "crossfit_groups": CROSSFIT_GROUPS, **params}, ())
     if run.is_fresh(name, stamp, force, ("predictions.npz", "models.pkl")):
         return load_npz(run.artifacts / name / "predictions.npz")
     t0 = time.perf_counter()
     tr, te = run.train, run.test
     models: list = []
-    oof, test, inner, group = baseline_predictions(name, tr.X, tr.y, tr.subject, te.X, te.subject, tr.sfreq,
+    oof, test, inner, group = baseline_predictions(base, tr.X, tr.y, tr.subject, te.X, te.subject, tr.sfreq,
                                                    n_groups=CROSSFIT_GROUPS, keep_models=models, **params)
-    save_models(run.stage_dir(name) / "models.pkl", {"name": name, "params": params, "sfreq": tr.sfreq,
+    save_models(run.stage_dir(name) / "models.pkl", {"name": base, "params": params, "sfreq": tr.sfreq,
                                                      "ch_names": list(tr.ch_names), "n_times": tr.X.shape[2],
                                                      "models": models})
     arrays = dict(oof=np.asarray(oof, np.float32), test=np.asarray(test, np.float32), subject=tr.subject, y=tr.y,

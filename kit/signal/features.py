@@ -342,8 +342,8 @@ def euclidean_alignment(X: np.ndarray, subject: np.ndarray, *, eps: float = 1e-6
 
     Returns
     -------
-    ndarray, shape (n_trials, n_chans, n_times), float32
-        Aligned signals (unitless: whitened).
+    ndarray, shape (n_trials, n_chans, n_times)
+        Aligned signals (unitless: whitened); float64 for float64 input, else float32.
 
     Raises
     ------
@@ -359,7 +359,7 @@ def euclidean_alignment(X: np.ndarray, subject: np.ndarray, *, eps: float = 1e-6
     subject = np.asarray(subject)
     if subject.shape != (X.shape[0],):
         raise KitError(f"subject: shape {subject.shape} does not match {X.shape[0]} trials")
-    out = np.empty(X.shape, np.float32)
+    out = np.empty(X.shape, np.float64 if X.dtype == np.float64 else np.float32)
     for s in np.unique(subject):
         idx = np.flatnonzero(subject == s)
         Xs = X[idx].astype(np.float64)

@@ -18,8 +18,9 @@ Three jobs:
   ``/kaggle/working``, which is the kernel's output), puts it first on
   ``sys.path`` and calls :func:`kaggle_setup`.
 * :func:`build_dataset`: a folder for ``kaggle datasets create -p OUT``:
-  ``dataset-metadata.json`` and the wheel (one flat file: the Kaggle CLI
-  skips sub-folders unless told otherwise).
+  ``dataset-metadata.json``, the wheel and the wheels of :data:`VENDORED` (flat files: the Kaggle CLI
+  skips sub-folders unless told otherwise).  A kernel's first cell unpacks a vendored dependency only
+  where the image cannot import it (pyriemann and its array-API helpers may be missing on Kaggle).
 
 Paths inside a kernel: the competition data is read from
 ``/kaggle/input/predicting-emotions-using-brain-waves`` (found anywhere
@@ -35,9 +36,9 @@ from kit.app.kaggle.credentials import TOKEN_HELP, Credentials, find_credentials
 from kit.app.kaggle.in_kernel import KAGGLE_INPUT_ROOT, find_competition_data, kaggle_setup, publish_submission
 from kit.app.kaggle.kernel import (ALL, DEFAULT_DATASET_SLUG, build_dataset, build_kernel, kernel_notebook,
                                    kernel_summary)
-from kit.app.kaggle.wheel import DIST_NAME, build_wheel, wheel_bytes, wheel_name
+from kit.app.kaggle.wheel import DIST_NAME, VENDORED, build_wheel, dependency_wheel, wheel_bytes, wheel_name
 
-__all__ = ["ALL", "DEFAULT_DATASET_SLUG", "DIST_NAME", "KAGGLE_INPUT_ROOT", "TOKEN_HELP", "Credentials",
-           "build_dataset", "build_kernel", "build_wheel", "find_competition_data", "find_credentials",
+__all__ = ["ALL", "DEFAULT_DATASET_SLUG", "DIST_NAME", "KAGGLE_INPUT_ROOT", "TOKEN_HELP", "VENDORED", "Credentials",
+           "build_dataset", "build_kernel", "build_wheel", "dependency_wheel", "find_competition_data", "find_credentials",
            "kaggle_config_dir", "kaggle_setup", "kernel_notebook", "kernel_summary", "publish_submission",
            "scrub", "submit", "wheel_bytes", "wheel_name"]

@@ -15,7 +15,7 @@ from kit.store.artifacts import atomic_write, write_json
 from kit.core.errors import KitError
 
 from kit.app.kaggle.credentials import find_credentials
-from kit.app.kaggle.wheel import DIST_NAME, build_wheel, wheel_bytes, wheel_name
+from kit.app.kaggle.wheel import VENDORED, DIST_NAME, build_wheel, dependency_wheel, wheel_bytes, wheel_name
 
 
 DEFAULT_DATASET_SLUG = "sleep-emotion-kit"
@@ -28,26 +28,52 @@ ALL = "all"
 _BOOTSTRAP = '''\
 # kit bootstrap, written by `python -m kit kaggle-kernel` (kit {version}): makes `import kit` work with
 # the internet off. The kit is a wheel, {where}; it is unpacked to a temporary folder (not
-# /kaggle/working, which is this kernel's output) and put first on sys.path.
-def _kit_bootstrap(wheel_b64, dataset):
-    import base64, glob, io, os, sys, tempfile, zipfile
+# /kaggle/working, which is this kernel's output) and put first on sys.path. So are the pure-Python
+# dependencies this Python cannot import (or has too old): {vendored}.
+def _kit_bootstrap(wheel_b64, dataset, deps):
+    import base64, glob, importlib, importlib.metadata, io, os, sys, tempfile, zipfile
+
+    root = os.environ.get("KIT_KAGGLE_INPUT") or "/kaggle/input"
+
+    def find(pattern):
+        slug = (dataset or "").split("/")[-1]
+        found = sorted(glob.glob(os.path.join(root, slug, "**", pattern), recursive=True)) if slug else []
+        for depth in ("*", "*/*", "*/*/*"):
+            found = found or sorted(glob.glob(os.path.join(root, depth, pattern)))
+        return found[-1] if found else None
+
+    def usable(module, dist, minimum):
+        try:
+            importlib.import_module(module)
+            have = importlib.metadata.version(dist)
+        except Exception:
+            return False
+        number = lambda v: tuple(int(p) for p in v.split(".")[:2] if p.isdigit())
+        return not minimum or number(have) >= number(minimum)
 
     if wheel_b64:
         source, wheel = "this notebook", io.BytesIO(base64.b64decode(wheel_b64))
     else:
-        root = os.environ.get("KIT_KAGGLE_INPUT") or "/kaggle/input"
-        slug = dataset.split("/")[-1]
-        found = sorted(glob.glob(os.path.join(root, slug, "**", "{pattern}"), recursive=True))
-        for depth in ("*", "*/*", "*/*/*"):
-            found = found or sorted(glob.glob(os.path.join(root, depth, "{pattern}")))
-        if not found:
-            raise FileNotFoundError(f"{{root}}/{{slug}}: no kit wheel; attach the dataset {{dataset}} "
-                                    "(Add Input -> Datasets)")
-        source = wheel = found[-1]
+        source = wheel = find("{pattern}")
+        if wheel is None:
+            raise FileNotFoundError(f"{{root}}/{{dataset.split('/')[-1]}}: no kit wheel; attach the dataset "
+                                    f"{{dataset}} (Add Input -> Datasets)")
     target = tempfile.mkdtemp(prefix="kit-")
     with zipfile.ZipFile(wheel) as zf:
         zf.extractall(target)
     sys.path.insert(0, target)
+    for module, dist, minimum, blob in deps:
+        if usable(module, dist, minimum):
+            continue
+        dep = io.BytesIO(base64.b64decode(blob)) if blob else find(dist.replace("-", "_") + "-*.whl")
+        if dep is None:
+            raise FileNotFoundError(f"{{dist}} is not installed and no {{dist}} wheel is attached; attach the "
+                                    f"dataset {{dataset}} made by `python -m kit kaggle-dataset`")
+        with zipfile.ZipFile(dep) as zf:
+            zf.extractall(target)
+        for name in [m for m in sys.modules if m == module or m.startswith(module + ".")]:
+            del sys.modules[name]
+        print(f"{{dist}} from the kit's bundle")
     for name in [m for m in sys.modules if m == "kit" or m.startswith("kit.")]:
         del sys.modules[name]  # a rerun of this cell, or another kit imported before
     import kit.app.kaggle
@@ -56,9 +82,10 @@ def _kit_bootstrap(wheel_b64, dataset):
 
 
 KIT_WHEEL = "{wheel_b64}"  # {wheel_note}
+KIT_DEPS = {deps}  # (import name, distribution, lowest version, base64 wheel or "" for the dataset's file)
 
-_kit_bootstrap(KIT_WHEEL, {dataset!r})
-del _kit_bootstrap, KIT_WHEEL
+_kit_bootstrap(KIT_WHEEL, {dataset!r}, KIT_DEPS)
+del _kit_bootstrap, KIT_WHEEL, KIT_DEPS
 '''
 
 
@@ -68,8 +95,11 @@ def _bootstrap_cell(wheel_b64: str | None, dataset: str | None, gpu: bool):
     where = "embedded below" if wheel_b64 else f"read from the attached Kaggle dataset {dataset}"
     pattern = DIST_NAME.replace("-", "_") + "-*.whl"
     note = f"base64 of {wheel_name()}" if wheel_b64 else "empty: the wheel comes from the dataset"
+    deps = [(module, dist, minimum, base64.b64encode(dependency_wheel(dist)[1]).decode() if wheel_b64 else "")
+            for dist, (module, minimum) in VENDORED.items()]
     source = _BOOTSTRAP.format(version=__version__, where=where, pattern=pattern, gpu=gpu, dataset=dataset,
-                               wheel_b64=wheel_b64 or "", wheel_note=note)
+                               wheel_b64=wheel_b64 or "", wheel_note=note, deps=repr(deps),
+                               vendored=", ".join(VENDORED))
     return nbformat.v4.new_code_cell(source, metadata={"tags": ["kit-bootstrap"], "_kg_hide-input": True,
                                                        "jupyter": {"source_hidden": True}})
 
@@ -226,7 +256,7 @@ def build_kernel(out: str | os.PathLike, notebook: str = ALL, *, user: str | Non
 
 def build_dataset(out: str | os.PathLike, *, user: str | None = None, slug: str = DEFAULT_DATASET_SLUG,
                   title: str | None = None, license_name: str = "other") -> Path:
-    """Write a Kaggle dataset folder holding the kit: ``dataset-metadata.json`` and the wheel.
+    """Write a Kaggle dataset folder holding the kit: ``dataset-metadata.json``, the kit's wheel and :data:`VENDORED`'s.
 
     Create it with ``kaggle datasets create -p OUT`` (a new version:
     ``kaggle datasets version -p OUT -m "kit X.Y.Z"``); attach it to a
@@ -264,14 +294,20 @@ def build_dataset(out: str | os.PathLike, *, user: str | None = None, slug: str 
     if not re.fullmatch(r"[a-z0-9][a-z0-9-]{4,49}", slug):
         raise KitError(f"--slug {slug!r}: 6-50 lower-case letters, digits and '-'")
     user = _resolve_user(user)
-    for old in out.glob(DIST_NAME.replace("-", "_") + "-*.whl") if out.is_dir() else ():
-        old.unlink()
+    for dist in (DIST_NAME, *VENDORED):
+        for old in out.glob(dist.replace("-", "_") + "-*.whl") if out.is_dir() else ():
+            old.unlink()
     wheel = build_wheel(out)
+    for dist in VENDORED:  # the dependencies a Kaggle image may lack, beside the kit's wheel
+        name, data = dependency_wheel(dist)
+        with atomic_write(out / name) as fh:
+            fh.write(data)
     meta = {"title": title or "Sleep emotion kit", "id": f"{user}/{slug}", "licenses": [{"name": license_name}],
             "subtitle": f"The kit {__version__} as a wheel, for offline Kaggle kernels",
             "description": (f"`kit` {__version__} for the competition {COMPETITION}: `{wheel.name}`. In a "
                             "notebook with this dataset attached: `!pip install --no-deps --no-index "
-                            f"/kaggle/input/{slug}/{wheel.name}`, then `import kit`.")}
+                            f"/kaggle/input/{slug}/*.whl`, then `import kit` (the folder also holds "
+                            f"wheels of {', '.join(VENDORED)}, which Kaggle's image may lack).")}
     write_json(out / "dataset-metadata.json", meta)
     return out
 
