@@ -32,11 +32,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.metrics import roc_auc_score
 from tqdm.auto import tqdm
 
 from kit.store.artifacts import config_hash, load_checkpoint, load_npz, save_checkpoint, save_npz
 from kit.eval.crossfit import CROSSFIT_GROUPS, crossfit_plan
+from kit.eval.metric import subject_auc
 from kit.core.errors import CheckpointError, KitError
 from kit.deep.mae import MAEConfig, load_mae
 from kit.deep.maml import META_MODES, draw_step, outer_loss, subject_tasks
@@ -82,13 +82,6 @@ def head_inputs(mae: MaskedAutoencoder, x: torch.Tensor, *, batch: int = 256) ->
         h = mae.encoder(xb.reshape(n * E, 1, T, K)).reshape(n, E, T, -1)  # (n, E, T, D)
         out.append(torch.cat([h, xb], dim=-1).cpu())
     return torch.cat(out)
-
-
-def subject_auc(score: np.ndarray, y: np.ndarray, subject: np.ndarray) -> float:
-    """Mean over subjects of the ROC AUC of trial scores ``(n_trials,)`` (one-class subjects skipped)."""
-    aucs = [roc_auc_score(y[subject == s], score[subject == s]) for s in np.unique(subject)
-            if len(np.unique(y[subject == s])) == 2]
-    return float(np.mean(aucs)) if aucs else 0.5
 
 
 def val_split(sids: np.ndarray, share: float, seed: int) -> np.ndarray:

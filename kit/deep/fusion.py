@@ -24,7 +24,8 @@ For LOSO fold k (subject k in cross-fit group a) the fusion is fitted on
 k's experts: subject k's (out-of-fold) and the test trials' (averaged over
 folds).  The fusion's own cross-fitted table (for the ensemble) is built the
 same way one level down: row i of table g comes from a fusion fitted on
-``inner[g]`` rows outside groups g and group(i).
+``inner[g]`` rows outside groups g and group(i), of the kind that scores better on the rows outside
+groups g and group(i) (so no row of the table is chosen with its own labels).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from tqdm.auto import tqdm
 
 from kit.store.artifacts import load_checkpoint, load_npz, save_checkpoint, save_npz
 from kit.core.errors import KitError
-from kit.deep.experts import subject_auc
+from kit.eval.metric import subject_auc
 from kit.deep.nets import SpatioTemporalFusion, upsample_time
 from kit.methods.lda import haufe_pattern
 from kit.core.runtime import get_device, seed_everything
@@ -332,12 +333,15 @@ def train_fusion_loso(experts_predictions: str | os.PathLike, cfg: FusionConfig,
     for k, held in enumerate(sids):
         oof[s == held] = oof_by[chosen[k], s == held]
     test = fusion_test_prediction(fold_models, kinds, chosen, e["test_logits"], e["test_course"], n_times)
-    # the inner table's own choice for table g: the better kind on its rows outside group g
+    # the inner tables' own choice of kind, made without the labels of the rows it serves: rows of group h in
+    # table g take the kind that scores better on the rows of the groups other than g and h (choosing on the
+    # served rows themselves made fusion look better to the ensemble than it is on new subjects)
     inner_pick = np.zeros((G, n_train, n_times), np.float32)
     for g in range(G):
-        out = group != g
-        sc = [subject_auc(inner[ki, g, out].mean(axis=1), y[out], s[out]) for ki in range(len(kinds))]
-        inner_pick[g] = inner[int(np.argmax(sc)), g]
+        for h in range(G):
+            rows, judge = group == h, ~np.isin(group, (g, h))
+            sc = [subject_auc(inner[ki, g, judge].mean(axis=1), y[judge], s[judge]) for ki in range(len(kinds))]
+            inner_pick[g, rows] = inner[int(np.argmax(sc)), g, rows]
     arrays = dict(oof=sigmoid(oof), test=test, inner=sigmoid(inner_pick), inner_group=group,
                   chosen=np.array([FUSION_KINDS.index(kinds[c]) for c in chosen]), inner_score=inner_score,
                   coef=coef, subject=s, y=e["y"], test_subject=e["test_subject"],

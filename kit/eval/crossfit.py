@@ -13,6 +13,7 @@ import numpy as np
 
 from kit.core.errors import KitError
 from kit.eval.cv import FitPredict, check_subjects
+from kit.eval.metric import subject_auc
 
 CROSSFIT_GROUPS = 4
 """Subject groups of the cross-fitting plan: 4 + 6 = 10 extra models per component."""
@@ -140,3 +141,45 @@ def cross_fit_predict(fit_predict: FitPredict, X: np.ndarray, y: np.ndarray, sub
             inner = np.full((group.max() + 1, subject.size, pred.shape[1]), np.nan, np.float32)
         fit.place(inner, pred)
     return inner, group
+
+
+def served_inner_auc(oof: np.ndarray, inner: np.ndarray, group: np.ndarray, y: np.ndarray,
+                     subject: np.ndarray) -> dict[str, float]:
+    """How honest a component's cross-fitted tables are: their AUC beside its LOSO AUC, subject by subject.
+
+    An ensemble rule chooses held-out subject k's blend (k in group a) on table ``inner[a]``: on the rows of
+    the *other* subjects.  Row i of table g is "served" to the blends of group g's subjects when g is not
+    i's own group.  If a component's served rows score higher than its LOSO predictions, the rule is fed an
+    optimistic view of it (a leak, or a choice made on those very rows); lower, a pessimistic one (models
+    trained on fewer subjects than the LOSO models, which understates a learner that needs many).
+
+    Parameters
+    ----------
+    oof : ndarray, shape (n_trials, n_times)
+        LOSO out-of-fold P(emotional).
+    inner : ndarray, shape (n_groups, n_trials, n_times)
+        Cross-fitted P(emotional) (:func:`cross_fit_predict`).
+    group : ndarray of int, shape (n_trials,)
+    y, subject : ndarray, shape (n_trials,)
+
+    Returns
+    -------
+    dict
+        ``loso``, ``own`` (each subject's rows in its own group's table) and ``served`` (each subject's rows
+        in the other groups' tables, averaged over those tables): mean over subjects of the AUC of the trial
+        mean; ``optimism`` = served - loso.
+    """
+    oof, inner, group = np.asarray(oof, np.float64), np.asarray(inner, np.float64), np.asarray(group)
+    mean = (lambda a: a.mean(axis=-1)) if oof.ndim == 2 else (lambda a: a)
+    own = np.empty(len(group))
+    for g in range(inner.shape[0]):
+        own[group == g] = mean(inner[g, group == g])
+    served = []
+    for s in np.unique(subject):
+        m = subject == s
+        others = [g for g in range(inner.shape[0]) if g != group[m][0]]
+        served.append(np.mean([subject_auc(mean(inner[g, m]), y[m], subject[m]) for g in others]))
+    out = {"loso": subject_auc(mean(oof), y, subject), "own": subject_auc(own, y, subject),
+           "served": float(np.mean(served))}
+    out["optimism"] = out["served"] - out["loso"]
+    return out

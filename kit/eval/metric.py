@@ -150,6 +150,27 @@ def auc_curves(pred: np.ndarray, y: np.ndarray, subject: np.ndarray) -> tuple[np
     return subjects, A
 
 
+def subject_auc(score: np.ndarray, y: np.ndarray, subject: np.ndarray) -> float:
+    """Mean over subjects of the ROC AUC of one score per trial (subjects with one class only are skipped).
+
+    Parameters
+    ----------
+    score : ndarray, shape (n_trials,)
+        Higher = more likely emotional (e.g. a trial's mean logit).
+    y, subject : ndarray, shape (n_trials,)
+        Labels 0/1; subject ids.
+
+    Returns
+    -------
+    float
+        0.5 when no subject has both classes.
+    """
+    score, y, subject = np.asarray(score, np.float64), np.asarray(y), np.asarray(subject)
+    aucs = [per_sample_auc(score[m, None], y[m])[0] for m in (subject == s for s in np.unique(subject))
+            if np.unique(y[m]).size == 2]
+    return float(np.mean(aucs)) if aucs else 0.5
+
+
 def window_score(curve: np.ndarray, *, threshold: float = CHANCE, min_len: int = MIN_LEN) -> WindowScore:
     """Score an AUC curve: mean over its longest run above ``threshold``.
 
