@@ -7,6 +7,6 @@ subject-out (LOSO) validation, baselines, the masked autoencoder, the
 first-order MAML channel experts, fusion, ensembling and submissions.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 COMPETITION = "predicting-emotions-using-brain-waves"

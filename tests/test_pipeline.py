@@ -20,7 +20,7 @@ from kit.store.paths import project_root
 from kit.eval.metric import competition_score
 from kit.pipeline.submission import read_labels, score_submission, validate_submission
 
-STAGES = ("starter", "thetacov", "bandpower", "mae", "experts", "fusion", "ensemble")
+STAGES = ("starter", "thetacov", "bandpower", "riemann", "mae", "experts", "fusion", "fusion_lda", "ensemble")
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def test_run_writes_every_stage_and_a_valid_submission(finished_run):
     n_subjects = len(pd.read_csv(art / "folds.csv"))
     assert n_subjects == 14
     assert len(list((art / "experts").glob("fold*_seed0.pt"))) == 14
-    assert len(list((art / "fusion").glob("fold*_lda.pt"))) == len(list((art / "fusion").glob("fold*_net.pt"))) == 14
+    assert len(list((art / "fusion").glob("fold*.pt"))) == len(list((art / "fusion_lda").glob("fold*_lda.pt"))) == 14
     for name in ("01_eda_theta_power", "02_mae_pretraining", "03_fomaml_experts", "04_fusion", "05_ensembling"):
         assert (out / "reports" / "runs" / f"{name}.ipynb").exists()
     assert len(list((out / "reports" / "figures").glob("*.png"))) >= 8
@@ -104,8 +104,10 @@ def test_stages_refuse_to_run_out_of_order(tmp_path, monkeypatch):
     run = pipeline.Run(data, "smoke", verbose=False)
     with pytest.raises(KitError, match="run notebook 02"):
         pipeline.run_experts_stage(run)
-    with pytest.raises(KitError, match="run notebook 03"):
+    with pytest.raises(KitError, match="run notebook 02"):
         pipeline.run_fusion_stage(run)
+    with pytest.raises(KitError, match="run notebook 03"):
+        pipeline.run_fusion_lda_stage(run)
     with pytest.raises(KitError, match="unknown profile"):
         pipeline.Run(data, "fast")
 

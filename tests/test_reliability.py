@@ -170,7 +170,7 @@ def test_config_change_moves_the_old_stage_aside_and_downstream_follows(copy_of_
 def test_checkpoints_load_weights_only_and_refuse_another_config_or_version(copy_of_b, tmp_path, monkeypatch):
     data, out, art = copy_of_b
     checkpoints = sorted(art.rglob("*.pt"))
-    assert len(checkpoints) == 1 + (14 + 10) + 2 * 14  # MAE; experts: LOSO folds + cross-fit models; fusion: 2 kinds
+    assert len(checkpoints) == 1 + (14 + 10) + 14  # MAE; experts: LOSO folds + cross-fit models; fusion: LOSO folds
     for path in checkpoints:
         payload = torch.load(path, map_location="cpu", weights_only=True)
         assert payload["kit_version"] == artifacts.__version__ and payload["state_dict"]

@@ -76,9 +76,11 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("experts_fomaml", "lever", "experts with first-order MAML", options={"meta": "fomaml"}),
     Method("experts_seeds3", "lever", "experts, 3 seeds averaged in logit space", options={"n_seeds": 3}),
     Method("experts_tent", "lever", "experts after entropy minimisation on the held-out subject's trials"),
-    Method("fusion", "stage", "fusion of the experts: per subject the better of fusion_lda and fusion_net", True),
-    Method("fusion_lda", "lever", "shrinkage LDA on the experts' trial logits"),
-    Method("fusion_net", "lever", "spatiotemporal network on the experts' outputs"),
+    Method("fusion", "stage", "cross-channel Transformer over channel tokens (MAE encoder + re-centred covariance)",
+           True),
+    Method("fusion_tokens", "lever", "fusion without the covariance (phase) input: the MAE tokens alone"),
+    Method("fusion_cov", "lever", "fusion without the MAE tokens: the covariance input alone"),
+    Method("fusion_lda", "lever", "the reference fusion: shrinkage LDA on the experts' trial logits"),
     Method("ensemble", "stage", "the components blended by a rule, chosen by nested LOSO"),
 )}
 """Every method the kit scores, anchors first, then in pipeline order."""

@@ -11,7 +11,8 @@ For each data folder, :func:`bench_folder` computes out-of-fold predictions
   its levers ``experts_mldg`` / ``experts_fomaml`` / ``experts_seeds3`` (:data:`kit.methods.registry.EXPERT_LEVERS`:
   one field of the config changed) and ``experts_tent`` (the experts adapted
   to each held-out subject's unlabelled trials, :func:`kit.deep.tta.tent_adapt`),
-  ``fusion`` (and each fusion model alone: ``fusion_lda``, ``fusion_net``) and
+  ``fusion`` (the cross-channel fusion, :mod:`kit.deep.channel_fusion`; its levers ``fusion_tokens`` and
+  ``fusion_cov``; the reference ``fusion_lda``, shrinkage LDA on the experts' trial logits) and
   ``ensemble`` (:func:`kit.pipeline.stages.run_ensemble_stage` on the components
   the pipeline gives it, :data:`kit.methods.registry.ENSEMBLE_COMPONENTS`, nested
   LOSO with the blend chosen on cross-fitted predictions),
@@ -173,18 +174,17 @@ def bench_folder(data, profile: str = "quick", *, methods=tuple(METHODS), n_boot
     for name in EXPERT_LEVERS:
         if name in deep:
             preds[name] = timed(name, lambda: stages.run_lever_stage(run, name))["oof"]
-    if {"experts", stages.TENT, "fusion", "fusion_lda", "fusion_net"} & set(deep):
+    if {"experts", stages.TENT, "fusion_lda"} & set(deep):
         preds["experts"] = timed("experts", lambda: stages.run_experts_stage(run))["oof"]
     if stages.TENT in deep:
         preds[stages.TENT] = timed(stages.TENT, lambda: stages.run_tent_stage(run))["oof"]  # (n_train, n_times): no test predictions
-    if {"fusion", "fusion_lda", "fusion_net"} & set(deep):
-        fused = timed("fusion", lambda: stages.run_fusion_stage(run))
-        preds["fusion"] = fused["oof"]
-        for name in ("fusion_lda", "fusion_net"):
-            key = "oof_" + name.split("_", 1)[1]
-            if key in fused:
-                preds[name] = fused[key]
-                res.seconds[name], res.cached[name] = 0.0, res.cached["fusion"]
+    if "fusion_lda" in deep:
+        preds["fusion_lda"] = timed("fusion_lda", lambda: stages.run_fusion_lda_stage(run))["oof"]
+    if "fusion" in deep:
+        preds["fusion"] = timed("fusion", lambda: stages.run_fusion_stage(run))["oof"]
+    for name in stages.FUSION_LEVERS:
+        if name in deep:
+            preds[name] = timed(name, lambda: stages.run_fusion_lever_stage(run, name))["oof"]
     if "ensemble" in deep:
         timed("ensemble", lambda: stages.run_ensemble_stage(run, write=False))
         res.cached["ensemble"] = False

@@ -2,7 +2,7 @@
 
 Reads, from ``artifacts/{tag}/`` of a finished ``python -m kit run``: the ensemble's blend
 (``ensemble/blend.json``), every anchor's LOSO fold models (``{anchor}/models.pkl``), the MAE (``mae/mae.pt``),
-the experts' fold checkpoints (``experts/fold{k}_seed{s}.pt``) and the fusion's (``fusion/fold{k}_{kind}.pt``).
+the experts' fold checkpoints (``experts/fold{k}_seed{s}.pt``) and the fusion's (``fusion/fold{k}.pt``).
 Each component's test prediction is recomputed exactly as its stage computed it (the same functions, in the
 same order), so on the run's own data folder the submission is the run's, bit for bit.
 """
@@ -18,6 +18,7 @@ import numpy as np
 from kit.core.errors import KitError
 from kit.core.runtime import set_threads
 from kit.data.dataset import Dataset, load_dataset
+from kit.deep.channel_fusion import ChannelFusionConfig, fusion_inputs, predict_channel_fusion_test
 from kit.deep.experts import predict_experts_test
 from kit.deep.fusion import predict_fusion_test
 from kit.methods.registry import ANCHORS, predict_baseline
@@ -26,7 +27,7 @@ from kit.pipeline.run import data_tag
 from kit.pipeline.submission import expected_ids, validate_submission, write_submission
 from kit.signal.features import euclidean_alignment
 from kit.signal.sequences import deep_features
-from kit.store.artifacts import load_models
+from kit.store.artifacts import load_checkpoint, load_models
 from kit.store.paths import output_root
 
 
@@ -92,19 +93,24 @@ def component_predictions(artifacts: Path, names: list[str], X: np.ndarray, subj
                                f"{saved['n_times']} samples, the data has {X.shape[1]} x {X.shape[2]}")
             out[name] = predict_baseline(name, saved["models"], X, subject, saved["sfreq"],
                                          **saved["params"]).astype(np.float32)
-    deep = [n for n in names if n in ("experts", "fusion")]
+    deep = [n for n in names if n in ("experts", "fusion", "fusion_lda")]
     if deep:
-        stamp_path = artifacts / "experts" / "stage.json"
+        stamp_path = artifacts / deep[0] / "stage.json"
         if not stamp_path.is_file():
-            raise KitError(f"{stamp_path}: not found; the run has no finished experts stage (notebook 03)")
+            raise KitError(f"{stamp_path}: not found; the run has no finished {deep[0]} stage (notebooks 03-04)")
         align = bool(json.loads(stamp_path.read_text()).get("features", {}).get("align", False))
         feats = deep_features(euclidean_alignment(X, subject) if align else X, subject, sfreq)
+    if "experts" in names or "fusion_lda" in names:
         e = predict_experts_test(feats, artifacts / "experts", artifacts / "mae" / "mae.pt")
         if "experts" in names:
             out["experts"] = e["test"]
-        if "fusion" in names:
-            out["fusion"] = predict_fusion_test(artifacts / "fusion", e["test_logits"], e["test_course"], subject,
-                                                X.shape[2])
+        if "fusion_lda" in names:
+            out["fusion_lda"] = predict_fusion_test(artifacts / "fusion_lda", e["test_logits"], e["test_course"],
+                                                    subject, X.shape[2])
+    if "fusion" in names:
+        cfg = load_checkpoint(artifacts / "fusion" / "fold0.pt", ChannelFusionConfig)["config"]
+        inputs = fusion_inputs(feats, X, subject, sfreq, artifacts / "mae" / "mae.pt", cfg)
+        out["fusion"] = predict_channel_fusion_test(artifacts / "fusion", inputs, X.shape[2])
     unknown = [n for n in names if n not in out]
     if unknown:
         raise KitError(f"kit predict: cannot apply component(s) {unknown}")

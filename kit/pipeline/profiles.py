@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from kit.core.errors import KitError
 from kit.deep.experts import ExpertsConfig
+from kit.deep.channel_fusion import ChannelFusionConfig
 from kit.deep.fusion import FusionConfig
 from kit.deep.mae import MAEConfig
 from kit.methods.eegnet import EEGNetConfig
@@ -24,6 +25,7 @@ PROFILES: dict[str, dict[str, dict]] = {
         "mae": dict(pool=8, dropout=0.0, epochs=10, sequences_per_epoch=8192, batch_size=256, lr=3e-3),
         "experts": dict(),
         "fusion": dict(),
+        "fusion_lda": dict(kind="lda"),
         "ensemble": dict(),
         "eegnet": dict(epochs=8),
     },
@@ -32,19 +34,21 @@ PROFILES: dict[str, dict[str, dict]] = {
         "features": dict(),
         "mae": dict(pool=8, epochs=1, sequences_per_epoch=1024, batch_size=256),
         "experts": dict(max_steps=4, eval_every=2, n_support=8, n_query=8, meta_batch=2),
-        "fusion": dict(epochs=1),
+        "fusion": dict(epochs=1, d_model=8, d_ff=16),
+        "fusion_lda": dict(kind="lda"),
         "ensemble": dict(weight_step=0.5, post=(("none", 0.0), ("broadcast", 0.0))),
         "eegnet": dict(epochs=1),
     },
     # full: the 3rd-place sizes on the full 200 samples, 3 seeds; meant for a GPU (Kaggle kernel)
-    "full": {"features": dict(), "mae": dict(), "experts": dict(n_seeds=3), "fusion": dict(epochs=30),
-             "ensemble": dict(), "eegnet": dict(epochs=40)},
+    "full": {"features": dict(), "mae": dict(), "experts": dict(n_seeds=3), "fusion": dict(epochs=60, n_layers=2),
+             "fusion_lda": dict(kind="lda"), "ensemble": dict(), "eegnet": dict(epochs=40)},
 }
-"""Profile -> stage -> config overrides (stages: features, mae, experts, fusion, ensemble and the eegnet anchor)."""
+"""Profile -> stage -> config overrides (stages: features, mae, experts, fusion, fusion_lda, ensemble and the
+eegnet anchor)."""
 
 
 def stage_config(stage: str, profile: str):
-    """The config dataclass of ``stage`` ("features", "mae", "experts", "fusion", "ensemble") for ``profile``.
+    """The config dataclass of ``stage`` ("features", "mae", "experts", "fusion", "fusion_lda", "ensemble") for ``profile``.
 
     Raises
     ------
@@ -53,7 +57,8 @@ def stage_config(stage: str, profile: str):
     """
     if profile not in PROFILES:
         raise KitError(f"unknown profile {profile!r}; choose from {sorted(PROFILES)}")
-    classes = {"features": FeatureConfig, "mae": MAEConfig, "experts": ExpertsConfig, "fusion": FusionConfig, "ensemble": EnsembleConfig}
+    classes = {"features": FeatureConfig, "mae": MAEConfig, "experts": ExpertsConfig, "fusion": ChannelFusionConfig,
+               "fusion_lda": FusionConfig, "ensemble": EnsembleConfig}
     if stage not in classes:
         raise KitError(f"unknown stage {stage!r}; choose from {sorted(classes)}")
     return classes[stage](**PROFILES[profile][stage])

@@ -20,6 +20,7 @@ import pandas as pd
 
 from kit.core.errors import KitError
 from kit.deep.experts import ExpertsConfig, head_inputs, head_state, predict_heads, train_experts_loso
+from kit.deep.channel_fusion import ChannelFusionConfig, fusion_inputs, train_channel_fusion
 from kit.deep.fusion import FusionConfig, train_fusion_loso
 from kit.deep.mae import MAEConfig, load_mae, pretrain_mae
 from kit.deep.nets import AttentionPoolHead, model_stack, pool_time
@@ -124,21 +125,73 @@ def run_experts_stage(run: Run, cfg: ExpertsConfig | None = None, *, force: bool
     return arrays
 
 
-def run_fusion_stage(run: Run, cfg: FusionConfig | None = None, *, force: bool = False) -> dict[str, np.ndarray]:
-    """Stage 04: fusion of the experts, fitted on their stored cross-fitted outputs (``experts/predictions.npz``)."""
+def run_fusion_stage(run: Run, cfg: ChannelFusionConfig | None = None, *, force: bool = False,
+                     stage: str = "fusion", n_groups: int | None = CROSSFIT_GROUPS) -> dict[str, np.ndarray]:
+    """Stage 04: the cross-channel fusion (:mod:`kit.deep.channel_fusion`) on the frozen MAE encoder and the
+    re-centred band covariances; LOSO, cross-fitted and test predictions, fold models ``fold{k}.pt``.
+
+    Parameters
+    ----------
+    cfg : ChannelFusionConfig, optional
+        Default: the profile's.
+    stage : str
+        Stage folder (the bench writes its levers, e.g. ``fusion_tokens``, beside ``fusion``).
+    n_groups : int or None
+        Cross-fitting groups (None: LOSO folds only).
+
+    Raises
+    ------
+    KitError
+        No MAE checkpoint.
+    """
     cfg = cfg or stage_config("fusion", run.profile)
+    mae_path = run.artifacts / "mae" / "mae.pt"
+    if cfg.use_tokens and not mae_path.exists():
+        raise KitError(f"{mae_path}: not found; run notebook 02 (MAE pretraining) first")
+    stamp = run.stamp(stage, {"fusion": config_dict(cfg), "crossfit_groups": n_groups},
+                      ("mae",) if cfg.use_tokens else ())
+    if run.is_fresh(stage, stamp, force, ("predictions.npz",)):
+        return load_npz(run.artifacts / stage / "predictions.npz")
+    ds = run.dataset
+    t0 = time.perf_counter()
+    inputs = fusion_inputs(run.features, ds.X, ds.subject, ds.sfreq, mae_path, cfg)
+    arrays = train_channel_fusion(inputs, ds.y, ds.subject, ds.is_test, ds.X.shape[2], cfg, run.stage_dir(stage),
+                                  sfreq=ds.sfreq, n_groups=n_groups, progress=run.verbose)
+    arrays.pop("models")
+    arrays["test_trial"] = run.test.trial
+    save_npz(run.stage_dir(stage) / "predictions.npz", **arrays)
+    run.mark_done(stage, stamp)
+    run.log(f"[{stage}] LOSO and cross-fitted fusion models in {time.perf_counter() - t0:.1f} s")
+    return arrays
+
+
+def run_fusion_lda_stage(run: Run, cfg: FusionConfig | None = None, *, force: bool = False) -> dict[str, np.ndarray]:
+    """The reference fusion: shrinkage LDA on the experts' cross-fitted trial logits (``experts/predictions.npz``)."""
+    cfg = cfg or stage_config("fusion_lda", run.profile)
     if not (run.artifacts / "experts" / "stage.json").exists():
         raise KitError(f"{run.artifacts / 'experts'}: no finished expert stage; run notebook 03 first")
-    stamp = run.stamp("fusion", {"fusion": config_dict(cfg), "crossfit_groups": CROSSFIT_GROUPS},
-                       ("mae", "experts"))
-    if run.is_fresh("fusion", stamp, force, ("predictions.npz",)):
-        return load_npz(run.artifacts / "fusion" / "predictions.npz")
-    arrays = train_fusion_loso(run.artifacts / "experts" / "predictions.npz", cfg, run.stage_dir("fusion"),
+    stamp = run.stamp("fusion_lda", {"fusion": config_dict(cfg), "crossfit_groups": CROSSFIT_GROUPS},
+                      ("mae", "experts"))
+    if run.is_fresh("fusion_lda", stamp, force, ("predictions.npz",)):
+        return load_npz(run.artifacts / "fusion_lda" / "predictions.npz")
+    arrays = train_fusion_loso(run.artifacts / "experts" / "predictions.npz", cfg, run.stage_dir("fusion_lda"),
                                run.features.shape[2], progress=run.verbose)
     arrays = {**arrays, "test_trial": run.test.trial}
-    save_npz(run.stage_dir("fusion") / "predictions.npz", **arrays)
-    run.mark_done("fusion", stamp)
+    save_npz(run.stage_dir("fusion_lda") / "predictions.npz", **arrays)
+    run.mark_done("fusion_lda", stamp)
     return arrays
+
+
+FUSION_LEVERS = {"fusion_tokens": {"use_covariance": False}, "fusion_cov": {"use_tokens": False}}
+"""Fusion variants of the bench: the MAE tokens alone (no phase input), the covariance input alone."""
+
+
+def run_fusion_lever_stage(run: Run, name: str, *, force: bool = False) -> dict[str, np.ndarray]:
+    """A fusion lever of :data:`FUSION_LEVERS` into ``artifacts/{tag}/{name}/`` (LOSO folds, no cross-fit models)."""
+    if name not in FUSION_LEVERS:
+        raise KitError(f"unknown fusion lever {name!r}; choose from {', '.join(FUSION_LEVERS)}")
+    cfg = replace(stage_config("fusion", run.profile), **FUSION_LEVERS[name])
+    return run_fusion_stage(run, cfg, force=force, stage=name, n_groups=None)
 
 
 def load_components(run: Run, names=ENSEMBLE_COMPONENTS) -> dict[str, dict[str, np.ndarray]]:
@@ -281,7 +334,8 @@ def cv_method(method: str, data=None, profile: str = "quick", *, force: bool = F
         result = loso_score(preds, run.train.y, run.train.subject)
     else:
         run_mae_stage(run, force=force)
-        run_experts_stage(run, force=force)
+        if method in ("experts", "ensemble"):
+            run_experts_stage(run, force=force)
         if method in ("fusion", "ensemble"):
             run_fusion_stage(run, force=force)
         if method == "ensemble":
