@@ -2,7 +2,7 @@
 
 Subcommands::
 
-    demo-data OUT [--scale S] [--seed N] [--effect E] [--overwrite]   simulate a dataset
+    demo-data OUT [--scale S] [--seed N] [--effect E] [--kind KIND] [--overwrite]   simulate a dataset
     inspect PATH                                                        describe a .mat file or a data folder
     run [--data DIR] [--profile quick|full]                             execute notebooks 01-05
     cv [--data DIR] --method NAME [--profile quick|full]                LOSO score of one method
@@ -66,8 +66,9 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     out = Path(args.out).expanduser()
     if out.is_dir() and any(out.iterdir()) and not args.overwrite:
         raise KitError(f"{out}: already exists and is not empty; pass --overwrite to replace it")
-    out = write_demo_dataset(out, scale=scale, seed=args.seed, effect=args.effect, overwrite=args.overwrite)
-    print(f"demo dataset (scale {scale}, seed {args.seed}, effect {args.effect}) written to {out}")
+    out = write_demo_dataset(out, scale=scale, seed=args.seed, effect=args.effect, overwrite=args.overwrite,
+                             kind=args.kind)
+    print(f"demo dataset (kind {args.kind}, scale {scale}, seed {args.seed}, effect {args.effect}) written to {out}")
     return 0
 
 
@@ -271,6 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--scale", type=float, default=None, help="fraction of the real trial counts (default: demo default)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--effect", type=float, default=1.0, help="size of the emotional effect; 0 = null data")
+    from kit.data.demo import KINDS as DEMO_KINDS  # the simulator's kinds of class effect
+    s.add_argument("--kind", choices=DEMO_KINDS, default="theta",
+                   help="what differs between the classes (kit.data.demo docstring; default: theta)")
     s.add_argument("--overwrite", action="store_true", help="replace an existing folder")
     s.set_defaults(func=cmd_demo_data)
 

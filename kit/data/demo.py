@@ -17,7 +17,8 @@ at 200 Hz on the competition's 16 channels, in µV.  A trial is the sum of:
   like frontal negativity at ~0.5 s in a fraction of trials (Halasz, Sleep
   Med. Rev. 2005), jittered, and a burst of evoked theta/alpha power;
 * a late fronto-central theta (4-8 Hz) burst with random phase, Gaussian in
-  time around 0.5 s: in emotional trials its power is scaled by
+  time around 0.5 s: with ``kind="theta"`` (the default; other kinds below)
+  its power in emotional trials is scaled by
   ``exp(effect * r_s)``, with the log power ratio ``r_s`` drawn per subject
   around a positive mean (a few subjects ~0 or slightly negative).  This is the decodable effect: a theta
   power increase ~0.4-0.6 s after the cue, as reported by Abdellahi,
@@ -28,6 +29,58 @@ at 200 Hz on the competition's 16 channels, in µV.  A trial is the sum of:
 With the 2nd-place recipe (theta covariance, shrinkage LDA) the simulated
 data decode at roughly 0.55-0.60 mean per-subject AUC leave-one-subject-out
 (``effect=1``) and at chance with ``effect=0``.
+
+Kinds of class effect
+---------------------
+``kind`` (:data:`KINDS`) chooses what differs between the classes; the rest
+of the trial (background, slow oscillations, spindles, the common evoked
+response, the late theta burst, artefacts, noise, gains) is drawn from the
+same random streams for every kind, so two kinds with the same seed share
+every trial's background sample for sample.  ``effect`` scales the class
+effect of every kind (0 gives identical statistics for both classes).  The
+per-subject effect ``r_s`` and the kind's other constants come from their
+own seeded streams (``[seed, sid, 10]`` per subject, ``[seed, sid, 11]`` per
+trial, ``[seed, 10]`` / ``[seed, 11]`` for the signs), so ``theta`` draws
+exactly the numbers it always drew.
+
+``theta`` (default)
+    The late fronto-central theta burst above (4-8 Hz, ~0.4-0.6 s, random
+    phase): emotional power x ``exp(effect * r_s)``, ``r_s ~ N(EFFECT_MEAN,
+    EFFECT_SD)``.
+``evoked``
+    A late phase-locked slow positive wave (an ERP component like the late
+    positive potential): Gaussian in time, peak at ``EVOKED_LAT`` ± 0.03 s per
+    subject (``EVOKED_SIGMA`` wide, ~0.4-0.7 s), per-trial latency jitter
+    ``EVOKED_JITTER``, centro-parietal (around CPz), ``EVOKED_UV`` µV in
+    neutral trials; in emotional trials its amplitude is x ``exp(effect *
+    r_s)``, ``r_s ~ N(EVOKED_MEAN, EVOKED_SD)``.  The late theta burst is the
+    same in both classes, so the ongoing band power does not differ: only the
+    phase-locked waveform (its power below ~4 Hz) does.
+``lateral``
+    Ongoing mu (10-12 Hz) and beta (18-24 Hz) rhythms, random phase, from a
+    left (C3 C5 CP3 CP5) and a right (C4 C6 CP4 CP6) central source in both
+    classes (``MU_UV``, ``BETA_UV``).  From ``LATERAL_ONSET`` (a 0.04 s
+    logistic ramp) to the end of the trial, emotional trials have left power
+    x ``exp(-effect * r_s / 2)`` and right power x ``exp(+effect * r_s / 2)``,
+    neutral trials the reverse (a motor-imagery-like event-related
+    desynchronisation contrast, emotional/neutral power ratio
+    ``exp(-effect * r_s)`` on the left, ``exp(+effect * r_s)`` on the
+    right), ``r_s ~ N(LATERAL_MEAN, LATERAL_SD)``.  No theta effect.
+``signflip``
+    The theta effect with ``r_s = sign_s * |N(SIGNFLIP_MEAN, SIGNFLIP_SD)|``:
+    ``sign_s`` is + for ``round(SIGNFLIP_POSITIVE x n)`` of the 14 training
+    subjects (and of the 3 test subjects), - for the others, which ones
+    drawn from the seed; a model trained across subjects sees a weak,
+    partly cancelling average (the 2nd place found 8 subjects one way and 6
+    the other in the real data).
+``null``
+    No class effect at all (the arrays of ``theta`` with ``effect=0``).
+
+The constants are calibrated so that at the demo size (scale 0.2, seeds 0
+and 1) the best anchor's LOSO window score lands at about 0.55-0.60:
+``evoked`` EEGNet 0.57 / 0.58 (band-power anchors <= 0.55), ``lateral``
+band power 0.58 / 0.59, ``signflip`` 0.56 / 0.56 (theta covariance / band
+power), ``null`` <= 0.53 (the metric's chance floor at this size).
 """
 
 from __future__ import annotations
@@ -39,8 +92,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import scipy.fft
-from scipy.signal import lfilter
 
 from kit import __version__
 from kit.core.errors import DataError
@@ -67,6 +118,29 @@ EFFECT_SD = 0.45
 LATE_THETA_UV = 6.0
 """RMS amplitude (µV, before gains) of the late theta burst at its peak in neutral trials."""
 
+KINDS = ("theta", "evoked", "lateral", "signflip", "null")
+"""Kinds of class effect (module docstring); ``theta`` is the default."""
+
+# ``evoked``: a late phase-locked slow positive wave, larger after emotional cues
+EVOKED_UV = 5.0        # µV (before gains): its peak amplitude at the centre of its topography, neutral trials
+EVOKED_LAT = 0.55      # s: mean over subjects of its peak latency (per subject ± U(-0.03, 0.03))
+EVOKED_SIGMA = 0.08    # s: Gaussian width in time (most of it in 0.4-0.7 s)
+EVOKED_JITTER = 0.03   # s: SD of the latency from trial to trial
+EVOKED_MEAN = 0.6      # mean over subjects of r_s: emotional amplitude = exp(effect * r_s) x neutral
+EVOKED_SD = 0.4        # SD of r_s over subjects
+
+# ``lateral``: mu/beta power lateralised left vs right, from LATERAL_ONSET on
+MU_UV = 4.0            # µV (before gains): RMS of the mu rhythm (10-12 Hz) at each central source
+BETA_UV = 2.0          # µV: RMS of the beta rhythm (18-24 Hz) at each central source
+LATERAL_ONSET = 0.3    # s: middle of the 0.04-s logistic ramp at which the class contrast sets in
+LATERAL_MEAN = 0.3     # mean over subjects of r_s: emotional/neutral power = exp(-effect * r_s) left, exp(+) right
+LATERAL_SD = 0.2       # SD of r_s over subjects
+
+# ``signflip``: the theta effect with a sign that differs between subjects
+SIGNFLIP_MEAN = 1.0    # mean of the normal folded into |r_s| (larger than EFFECT_MEAN: clear within each subject)
+SIGNFLIP_SD = 0.45     # SD of the normal folded into |r_s| (as EFFECT_SD)
+SIGNFLIP_POSITIVE = 4 / 7  # fraction with r_s > 0, rounded per split: 8 of 14 training, 2 of 3 test subjects
+
 # unit vectors of the 10-20 positions (MNE standard_1020 montage, normalised)
 POS = np.array([
     [-0.595, 0.629, 0.500], [0.607, 0.636, 0.478], [-0.707, -0.126, 0.696], [0.721, -0.117, 0.683],
@@ -78,6 +152,8 @@ _FCZ = np.array([0.004, 0.295, 0.955])
 _CPZ = np.array([0.003, -0.420, 0.907])
 _CZ_LIKE = np.array([0.004, 0.100, 0.995])
 _LATERAL = np.array([c in ("C5", "C6", "CP5", "CP6", "P7", "P8", "O1", "O2") for c in CH_NAMES])
+_LEFT_CENTRAL = ("C3", "C5", "CP3", "CP5")
+_RIGHT_CENTRAL = ("C4", "C6", "CP4", "CP6")
 
 
 def _unit(v):
@@ -111,11 +187,81 @@ def _subject_params(seed: int, sid: int) -> dict:
     )
 
 
+def _check_kind(kind: str) -> str:
+    """``kind`` if it is one of :data:`KINDS`; else a ValueError naming them."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
+    return kind
+
+
+def _signflip_sign(seed: int, sid: int) -> float:
+    """+1 or -1: + for ``round(SIGNFLIP_POSITIVE x n)`` of the training (and of the test) subjects, by the seed."""
+    for ids, k in ((sorted(TRAIN_IDS), 10), (sorted(TEST_IDS), 11)):
+        if sid in ids:
+            order = np.random.default_rng([seed, k]).permutation(len(ids))
+            return 1.0 if order[ids.index(sid)] < round(SIGNFLIP_POSITIVE * len(ids)) else -1.0
+    return 1.0 if np.random.default_rng([seed, sid, 12]).random() < SIGNFLIP_POSITIVE else -1.0
+
+
+def _kind_params(seed: int, sid: int, kind: str) -> dict:
+    """Per-subject constants of the class effect of ``kind`` (own stream ``[seed, sid, 10]``).
+
+    ``r`` is the subject's effect before scaling by ``effect`` (0 for ``null``;
+    the theta kind's ``r`` lives in :func:`_subject_params`).
+    """
+    rng = np.random.default_rng([seed, sid, 10])
+    if kind == "evoked":
+        return dict(r=rng.normal(EVOKED_MEAN, EVOKED_SD), lat=EVOKED_LAT + rng.uniform(-0.03, 0.03),
+                    amp=rng.lognormal(0.0, 0.2), center=_CPZ + rng.normal(0.0, 0.15, 3))
+    if kind == "lateral":
+        return dict(r=rng.normal(LATERAL_MEAN, LATERAL_SD), mu_freq=rng.uniform(10.0, 12.0),
+                    beta_freq=rng.uniform(18.0, 24.0), amp=rng.lognormal(0.0, 0.2, 2))
+    if kind == "signflip":
+        return dict(r=_signflip_sign(seed, sid) * abs(rng.normal(SIGNFLIP_MEAN, SIGNFLIP_SD)))
+    return dict(r=0.0)
+
+
+def _evoked_wave(rng, k: dict, labels: np.ndarray, effect: float, t: np.ndarray) -> np.ndarray:
+    """The ``evoked`` kind's late positive wave: float32 (n, 16, n_times) in µV (before gains)."""
+    n = len(labels)
+    lat = k["lat"] + rng.normal(0.0, EVOKED_JITTER, (n, 1))
+    amp = EVOKED_UV * k["amp"] * rng.lognormal(0.0, 0.4, (n, 1)) * \
+        np.where(labels == 1, np.exp(effect * k["r"]), 1.0)[:, None]
+    wave = amp * np.exp(-0.5 * ((t - lat) / EVOKED_SIGMA) ** 2)
+    return (wave[:, None, :] * _topo(k["center"], 0.7)[None, :, None]).astype(np.float32)
+
+
+def _narrowband(rng, lead: tuple, freq: float, bw: float, n_fft: int = 512) -> np.ndarray:
+    """Unit-RMS random-phase noise with a Gaussian spectral peak at ``freq`` (SD ``bw``, Hz): ``lead + (N_TIMES,)``."""
+    import scipy.fft
+    white = rng.standard_normal(lead + (n_fft,))
+    f = scipy.fft.rfftfreq(n_fft, 1.0 / SFREQ)
+    out = scipy.fft.irfft(scipy.fft.rfft(white, axis=-1) * np.exp(-0.5 * ((f - freq) / bw) ** 2), n_fft, axis=-1)
+    start = (n_fft - N_TIMES) // 2
+    out = out[..., start:start + N_TIMES]
+    return out / out.std()
+
+
+def _lateral_rhythms(rng, k: dict, labels: np.ndarray, effect: float, t: np.ndarray) -> np.ndarray:
+    """The ``lateral`` kind's mu + beta rhythms of the two central sources: float32 (n, 16, n_times), µV."""
+    n = len(labels)
+    rhythm = MU_UV * _narrowband(rng, (n, 2), k["mu_freq"], 1.0) + \
+        BETA_UV * _narrowband(rng, (n, 2), k["beta_freq"], 2.5)          # (n, 2 sources: left, right, T)
+    rhythm *= k["amp"][None, :, None] * rng.lognormal(0.0, 0.3, (n, 2, 1))
+    ramp = 1.0 / (1.0 + np.exp(-(t - LATERAL_ONSET) / 0.04))              # (1, T)
+    sgn = np.where(labels == 1, 1.0, -1.0)[:, None, None] * np.array([-1.0, 1.0])[None, :, None]
+    rhythm *= np.exp(sgn * effect * k["r"] / 4.0 * ramp[None])             # amplitude: power ** 0.5
+    topo = np.stack([_topo(np.mean([POS[CH_NAMES.index(c)] for c in side], axis=0), 0.4)
+                     for side in (_LEFT_CENTRAL, _RIGHT_CENTRAL)])          # (2, 16)
+    return np.einsum("sc,nst->nct", topo, rhythm).astype(np.float32)
+
+
 def _colored(rng, lead: tuple, chi: float, n_fft: int = 512) -> np.ndarray:
     """Unit-variance noise with a 1/f^chi power spectrum (knee 0.5 Hz, gentle low-pass at 45 Hz).
 
     Returns float32 ``lead + (N_TIMES,)``, cut from the middle of ``n_fft`` samples.
     """
+    import scipy.fft  # here, not at the top: the command line imports this module for KINDS
     white = rng.standard_normal(lead + (n_fft,), dtype=np.float32)
     f = scipy.fft.rfftfreq(n_fft, 1.0 / SFREQ)
     amp = (f ** 2 + 0.25) ** (-chi / 4.0) / np.sqrt(1.0 + (f / 45.0) ** 8)
@@ -135,7 +281,8 @@ def _burst(rng, n, freq, center, sigma, t):
     return (env * (g[0] * np.cos(ph) + g[1] * np.sin(ph))).astype(np.float32)
 
 
-def simulate_subject(seed: int, sid: int, labels: np.ndarray, effect: float = 1.0) -> tuple[np.ndarray, dict]:
+def simulate_subject(seed: int, sid: int, labels: np.ndarray, effect: float = 1.0,
+                     kind: str = "theta") -> tuple[np.ndarray, dict]:
     """Simulate one subject's session of cue trials.
 
     Parameters
@@ -148,16 +295,28 @@ def simulate_subject(seed: int, sid: int, labels: np.ndarray, effect: float = 1.
         1 emotional, 0 neutral, in session (cue) order.
     effect : float
         Scale of the emotional effect; 0 gives identical statistics for both classes.
+    kind : str
+        What differs between the classes, one of :data:`KINDS` (module docstring).
 
     Returns
     -------
     X : ndarray, shape (n_trials, 16, 200), float32
         EEG in µV, channels :data:`kit.data.layout.CH_NAMES`.
     info : dict
-        ``r`` (the subject's effect before scaling), ``depth`` (n_trials,) in [0, 1]
-        and ``stage`` (n_trials,) 2 or 3.
+        ``r`` (the subject's effect of this kind before scaling: a log power
+        or log amplitude ratio, 0 for ``null``), ``kind``, ``depth``
+        (n_trials,) in [0, 1] and ``stage`` (n_trials,) 2 or 3.
+
+    Raises
+    ------
+    ValueError
+        Unknown ``kind``.
     """
+    _check_kind(kind)
+    from scipy.signal import lfilter
+
     p = _subject_params(seed, sid)
+    k = p if kind == "theta" else _kind_params(seed, sid, kind)
     rng = np.random.default_rng([seed, sid, 1])
     labels = np.asarray(labels)
     n, C = len(labels), len(CH_NAMES)
@@ -202,19 +361,27 @@ def simulate_subject(seed: int, sid: int, labels: np.ndarray, effect: float = 1.
 
     # late fronto-central theta (the emotional effect: power scaled in emotional trials)
     late = _burst(rng, n, rng.uniform(4.5, 7.5, n), p["late_lat"] + rng.normal(0.0, 0.03, n), 0.08, t)
-    power = np.where(labels == 1, np.exp(effect * p["r"]), 1.0)
+    r_theta = k["r"] if kind in ("theta", "signflip") else 0.0
+    power = np.where(labels == 1, np.exp(effect * r_theta), 1.0)
     X += ((p["late_uv"] * np.sqrt(power))[:, None] * late)[:, None, :] * \
         _topo(p["late_center"], 0.7)[None, :, None].astype(np.float32)
+
+    # the other kinds' class effects, from their own random stream (the main stream above stays as it is)
+    if kind == "evoked":
+        X += _evoked_wave(np.random.default_rng([seed, sid, 11]), k, labels, effect, t)
+    elif kind == "lateral":
+        X += _lateral_rhythms(np.random.default_rng([seed, sid, 11]), k, labels, effect, t)
 
     _artefacts(rng, X, t)
     X += rng.standard_normal(X.shape, dtype=np.float32) * p["noise_sd"][None, :, None].astype(np.float32)
     X *= (p["gain"] * p["chan_gain"]).astype(np.float32)[None, :, None]
     stage = np.where(depth > 0.6, 3, 2)
-    return X.astype(np.float32, copy=False), dict(r=float(p["r"]), depth=depth, stage=stage)
+    return X.astype(np.float32, copy=False), dict(r=float(k["r"]), kind=kind, depth=depth, stage=stage)
 
 
 def _artefacts(rng, X, t):
     """Add rare artefacts in place: slow drifts (2 %), electrode pops (1.5 %), muscle bursts (2 %)."""
+    import scipy.fft
     n, C, T = X.shape
     idx = np.flatnonzero(rng.random(n) < 0.02)  # slow drift, frontal-weighted
     if idx.size:
@@ -256,14 +423,14 @@ def _session_labels(seed: int, sid: int, n_neu: int, n_emo: int) -> np.ndarray:
 
 
 def write_demo_dataset(out: str | os.PathLike, *, scale: float = DEFAULT_SCALE, seed: int = 0,
-                       effect: float = 1.0, overwrite: bool = False) -> Path:
+                       effect: float = 1.0, overwrite: bool = False, kind: str = "theta") -> Path:
     """Simulate a complete data folder in the competition's layout and file format.
 
     Writes ``out/training/sleep_{neu,emo}/S_{id}_cleaned.mat`` for the 14
     training subjects, ``out/testing/test_subject_{1,7,12}.mat`` (no
     trialinfo, classes mixed about 50/50), ``out/test_labels.csv`` (``id,label``
     with ``id = "{subject}_{trial}"``, trial in file order) and
-    ``out/demo.json`` (the parameters).  Everything is written to a hidden
+    ``out/demo.json`` (the parameters, ``kind`` among them).  Everything is written to a hidden
     sibling folder first and renamed into place at the end (if another
     process creates ``out`` meanwhile, its copy is kept).
 
@@ -276,9 +443,13 @@ def write_demo_dataset(out: str | os.PathLike, *, scale: float = DEFAULT_SCALE, 
     seed : int
         Random seed; the same seed gives identical arrays.
     effect : float
-        Strength of the emotional effect (late theta power); 0 -> null dataset.
+        Strength of the emotional effect (of every kind); 0 -> null dataset.
     overwrite : bool
         Replace an existing non-empty ``out``.
+    kind : str
+        What differs between the classes, one of :data:`KINDS` (module
+        docstring); ``"theta"`` (the default) writes the same files as
+        before kinds existed, ``demo.json`` apart.
 
     Returns
     -------
@@ -289,7 +460,10 @@ def write_demo_dataset(out: str | os.PathLike, *, scale: float = DEFAULT_SCALE, 
     ------
     DataError
         If ``out`` exists, is not empty and ``overwrite`` is False; or ``out`` is a file.
+    ValueError
+        ``scale`` not > 0 or an unknown ``kind``.
     """
+    _check_kind(kind)
     out = Path(out)
     if not scale > 0:
         raise ValueError(f"scale must be > 0, got {scale}")
@@ -300,7 +474,7 @@ def write_demo_dataset(out: str | os.PathLike, *, scale: float = DEFAULT_SCALE, 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
-        meta = _write_all(tmp, scale, seed, effect)
+        meta = _write_all(tmp, scale, seed, effect, kind)
         with atomic_write(tmp / "demo.json", "w") as fh:
             json.dump(meta, fh, indent=2)
         old = None
@@ -321,13 +495,13 @@ def write_demo_dataset(out: str | os.PathLike, *, scale: float = DEFAULT_SCALE, 
     return out
 
 
-def _write_all(root: Path, scale: float, seed: int, effect: float) -> dict:
+def _write_all(root: Path, scale: float, seed: int, effect: float, kind: str = "theta") -> dict:
     train, test = _counts(scale, seed)
     times = np.arange(N_TIMES) / SFREQ
     r = {}
     for sid, (n_neu, n_emo) in train.items():
         labels = _session_labels(seed, sid, n_neu, n_emo)
-        X, info = simulate_subject(seed, sid, labels, effect)
+        X, info = simulate_subject(seed, sid, labels, effect, kind)
         r[sid] = info["r"]
         cue = np.random.default_rng([seed, sid, 3]).integers(1, 9, len(labels))  # sound id, not the class
         trialinfo = np.c_[cue, np.arange(1, len(labels) + 1), info["stage"]]
@@ -339,20 +513,33 @@ def _write_all(root: Path, scale: float, seed: int, effect: float) -> dict:
     rows = ["id,label"]
     for sid, (n, n_emo) in test.items():
         labels = _session_labels(seed, sid, n - n_emo, n_emo)
-        X, info = simulate_subject(seed, sid, labels, effect)
+        X, info = simulate_subject(seed, sid, labels, effect, kind)
         r[sid] = info["r"]
         write_mat(root / "testing" / f"test_subject_{sid}.mat", X, times=times, ch_names=CH_NAMES)
         rows += [f"{sid}_{i},{lab}" for i, lab in enumerate(labels)]
     with atomic_write(root / "test_labels.csv", "w") as fh:
         fh.write("\n".join(rows) + "\n")
-    return dict(
-        generator="kit.data.demo", kit_version=__version__, scale=scale, seed=seed, effect=effect,
+    meta = dict(
+        generator="kit.data.demo", kit_version=__version__, scale=scale, seed=seed, effect=effect, kind=kind,
         sfreq=SFREQ, n_times=N_TIMES, ch_names=list(CH_NAMES),
         train_counts={str(s): list(c) for s, c in train.items()},
         test_counts={str(s): [n, n_emo] for s, (n, n_emo) in test.items()},
         effect_mean=EFFECT_MEAN, effect_sd=EFFECT_SD, late_theta_uv=LATE_THETA_UV,
-        subject_theta_power_ratio={str(s): float(np.exp(effect * v)) for s, v in sorted(r.items())},
     )
+    ratio = {str(s): float(np.exp(effect * v)) for s, v in sorted(r.items())}
+    if kind in ("theta", "signflip"):
+        meta["subject_theta_power_ratio"] = ratio  # emotional / neutral late theta power
+    if kind == "signflip":
+        meta.update(signflip_mean=SIGNFLIP_MEAN, signflip_sd=SIGNFLIP_SD, signflip_positive=SIGNFLIP_POSITIVE)
+    elif kind == "evoked":
+        meta.update(evoked_uv=EVOKED_UV, evoked_lat=EVOKED_LAT, evoked_sigma=EVOKED_SIGMA,
+                    evoked_jitter=EVOKED_JITTER, evoked_mean=EVOKED_MEAN, evoked_sd=EVOKED_SD,
+                    subject_evoked_amplitude_ratio=ratio)  # emotional / neutral amplitude of the late wave
+    elif kind == "lateral":
+        meta.update(mu_uv=MU_UV, beta_uv=BETA_UV, lateral_onset=LATERAL_ONSET, lateral_mean=LATERAL_MEAN,
+                    lateral_sd=LATERAL_SD,
+                    subject_left_power_ratio={s: 1.0 / v for s, v in ratio.items()})  # emo / neu, left; right: 1/x
+    return meta
 
 
 def ensure_data(data: str | os.PathLike | None = None) -> Path:
