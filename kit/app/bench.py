@@ -12,13 +12,14 @@ import numpy as np
 
 from kit.core.errors import KitError
 from kit.core.runtime import thread_limit
-from kit.data.demo import ensure_data
+from kit.data.demo import KINDS, ensure_data
 from kit.eval.stats import N_BOOT
 from kit.methods.registry import METHODS
-from kit.pipeline.benchmark import (NULL_LIMIT, NULL_SCALE, bench_folder, memory_probe, null_copy, null_study,
-                                    rule_study, bench_job)
+from kit.pipeline.benchmark import (NULL_LIMIT, NULL_SCALE, bench_folder, bench_job, kind_folders, memory_probe,
+                                    null_copy, null_study, rule_study)
 from kit.pipeline.profiles import PROFILES
-from kit.report.bench import folder_table, memory_line, rule_table, save_figure, summary_json, write_report
+from kit.report.bench import (diagnostic_table, folder_table, kind_table, memory_line, rule_table, save_figure,
+                              summary_json, write_report)
 from kit.store.artifacts import atomic_write
 from kit.store.paths import output_root
 
@@ -134,9 +135,24 @@ def bench_command(args) -> int:
 
 
 def rules_command(args) -> int:
-    """``python -m kit rules``: every ensemble rule on every folder; prints the table, then JSON."""
+    """``python -m kit rules``: every ensemble rule on every folder; prints the tables, then JSON.
 
-    folders = [ensure_data(d) for d in (args.data or [None])]
+    With ``--kinds`` the simulator's folders of those kinds and seeds (:func:`kind_folders`) join the given
+    folders; with ``--compute`` (the default with ``--kinds``) every component is computed first (the bench's
+    stages, cached), EEGNet and the deep stages included.
+    """
+
+    folders = [ensure_data(d) for d in (args.data or ([] if args.kinds else [None]))]
+    if args.kinds:
+        kinds = [k for k in KINDS if k != "theta"] if args.kinds == ["all"] else args.kinds
+        unknown = [k for k in kinds if k not in KINDS]
+        if unknown:
+            raise KitError(f"--kinds {' '.join(unknown)}: unknown; choose from all, {', '.join(KINDS)}")
+        folders += kind_folders(kinds, args.seeds)
+    if args.compute if args.compute is not None else bool(args.kinds):
+        with thread_limit(args.threads):
+            for f in folders:
+                bench_folder(f, args.profile, methods=("ensemble",), verbose=False)
     if args.null:
         where = Path(tempfile.gettempdir()) / "kit-rules"
         for f in list(folders):
@@ -145,7 +161,9 @@ def rules_command(args) -> int:
                 folders.append(copy)
     with thread_limit(args.threads):
         rows = rule_study(folders, profile=args.profile)
-    text = rule_table(rows)
+    text = (rule_table(rows) + "\n## Per kind (mean over its folders)\n\n" + kind_table(rows)
+            + "\n## Are the cross-fitted tables honest? (mean per-subject AUC of the trial mean)\n\n"
+            + diagnostic_table(rows))
     print(text)
     if args.out:
         with atomic_write(Path(args.out), "w") as fh:

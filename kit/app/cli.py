@@ -324,6 +324,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="add a null copy of each simulated folder, same size (default: yes)")
     s.add_argument("--threads", type=int, default=1, help="threads per numeric library (default 1)")
     s.add_argument("--out", default=None, help="also write the table to this markdown file")
+    s.add_argument("--kinds", nargs="+", default=None, metavar="KIND",
+                   help="also simulated folders of these effect kinds (theta evoked lateral signflip null, or all)")
+    s.add_argument("--seeds", nargs="+", type=int, default=[0, 1], help="simulation seeds of --kinds (default 0 1)")
+    s.add_argument("--compute", action=argparse.BooleanOptionalAction, default=None,
+                   help="compute every component first (default: with --kinds)")
     s.set_defaults(func=cmd_rules)
 
     s = sub.add_parser("validate", help="check a submission against the test files")

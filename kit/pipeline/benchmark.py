@@ -55,6 +55,7 @@ from kit.core.errors import KitError
 from kit.core.runtime import thread_limit
 from kit.data.dataset import load_dataset
 from kit.data.demo import write_demo_dataset
+from kit.eval.crossfit import served_inner_auc
 from kit.eval.cv import loso_score
 from kit.eval.metric import auc_curves
 from kit.eval.stats import N_BOOT, bootstrap_difference, summarize
@@ -202,6 +203,15 @@ def bench_folder(data, profile: str = "quick", *, methods=tuple(METHODS), n_boot
     return res
 
 
+def _kind(root: Path) -> str:
+    """The effect kind of a simulated folder (``demo.json``), ``"real"`` for other folders."""
+    meta = Path(root) / "demo.json"
+    if not meta.is_file():
+        return "real"
+    m = json.loads(meta.read_text())
+    return "null" if float(m.get("effect", 1.0)) == 0.0 else str(m.get("kind", "theta"))
+
+
 def null_copy(data: Path, where: Path, scale: float | None = NULL_SCALE) -> Path | None:
     """A NULL copy (``effect=0``) of a demo data folder, same seed, in ``where/{name}-null``.
 
@@ -234,6 +244,35 @@ def null_copy(data: Path, where: Path, scale: float | None = NULL_SCALE) -> Path
     return write_demo_dataset(out, scale=scale, seed=meta["seed"], effect=0.0, overwrite=True)
 
 
+def kind_folders(kinds, seeds=(0, 1), *, scale: float = 0.2, where: str | os.PathLike | None = None) -> list[Path]:
+    """Simulated data folders of every effect kind and seed (:data:`kit.data.demo.KINDS`), written once and reused.
+
+    Parameters
+    ----------
+    kinds : sequence of str
+        Kinds of :func:`kit.data.demo.write_demo_dataset`.
+    seeds : sequence of int
+    scale : float
+        x the real trial counts (0.2: the demo's size).
+    where : path, optional
+        Parent folder; default ``{output_root}/bench/kinds``.
+
+    Returns
+    -------
+    list of Path
+        ``where/{kind}-s{seed}-x{scale}``, kinds outer, seeds inner.
+    """
+    where = Path(where) if where else output_root() / "bench" / "kinds"
+    out = []
+    for kind in kinds:
+        for seed in seeds:
+            folder = where / f"{kind}-s{seed}-x{scale:g}"
+            if not (folder / "demo.json").is_file():
+                write_demo_dataset(folder, scale=scale, seed=seed, kind=kind, overwrite=True)
+            out.append(folder)
+    return out
+
+
 def rule_study(data, *, profile: str = "quick", components=None, single: str | None = "thetacov",
                verbose: bool = True) -> list[dict]:
     """Every ensemble rule (:data:`kit.pipeline.ensemble.RULES`) against the best single component, per folder.
@@ -252,8 +291,9 @@ def rule_study(data, *, profile: str = "quick", components=None, single: str | N
     Returns
     -------
     list of dict
-        One row per table: ``folder``, ``components``, ``best_component``, ``best_score`` and, per
-        rule, its score and ``diff_<rule>`` (rule - best component).
+        One row per table: ``folder``, ``components``, ``best_component``, ``best_score``, per rule its
+        score and ``diff_<rule>`` (rule - best component), and ``diagnostic``: per component
+        :func:`kit.eval.crossfit.served_inner_auc` (LOSO, own-table and served-table AUC; the optimism).
     """
 
     tables = []
@@ -286,7 +326,9 @@ def rule_study(data, *, profile: str = "quick", components=None, single: str | N
         group = next(iter(comps.values()))["inner_group"]
         scores = {k: loso_score(v, tr.y, tr.subject)["loso_score"] for k, v in oof.items()}
         best = max(scores, key=scores.get)
-        row = {"folder": tag, "components": sorted(comps), "best_component": best, "best_score": scores[best]}
+        row = {"folder": tag, "components": sorted(comps), "best_component": best, "best_score": scores[best],
+               "kind": _kind(run.data_root),
+               "diagnostic": {k: served_inner_auc(oof[k], inner[k], group, tr.y, tr.subject) for k in oof}}
         cfg = stage_config("ensemble", profile)
         _, best_curves = auc_curves(oof[best], tr.y, tr.subject)
         for rule in RULES:

@@ -26,6 +26,9 @@ The rules (:data:`RULES`), from the simplest:
 - ``stack``       logistic regression with a strong L2 penalty and non-negative
                   weights on the components' trial-mean scores (stacked
                   generalisation, Wolpert 1992; non-negative stacking, Breiman 1996);
+- ``sigstack``    ``stack`` on the significant components only (``best`` when none is): a
+                  component that does not beat chance over the other subjects gets no weight,
+                  however the stacker's noise would spread it;
 - ``grid``        the ``top_k`` best blends of the weight grid x the post-processings, averaged.
 
 Each rule is fitted on out-of-fold predictions only.  For the ensemble's own
@@ -50,7 +53,7 @@ from scipy.stats import rankdata
 from kit.core.errors import KitError
 from kit.eval.metric import window_score
 
-RULES = ("best", "significant", "stack", "grid")
+RULES = ("best", "significant", "stack", "sigstack", "grid")
 """Selection rules, simplest first (see the module docstring)."""
 
 
@@ -344,6 +347,21 @@ def rule_stack(table: Table, keep: np.ndarray, cfg: EnsembleConfig) -> list[Cand
     return [_best_post(table, w / w.sum(), keep, cfg)]
 
 
+def rule_sigstack(table: Table, keep: np.ndarray, cfg: EnsembleConfig) -> list[Candidate]:
+    """``stack`` restricted to the significant components (:func:`significant_components`); ``best`` if none is."""
+    sig = significant_components(table, keep, cfg)
+    if not sig.any():
+        return rule_best(table, keep, cfg)
+    rows = np.concatenate([r for r, k in zip(table.rows, keep) if k])
+    y = np.concatenate([p for p, k in zip(table.pos, keep) if k]).astype(np.float64)
+    X = table.Z[sig][:, rows].mean(axis=2).T  # (n_rows, n_significant)
+    w = np.zeros(len(table.names))
+    w[sig] = stack_weights(X, y, cfg.l2)
+    if w.sum() <= 1e-8:
+        w = sig.astype(np.float64)
+    return [_best_post(table, w / w.sum(), keep, cfg)]
+
+
 def rule_grid(table: Table, keep: np.ndarray, cfg: EnsembleConfig) -> list[Candidate]:
     """The ``top_k`` best (weights, post-processing) of the simplex grid, to be averaged."""
     W = np.array([[g[k] for k in table.names] for g in weight_grid(table.names, cfg.weight_step)])
@@ -352,7 +370,8 @@ def rule_grid(table: Table, keep: np.ndarray, cfg: EnsembleConfig) -> list[Candi
     return [cands[j] for j in order]
 
 
-RULE_FUNCTIONS = {"best": rule_best, "significant": rule_significant, "stack": rule_stack, "grid": rule_grid}
+RULE_FUNCTIONS = {"best": rule_best, "significant": rule_significant, "stack": rule_stack, "sigstack": rule_sigstack,
+                  "grid": rule_grid}
 
 
 def fit_ensemble(oof: dict[str, np.ndarray], y: np.ndarray, subject: np.ndarray,

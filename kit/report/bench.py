@@ -40,6 +40,34 @@ def rule_table(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def kind_table(rows: list[dict]) -> str:
+    """Markdown table: per effect kind, each rule's difference to the best component, mean over the kind's folders."""
+    kinds: dict[str, list[dict]] = {}
+    for r in rows:
+        if ":" not in r["folder"]:  # the single-signal tables are not a kind
+            kinds.setdefault(r.get("kind", "real"), []).append(r)
+    lines = ["| kind | folders | best component (mean) | " + " | ".join(RULES) + " |",
+             "|---|---|---|" + "---|" * len(RULES)]
+    for kind, rs in kinds.items():
+        best = np.mean([r["best_score"] for r in rs])
+        lines.append(f"| {kind} | {len(rs)} | {best:.4f} | "
+                     + " | ".join(f"{np.mean([r[k] for r in rs]):.4f} ({np.mean([r['diff_' + k] for r in rs]):+.4f})"
+                                  for k in RULES) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def diagnostic_table(rows: list[dict]) -> str:
+    """Markdown table: per folder and component, LOSO vs cross-fitted (own / served) mean per-subject AUC."""
+    lines = ["| folder | component | LOSO | own table | served | served - LOSO |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        if ":" in r["folder"]:
+            continue
+        for comp, d in r.get("diagnostic", {}).items():
+            lines.append(f"| {r['folder']} | {comp} | {d['loso']:.4f} | {d['own']:.4f} | {d['served']:.4f} | "
+                         f"{d['optimism']:+.4f} |")
+    return "\n".join(lines) + "\n"
+
+
 # ----------------------------------------------------------------------------- memory
 
 
