@@ -81,6 +81,7 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("fusion_tokens", "lever", "fusion without the covariance (phase) input: the MAE tokens alone"),
     Method("fusion_cov", "lever", "fusion without the MAE tokens: the covariance input alone"),
     Method("fusion_lda", "lever", "the reference fusion: shrinkage LDA on the experts' trial logits"),
+    Method("thirdplace", "lever", "the 3rd place as published: 5 band powers x 200 samples, MAE, FOMAML experts"),
     Method("ensemble", "stage", "the components blended by a rule, chosen by nested LOSO"),
 )}
 """Every method the kit scores, anchors first, then in pipeline order."""

@@ -183,6 +183,8 @@ def bench_folder(data, profile: str = "quick", *, methods=tuple(METHODS), n_boot
         preds["fusion_lda"] = timed("fusion_lda", lambda: stages.run_fusion_lda_stage(run))["oof"]
     if "fusion" in deep:
         preds["fusion"] = timed("fusion", lambda: stages.run_fusion_stage(run))["oof"]
+    if "thirdplace" in deep:
+        preds["thirdplace"] = timed("thirdplace", lambda: stages.run_thirdplace_stage(run))["oof"]
     for name in stages.FUSION_LEVERS:
         if name in deep:
             preds[name] = timed(name, lambda: stages.run_fusion_lever_stage(run, name))["oof"]

@@ -14,6 +14,7 @@ from kit.deep.experts import ExpertsConfig
 from kit.deep.channel_fusion import ChannelFusionConfig
 from kit.deep.fusion import FusionConfig
 from kit.deep.mae import MAEConfig
+from kit.deep.thirdplace import ThirdPlaceConfig
 from kit.methods.eegnet import EEGNetConfig
 from kit.pipeline.ensemble import EnsembleConfig
 
@@ -28,6 +29,8 @@ PROFILES: dict[str, dict[str, dict]] = {
         "fusion_lda": dict(kind="lda"),
         "ensemble": dict(),
         "eegnet": dict(epochs=8),
+        # the bench row "thirdplace-quick": the published architecture, features and 200 samples, fewer steps
+        "thirdplace": dict(mae_epochs=2, mae_sequences=8192, outer_steps=40, meta_batch=2, n_support=16, n_query=16),
     },
     # smoke: seconds; for tests and CI only (every stage runs, nothing is learned)
     "smoke": {
@@ -36,12 +39,17 @@ PROFILES: dict[str, dict[str, dict]] = {
         "experts": dict(max_steps=4, eval_every=2, n_support=8, n_query=8, meta_batch=2),
         "fusion": dict(epochs=1, d_model=8, d_ff=16),
         "fusion_lda": dict(kind="lda"),
+        "thirdplace": dict(d_ff=16, n_layers=1, mae_epochs=1, mae_sequences=256, outer_steps=2, meta_batch=1,
+                           n_support=4, n_query=4),
         "ensemble": dict(weight_step=0.5, post=(("none", 0.0), ("broadcast", 0.0))),
         "eegnet": dict(epochs=1),
     },
     # full: the 3rd-place sizes on the full 200 samples, 3 seeds; meant for a GPU (Kaggle kernel)
     "full": {"features": dict(), "mae": dict(), "experts": dict(n_seeds=3), "fusion": dict(epochs=60, n_layers=2),
-             "fusion_lda": dict(kind="lda"), "ensemble": dict(), "eegnet": dict(epochs=40)},
+             "fusion_lda": dict(kind="lda"), "thirdplace": dict(), "ensemble": dict(), "eegnet": dict(epochs=40)},
+    # thirdplace: the full profile, and the 3rd place's design at its published sizes (GPU-sized)
+    "thirdplace": {"features": dict(), "mae": dict(), "experts": dict(n_seeds=3), "fusion": dict(epochs=60, n_layers=2),
+                   "fusion_lda": dict(kind="lda"), "thirdplace": dict(), "ensemble": dict(), "eegnet": dict(epochs=40)},
 }
 """Profile -> stage -> config overrides (stages: features, mae, experts, fusion, fusion_lda, ensemble and the
 eegnet anchor)."""
@@ -58,7 +66,7 @@ def stage_config(stage: str, profile: str):
     if profile not in PROFILES:
         raise KitError(f"unknown profile {profile!r}; choose from {sorted(PROFILES)}")
     classes = {"features": FeatureConfig, "mae": MAEConfig, "experts": ExpertsConfig, "fusion": ChannelFusionConfig,
-               "fusion_lda": FusionConfig, "ensemble": EnsembleConfig}
+               "fusion_lda": FusionConfig, "thirdplace": ThirdPlaceConfig, "ensemble": EnsembleConfig}
     if stage not in classes:
         raise KitError(f"unknown stage {stage!r}; choose from {sorted(classes)}")
     return classes[stage](**PROFILES[profile][stage])

@@ -23,6 +23,7 @@ from kit.deep.experts import ExpertsConfig, head_inputs, head_state, predict_hea
 from kit.deep.channel_fusion import ChannelFusionConfig, fusion_inputs, train_channel_fusion
 from kit.deep.fusion import FusionConfig, train_fusion_loso
 from kit.deep.mae import MAEConfig, load_mae, pretrain_mae
+from kit.deep.thirdplace import ThirdPlaceConfig, train_thirdplace
 from kit.deep.nets import AttentionPoolHead, model_stack, pool_time
 from kit.deep.tta import TentConfig, tent_adapt
 from kit.eval.crossfit import CROSSFIT_GROUPS
@@ -179,6 +180,28 @@ def run_fusion_lda_stage(run: Run, cfg: FusionConfig | None = None, *, force: bo
     arrays = {**arrays, "test_trial": run.test.trial}
     save_npz(run.stage_dir("fusion_lda") / "predictions.npz", **arrays)
     run.mark_done("fusion_lda", stamp)
+    return arrays
+
+
+def run_thirdplace_stage(run: Run, cfg: ThirdPlaceConfig | None = None, *, force: bool = False,
+                         n_groups: int | None = None) -> dict[str, np.ndarray]:
+    """The 3rd place's design as published (:mod:`kit.deep.thirdplace`) into ``artifacts/{tag}/thirdplace/``.
+
+    Its own 5-feature MAE, then per LOSO fold 16 FOMAML experts with per-sample heads; LOSO folds only by default
+    (a bench row), ``n_groups`` adds the cross-fitted tables.
+    """
+    cfg = cfg or stage_config("thirdplace", run.profile)
+    stamp = run.stamp("thirdplace", {"thirdplace": config_dict(cfg), "crossfit_groups": n_groups}, ())
+    if run.is_fresh("thirdplace", stamp, force, ("predictions.npz",)):
+        return load_npz(run.artifacts / "thirdplace" / "predictions.npz")
+    ds = run.dataset
+    t0 = time.perf_counter()
+    arrays = train_thirdplace(ds.X, ds.y, ds.subject, ds.is_test, ds.sfreq, cfg, run.stage_dir("thirdplace"),
+                              n_groups=n_groups, progress=run.verbose)
+    arrays["test_trial"] = run.test.trial
+    save_npz(run.stage_dir("thirdplace") / "predictions.npz", **arrays)
+    run.mark_done("thirdplace", stamp)
+    run.log(f"[thirdplace] MAE and LOSO FOMAML experts in {time.perf_counter() - t0:.1f} s")
     return arrays
 
 
