@@ -139,7 +139,8 @@ def run_baseline(name: str, X: np.ndarray, y: np.ndarray, subject: np.ndarray,
     return cross_val_predict_loso(fit_predict, X, y, subject, X_test, subject_test)
 
 
-def _config(name, params):
+def anchor_config(name: str, params: dict):
+    """The anchor's config dataclass with ``params`` applied; KitError for an unknown anchor or field."""
     if name not in ANCHOR_CLASSES:
         raise KitError(f"baseline '{name}': unknown, choose one of {sorted(ANCHOR_CLASSES)}")
     try:
@@ -179,7 +180,7 @@ def model_inputs(name: str, X: np.ndarray, subject: np.ndarray, sfreq: float = 2
     KitError
         Unknown anchor or parameter, bad shapes.
     """
-    config = _config(name, params)
+    config = anchor_config(name, params)
     cls = ANCHOR_CLASSES[name]
     if not hasattr(cls, "trial_features"):
         return X
@@ -194,7 +195,7 @@ def _loso_parts(name, X, subject, X_test, sfreq, params, keep: list | None = Non
 
     With ``keep``, every fitted model is appended to it (in fit order).
     """
-    config = _config(name, params)
+    config = anchor_config(name, params)
     cls = ANCHOR_CLASSES[name]
     n_times = np.shape(X)[2] if np.ndim(X) == 3 else None
     if hasattr(cls, "trial_features"):
