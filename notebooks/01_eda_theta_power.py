@@ -31,10 +31,12 @@
 # averaging many trials, so below every curve is a mean over trials or subjects.
 #
 # This notebook: counts trials, looks at the spectrum, at theta power over time by class
-# (per channel, per subject, on the scalp), then runs the organisers' starter
-# leave-one-subject-out (LOSO) and shows *where in time* it decodes, with the window that the
-# competition metric would score. The starter's predictions are saved for notebook 05.
-# All computations live in the `kit` package; the notebook only calls it.
+# (per channel, per subject, on the scalp), tests the class differences with cluster permutation
+# tests over subjects (with effect sizes), then runs the organisers' starter leave-one-subject-out
+# (LOSO), tests its score against label permutations and shows *where in time* it decodes, with
+# the window that the competition metric would score. The starter's predictions are saved for
+# notebook 05. All computations live in the `kit` package; the notebook only calls it. The cell
+# below says which data this run is on; the last cell says what it found, from its own numbers.
 
 # %% tags=["parameters"]
 DATA = None  # data folder; None = $KIT_DATA, the Kaggle input, data/raw or the demo data
@@ -44,20 +46,22 @@ FORCE = False  # recompute the starter's predictions even if they are saved
 # %%
 import numpy as np
 import pandas as pd
+from IPython.display import Markdown, display
 
 from kit.eval import cv
 from kit.signal import features, tfr
 from kit.pipeline import stages
-from kit.report import plots
+from kit.report import findings, plots
 from kit.store.paths import output_root
 
 run = stages.open_run(DATA, PROFILE)
 ds = run.dataset
 FIGURES = output_root() / "reports" / "figures"
+KIND = findings.data_kind(run.data_root, len(ds.train), ds.test.subjects)
+display(Markdown(findings.data_intro(KIND, n_subjects=ds.train.subjects.size, n_trials=len(ds.train),
+                                     n_test_subjects=ds.test.subjects.size, n_test_trials=len(ds.test),
+                                     ch_names=ds.ch_names, sfreq=ds.sfreq, n_times=len(ds.times))))
 print(f"data: {run.data_root}\nfigures: {FIGURES}\nartifacts: {run.artifacts}")
-print(f"{len(ds)} trials x {len(ds.ch_names)} channels x {len(ds.times)} samples at {ds.sfreq:g} Hz, "
-      f"{ds.times[0]:.3f}-{ds.times[-1]:.3f} s after the cue")
-print("channels:", " ".join(ds.ch_names))
 
 # %% [markdown]
 # ## Trials per subject and class
@@ -72,18 +76,34 @@ table = counts.pivot_table(index=["split", "subject"], columns="class", aggfunc=
                            observed=False)
 table["total"] = table.sum(axis=1)
 table["emotional share"] = (table["emotional"] / table[["neutral", "emotional"]].sum(axis=1)).round(2)
-print(f"{tr.subjects.size} training subjects ({len(tr)} trials), {te.subjects.size} test subjects ({len(te)} trials)")
+table.columns = [f"{c} (trials)" if c != "emotional share" else c for c in table.columns]
 table
 
 # %% [markdown]
 # ## The spectrum after the cue
 # Welch spectrum of each 1-s trial (1 Hz resolution), averaged over channels; mean ± SEM over
-# subjects. Sleep EEG is dominated by slow activity (delta), with a spindle bump in sigma
-# (12-16 Hz) in N2. A class difference in theta would be small on this scale.
+# subjects. In NREM sleep EEG one expects slow activity (delta) to dominate, with a spindle bump
+# in sigma (12-16 Hz) in N2; on other data the spectrum shows what dominates there. A class
+# difference in theta would be small on this scale.
 
 # %%
 fig = plots.plot_psd_by_class(tr.X, tr.y, tr.sfreq, tr.ch_names, subject=tr.subject, save_dir=FIGURES,
                               name="01_psd_by_class")
+
+# %% [markdown]
+# ## The montage, and the data as MNE objects
+# Where the channels sit (mne's 10-20 template) and which are neighbours for the cluster tests
+# below (grey lines). `Dataset.to_epochs()` gives the trials as an `mne.EpochsArray` (volts,
+# montage, events `neutral` / `emotional`, per-trial metadata), so every MNE tool applies; here
+# MNE's own comparison of the two classes' evoked responses (one `Evoked` per subject and class,
+# 95 % confidence band over subjects) on the fronto-central channels.
+
+# %%
+epochs = tr.to_epochs()
+display(epochs)
+fig = plots.plot_montage(ds.ch_names, save_dir=FIGURES, name="01_montage")
+front = [c for c in ("F3", "F4", "Fz", "C3", "C4", "Cz") if c in ds.ch_names] or list(ds.ch_names[:3])
+fig = plots.plot_mne_compare_evokeds(epochs, front, save_dir=FIGURES, name="01_mne_compare_evokeds")
 
 # %% [markdown]
 # ## Which samples to trust: the filter edge effect
@@ -102,7 +122,7 @@ from kit.signal import edges
 edge = edges.edge_effect(ds.sfreq, len(ds.times))
 fig = plots.plot_edge_effect(edge, ds.times, save_dir=FIGURES, name="01_edge_effect")
 pd.DataFrame([{"band": b, "r at the centre": round(e.centre, 3),
-               "samples cut (start + end)": f"{e.n_edge[0]} + {e.n_edge[1]}",
+               "cut at start + end (s)": f"{e.n_edge[0] / ds.sfreq:.3f} + {e.n_edge[1] / ds.sfreq:.3f}",
                "trusted (s)": f"{ds.times[e.first]:.3f}-{ds.times[e.last]:.3f}"} for b, e in edge.items()])
 
 # %% [markdown]
@@ -131,10 +151,13 @@ fig = plots.plot_subject_difference(P_tr, tr.y, tr.subject, tr.times, tr.ch_name
                                     save_dir=FIGURES, name="01_theta_difference_by_subject")
 
 # %%
+from kit.eval.clusters import dz_interval as clusters_dz
+
 W = (tr.times >= 0.4) & (tr.times <= 0.6)
 subjects, D = plots.subject_differences(P_tr[:, :, W].mean(axis=(1, 2)), tr.y, tr.subject)
 print(f"0.4-0.6 s, all channels: emotional > neutral in {(D > 0).sum()} of {D.size} subjects; "
-      f"mean difference {D.mean():+.3f} z (SEM {D.std(ddof=1) / np.sqrt(D.size):.3f})")
+      f"mean difference {D.mean():+.3f} z (SEM {D.std(ddof=1) / np.sqrt(D.size):.3f}; "
+      f"{clusters_dz(D).describe()}, 95 % CI)")
 
 # %% [markdown]
 # ## Is the difference real? Cluster-based permutation tests over subjects
@@ -143,16 +166,21 @@ print(f"0.4-0.6 s, all channels: emotional > neutral in {(D > 0).sum()} of {D.si
 # one-sample t over subjects passes the two-sided p < 0.05 threshold, its statistic the summed t;
 # under the null the sign of each subject's difference is flipped at random, and a cluster is
 # significant when it beats the largest cluster of 95 % of the permutations (fixed seed:
-# the same p-values on every run). First over time, on the channel average (red: significant
-# clusters, hatched: clusters with p >= 0.05)...
+# the same p-values on every run). Beside each cluster: its statistic (sum of t), p and the
+# effect size, Cohen's dz (each subject's difference averaged over the cluster, mean / SD over
+# subjects) with its 95 % interval (noncentral t); dz is measured on the cluster the test found,
+# so it overstates the population effect. First over time, on the channel average (red:
+# significant clusters, `xx`: clusters with p >= 0.05, `//`: samples the edge effect spoils)...
 
 # %%
 from kit.eval import clusters
 
 ct = clusters.cluster_test_time(P_tr, tr.y, tr.subject, tr.times, ch_names=tr.ch_names, seed=0)
-for c in ct.clusters:
-    print(("significant  " if c.p_value < ct.alpha else "not signif.  ") + c.describe().rsplit(" (", 1)[0])
-fig = plots.plot_cluster_test(ct, band="theta", n_trials=len(tr), save_dir=FIGURES, name="01_theta_cluster_test")
+print(f"cluster-forming threshold |t| > {ct.threshold:.2f} (two-sided p < {ct.threshold_p:g}, df {len(ct.subjects) - 1}); "
+      f"{ct.n_permutations} sign-flip permutations")
+fig = plots.plot_cluster_test(ct, band="theta", n_trials=len(tr), trusted=TRUSTED, save_dir=FIGURES,
+                              name="01_theta_cluster_test")
+pd.DataFrame(clusters.cluster_table(ct)).drop(columns="where")
 
 # %% [markdown]
 # ...then over channels x time, with neighbours on the scalp from the 10-20 template
@@ -161,10 +189,9 @@ fig = plots.plot_cluster_test(ct, band="theta", n_trials=len(tr), save_dir=FIGUR
 
 # %%
 cst = clusters.cluster_test_space_time(P_tr, tr.y, tr.subject, tr.times, ch_names=tr.ch_names, seed=0)
-for c in cst.significant():
-    print(c.describe())
 fig = plots.plot_cluster_test(cst, band="theta", n_trials=len(tr), save_dir=FIGURES,
                               name="01_theta_cluster_test_channels")
+pd.DataFrame(clusters.cluster_table(cst)).head(5)  # the five clusters with the smallest p
 
 # %% [markdown]
 # ## Every band
@@ -174,9 +201,10 @@ fig = plots.plot_cluster_test(cst, band="theta", n_trials=len(tr), save_dir=FIGU
 # information is before any model is trained.
 
 # %%
-band_table = pd.DataFrame(clusters.band_cluster_table(tr.X, tr.y, tr.subject, tr.sfreq, tr.times,
-                                                      ch_names=tr.ch_names, seed=0))
-band_table.round({"min_p": 3})
+band_rows = clusters.band_cluster_table(tr.X, tr.y, tr.subject, tr.sfreq, tr.times, ch_names=tr.ch_names, seed=0)
+band_table = pd.DataFrame(band_rows).rename(columns={"hz": "band (Hz)", "n_subjects": "subjects",
+                                                     "significant": "clusters p < 0.05", "min_p": "smallest p"})
+band_table.round({"smallest p": 3})
 
 # %% [markdown]
 # ## Time-frequency: which frequencies, when
@@ -192,27 +220,29 @@ band_table.round({"min_p": 3})
 # %%
 T_tr = tfr.tfr_by_trial(tr.X, tr.subject, tr.sfreq)  # (n_trials, n_times, n_freqs), z log power
 tt = clusters.cluster_test_tfr(T_tr, tr.y, tr.subject, tr.times, tfr.FREQS, seed=0)
-for c in tt.significant():
-    print(c.describe())
 fig = plots.plot_tfr_test(tt, n_trials=len(tr), save_dir=FIGURES, name="01_tfr_difference")
+pd.DataFrame(clusters.cluster_table(tt)).head(5)
 
 # %% [markdown]
 # ## The evoked response
 # The trial-averaged EEG itself (low-passed at 30 Hz, µV, no baseline: the trials start at
-# the cue), per scalp region, by class, mean ± SEM over subjects. A sound during NREM sleep
-# evokes a K-complex / slow-oscillation response: a negative wave near 0.5 s and a positive
-# one after it, largest frontally. A class difference in this response would be shaded (a
-# cluster test over time per region; none significant means the classes evoke the same wave,
-# and the theta effect above is not a by-product of a larger evoked response).
+# the cue), per scalp region, by class, mean ± SEM over subjects. In NREM sleep a sound
+# evokes a K-complex / slow-oscillation response (a negative wave near 0.5 s and a positive one
+# after it, largest frontally); other data have their own evoked response, or none. A class
+# difference in this response would be shaded (a cluster test over time per region; none
+# significant means the classes evoke the same wave, and a band-power effect above is not a
+# by-product of a larger evoked response).
 
 # %%
 E_tr = features.lowpass(tr.X, tr.sfreq, 30.0)  # (n_trials, n_chans, n_times), µV
 evoked_tests = clusters.group_cluster_tests(E_tr, tr.y, tr.subject, tr.times, ch_names=tr.ch_names, seed=0)
-for region, test in evoked_tests.items():
-    found = "; ".join(c.describe().rsplit(" (", 1)[0] for c in test.significant())
-    print(f"{region:20s}", found or "no cluster p < 0.05")
 fig = plots.plot_evoked_by_class(E_tr, tr.y, tr.subject, tr.times, tr.ch_names, tests=evoked_tests, cutoff=30,
                                  save_dir=FIGURES, name="01_evoked_by_class")
+pd.DataFrame([{"region": r, "channels": " ".join(t.ch_names),
+               "clusters p < 0.05": "; ".join(f"{c.tmin:.3f}-{c.tmax:.3f} s, p = {c.p_value:.3f}"
+                                              for c in t.significant()) or "none",
+               "smallest p": round(min((c.p_value for c in t.clusters), default=1.0), 3)}
+              for r, t in evoked_tests.items()])
 
 # %% [markdown]
 # ## Where on the scalp?
@@ -239,9 +269,9 @@ from kit.report.shift import plot_subject_shift
 
 shift = subject_shift(tr.X, tr.subject, tr.sfreq, band=(8.0, 30.0))
 fig = plot_subject_shift(shift, tr.subject, save_dir=FIGURES, name="01_subject_shift")
-print(f"distance of the subjects' means to the grand mean: {shift['distance_before'].mean():.2f} "
-      f"(range {shift['distance_before'].min():.2f}-{shift['distance_before'].max():.2f}) before re-centring, "
-      f"{shift['distance_after'].max():.1e} after")
+print(f"Riemannian distance of the subjects' mean covariances to the grand mean: "
+      f"{shift['distance_before'].mean():.2f} (range {shift['distance_before'].min():.2f}-"
+      f"{shift['distance_before'].max():.2f}) before re-centring, at most {shift['distance_after'].max():.1e} after")
 
 # %% [markdown]
 # ## The organisers' starter, leave-one-subject-out
@@ -260,9 +290,8 @@ print(f"distance of the subjects' means to the grand mean: {shift['distance_befo
 preds = stages.run_baseline_stage(run, "starter", force=FORCE)
 score = cv.loso_score(preds["oof"], tr.y, tr.subject)
 start, stop = score["window"]
-where = "no window above chance" if start is None else (
-    f"window samples {start}-{stop} ({tr.times[start]:.3f}-{tr.times[stop]:.3f} s)")
-print(f"starter LOSO score {score['loso_score']:.4f}, {where}; mean AUC {score['mean_auc']:.4f}")
+print(f"starter LOSO score {score['loso_score']:.4f}, window {findings.window_text(score, tr.times)}; "
+      f"mean AUC over samples {score['mean_auc']:.4f}")
 print(f"predictions: {run.artifacts / 'starter' / 'predictions.npz'}")
 
 # %%
@@ -271,16 +300,30 @@ fig = plots.plot_auc_timecourse({"starter": np.asarray(score["curve"])}, tr.time
                                 title="organisers' starter: LOSO AUC per sample (mean over subjects)",
                                 save_dir=FIGURES, name="01_starter_auc_timecourse")
 
-# %%
-per_subject = pd.Series(score["per_subject_auc"], name="mean AUC over samples").rename_axis("subject")
-per_subject.round(3).to_frame().T
-
 # %% [markdown]
-# ## What this means for the models
-# * The effect, where there is one, is a late (~0.4-0.6 s) increase of theta power after
-#   emotional cues, visible only in averages; subjects differ in its size and even its sign.
-# * The metric scores the **longest** run of samples above chance, not the peak: a method
-#   whose AUC stays above 0.5 for the whole second beats one with a short, high peak.
-# * Notebooks 02-04 learn band-power features from all five bands instead of theta alone
-#   (a masked autoencoder, channel experts meta-trained across subjects, their fusion), and
-#   05 blends them with this starter and the 2nd-place theta-covariance recipe.
+# ## Is the starter's score above chance? A label-permutation test
+# The labels are shuffled among each subject's trials (each subject keeps its class balance), the
+# whole leave-one-subject-out evaluation is rerun on them, and the window score recomputed, 100
+# times (`kit.pipeline.significance`: the starter's LDAs refitted from per-subject sums, same
+# model). p = share of permutations scoring at least the true score (counting it). The same
+# permutations give each subject's AUC under chance: the grey band in the per-subject figure
+# holds 95 % of them.
+
+# %%
+from kit.pipeline.significance import starter_permutation_test
+
+perm = starter_permutation_test(tr.X, tr.y, tr.subject, tr.sfreq, n_permutations=20 if PROFILE == "smoke" else 100,
+                                seed=0)
+print(f"starter: LOSO {perm['observed']:.4f}; permuted labels: mean {perm['null_mean']:.4f}, "
+      f"95th percentile {perm['null_p95']:.4f}; p = {perm['p_value']:.3f} ({perm['n_permutations']} permutations)")
+fig = plots.plot_permutation_test(perm, save_dir=FIGURES, name="01_starter_permutation_test")
+fig = plots.plot_subject_auc({"starter": score["per_subject_auc"]}, chance_band=perm["chance_band"],
+                             save_dir=FIGURES, name="01_starter_subject_auc")
+
+# %%
+pd.Series(score["per_subject_auc"], name="AUC (mean over samples)").rename_axis("subject").round(3).to_frame().T
+
+# %%
+display(Markdown(findings.eda_findings(time_test=ct, space_test=cst, band_rows=band_rows, tfr_test=tt,
+                                       evoked_tests=evoked_tests, starter=score, times=tr.times, trusted=TRUSTED,
+                                       permutation=perm, sleep=KIND["sleep"])))

@@ -114,22 +114,42 @@ def test_shape_errors(data):
 
 
 def test_auc_timecourse(tmp_path):
+    from kit.report.common import METHOD_COLORS
+    from matplotlib.colors import to_hex
+
     curve = np.full(200, 0.5)
     curve[80:121] = 0.6
-    fig = plots.plot_auc_timecourse({"starter": curve, "null": np.full(200, 0.49)}, TIMES,
-                                    {"starter": (80, 120), "null": None}, save_dir=tmp_path)
-    assert len(fig.axes) == 1
-    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    fig = plots.plot_auc_timecourse({"ensemble": curve + 0.01, "starter": curve, "null": np.full(200, 0.49)}, TIMES,
+                                    {"ensemble": (80, 120), "starter": (80, 120), "null": None}, save_dir=tmp_path)
+    ax, strip = fig.axes  # the curves, and the strip of window bars under them
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert labels[0] == "chance"
-    assert "score 0.600" in labels[1] and labels[2] == "null"
-    assert len(fig.axes[0].patches) == 1  # one shaded window
-    assert _is_png(tmp_path / "auc_timecourse.png")
+    assert "score 0.600" in labels[1] and labels[2] == "null" and labels[3].startswith("ensemble")  # ensemble last
+    assert ax.get_legend().get_bbox_to_anchor().x0 > ax.get_window_extent().x1 - 1  # legend outside the data
+    lines = {ln.get_label().split(" ")[0]: ln for ln in ax.lines if not ln.get_label().startswith("_")}
+    assert to_hex(lines["starter"].get_color()) == METHOD_COLORS["starter"]
+    assert lines["ensemble"].get_linewidth() > lines["starter"].get_linewidth()
+    colors = {to_hex(ln.get_color()) for k, ln in lines.items() if k != "chance"}
+    assert len(colors) == 3  # no colour reused
+    assert not ax.patches and len(strip.patches) == 2  # no shading over the data: one bar per window
+    bar = strip.patches[1]
+    assert bar.get_x() == pytest.approx(TIMES[80] - 0.0025) and bar.get_width() == pytest.approx(41 * 0.005)
+    assert _is_png(tmp_path / "auc_timecourse.png") and (tmp_path / "auc_timecourse.pdf").is_file()
     fig = plots.plot_auc_timecourse(curve, TIMES, (80, 120))
-    assert len(fig.axes[0].patches) == 1
+    assert len(fig.axes[1].patches) == 1
+    assert len(plots.plot_auc_timecourse(curve, TIMES).axes) == 1
     with pytest.raises(KitError, match="window"):
         plots.plot_auc_timecourse(curve, TIMES, (150, 250))
     with pytest.raises(KitError, match="samples"):
         plots.plot_auc_timecourse({"short": curve[:10]}, TIMES)
+
+
+def test_png_at_150_dpi(tmp_path):
+    from PIL import Image
+
+    fig, ax = plt.subplots(figsize=(2, 1))
+    plots.save_figure(fig, tmp_path, "x")
+    assert Image.open(tmp_path / "x.png").info["dpi"][0] == pytest.approx(150, abs=1)
 
 
 def test_psd_by_class_peaks_at_the_sine(tmp_path):

@@ -37,12 +37,15 @@ PREFETCH = {"05_ensembling": ("thetacov", "bandpower", "riemann", "eegnet")}
 while the notebooks before it execute (each notebook uses one core), and waits for them before it."""
 
 _PREFETCH_CODE = (
-    "import sys\n"
+    "import sys, time\n"
+    "t0 = time.perf_counter()\n"
     "from kit.pipeline import stages\n"
     "run = stages.open_run(sys.argv[1] or None, sys.argv[2], verbose=True)\n"
     "for name in sys.argv[3:]:\n"
     "    stages.run_baseline_stage(run, name)\n"
+    "print(f'anchors wall time: {time.perf_counter() - t0:.1f} s', flush=True)\n"
 )
+_PREFETCH_DONE = re.compile(r"anchors wall time: ([0-9.]+) s")
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
@@ -242,11 +245,58 @@ def run_notebook(path: str | os.PathLike, *, parameters: Mapping[str, Any] | Non
             raise
         failure = f"{path}: the kernel died while running a cell (out of memory, or killed; see {kernel_log})"
     seconds = time.perf_counter() - start
+    settle_progress_bars(nb)
     with atomic_write(output, "w") as fh:
         nbformat.write(nb, fh)
     if failure is not None:
         raise KitError(f"{failure} (executed copy: {output})")
     return NotebookRun(name=name, output=output, seconds=seconds)
+
+
+def settle_progress_bars(nb) -> int:
+    """Give each tqdm notebook bar of an executed notebook its final state as text.
+
+    With ipywidgets, ``tqdm.auto`` draws a widget: the saved notebook stores one output per bar whose text
+    (``text/plain``, what a viewer without widgets shows) is the bar when it *started* ("0%"), and the bar's
+    final state only in the notebook's widget state.  This rewrites that text from the stored widget state
+    ("experts: 37%| 299/800 [00:41<01:10]"), so every bar reads as it ended, in one line.
+
+    Parameters
+    ----------
+    nb : nbformat.NotebookNode
+        Executed by nbclient (``store_widget_state``, its default); modified in place.
+
+    Returns
+    -------
+    int
+        Bars rewritten.
+    """
+    import html
+
+    state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    if not state:
+        return 0
+
+    def model(ref):
+        return state.get(str(ref).replace("IPY_MODEL_", ""), {})
+
+    def text(value):
+        return html.unescape(str(value)).replace("\u2007", " ").strip()
+
+    done = 0
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            view = out.get("data", {}).get("application/vnd.jupyter.widget-view+json")
+            box = model(view.get("model_id")) if isinstance(view, dict) else {}
+            children = [model(c) for c in box.get("state", {}).get("children", [])]
+            if box.get("model_name") != "HBoxModel" or len(children) != 3:
+                continue
+            left, bar, right = (c.get("state", {}) for c in children)
+            if "value" not in bar or "max" not in bar:
+                continue
+            out["data"]["text/plain"] = f"{text(left.get('value', ''))}| {text(right.get('value', ''))}"
+            done += 1
+    return done
 
 
 def run_notebooks(names: Iterable[str] = NOTEBOOKS, *, data: str | os.PathLike | None = None,
@@ -304,6 +354,7 @@ def run_notebooks(names: Iterable[str] = NOTEBOOKS, *, data: str | os.PathLike |
     names = list(names)
     log = log or (lambda _msg: None)
     runs = []
+    timings: dict[str, float] = {}  # notebook or background process -> wall time, s
     background = {}  # notebook -> (process, log path) training its anchors ahead of it
     for k, name in enumerate(names):
         if name in PREFETCH and k > 0:  # only worth it when earlier notebooks run meanwhile
@@ -312,13 +363,62 @@ def run_notebooks(names: Iterable[str] = NOTEBOOKS, *, data: str | os.PathLike |
                                                cwd=cwd, log=log)
     for k, name in enumerate(names, 1):
         if name in background:
-            _wait_prefetch(*background.pop(name), log=log)
+            anchors_s = _wait_prefetch(*background.pop(name), log=log)
+            if anchors_s is not None:
+                timings[f"anchors ({', '.join(PREFETCH[name])}, background)"] = anchors_s
         log(f"[{k}/{len(names)}] {name} (profile={profile}) ...")
         run = run_notebook(folder / name, parameters=params, output=out_dir / f"{name}.ipynb", env=env,
                            cwd=cwd, timeout=timeout)
         log(f"[{k}/{len(names)}] {name} done in {run.seconds:.1f} s -> {run.output}")
         runs.append(run)
+        timings[name] = run.seconds
+    if NOTEBOOKS[-1] in names:
+        data_dir = data if data is not None else ensure_data(None)
+        finish_run(data_dir, profile, timings, out_dir=out_dir, log=log)
     return runs
+
+
+def finish_run(data, profile: str, timings: Mapping[str, float], *, out_dir: str | os.PathLike | None = None,
+               log: Callable[[str], None] | None = print) -> dict | None:
+    """The run's closing summary: computed from the ensemble stage's artifacts, written to
+    ``{out_dir}/summary.json`` and logged as text.
+
+    Parameters
+    ----------
+    data : path
+        The data folder the run used (its tag names the artifacts folder).
+    profile : str
+        The profile the run used.
+    timings : mapping name -> seconds
+        Wall time of each notebook and of the background anchors.
+    out_dir : path, optional
+        Folder of the executed notebooks; default ``reports/runs`` under the output root.
+    log : callable or None
+        Receives the summary text.
+
+    Returns
+    -------
+    dict or None
+        :func:`kit.pipeline.summary.run_summary` with ``timings`` and ``total_s``; None when the ensemble
+        stage left no artifacts (the summary is skipped, with a line saying so).
+    """
+    from kit.pipeline.run import data_tag
+    from kit.pipeline.summary import run_summary, write_summary
+    from kit.report.findings import summary_text
+
+    log = log or (lambda _msg: None)
+    out_dir = Path(out_dir) if out_dir is not None else output_root() / "reports" / "runs"
+    artifacts = output_root() / "artifacts" / data_tag(data)
+    try:
+        summary = run_summary(artifacts, timings=dict(timings), profile=profile)
+    except KitError as exc:
+        log(f"no run summary: {exc}")
+        return None
+    summary["total_s"] = round(sum(v for k, v in timings.items() if "background" not in k), 1)
+    path = write_summary(out_dir / "summary.json", summary)
+    log(summary_text(summary))
+    log(f"summary: {path}")
+    return summary
 
 
 def _start_prefetch(anchors, data, profile: str, log_path: Path, *, cwd=None, log=print):
@@ -340,8 +440,10 @@ def _start_prefetch(anchors, data, profile: str, log_path: Path, *, cwd=None, lo
     return proc, fh, log_path
 
 
-def _wait_prefetch(proc, fh, log_path: Path, *, log=print) -> None:
-    """Wait for a background anchor process; on failure say so (the notebook then computes them itself)."""
+def _wait_prefetch(proc, fh, log_path: Path, *, log=print) -> float | None:
+    """Wait for a background anchor process; on failure say so (the notebook then computes them itself).
+
+    Returns the process's own wall time in s (the last line of its log), or None when it failed."""
     t0 = time.perf_counter()
     if proc.poll() is None:
         log("[anchors] waiting for the background anchors ...")
@@ -350,5 +452,8 @@ def _wait_prefetch(proc, fh, log_path: Path, *, log=print) -> None:
     if code != 0:
         tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] or [""]
         log(f"[anchors] background process failed ({tail[0]}); the notebook computes them itself")
-    elif time.perf_counter() - t0 > 1:
+        return None
+    if time.perf_counter() - t0 > 1:
         log(f"[anchors] ready after {time.perf_counter() - t0:.0f} s more")
+    found = _PREFETCH_DONE.findall(log_path.read_text(errors="replace"))
+    return float(found[-1]) if found else None

@@ -1,5 +1,11 @@
-"""What every figure shares: colours, the metric window, input checks, class means, subject differences, saving.
+"""What every figure shares: the style, colours per method and class, the metric window, hatching, input checks,
+class means, subject differences, saving.
 
+The style is seaborn's (``seaborn.set_theme``, "paper" context, "ticks" style, the colour-blind-safe
+"colorblind" palette), set once when this module is imported (:func:`apply_style`).  Every method of the kit has
+one colour everywhere (:func:`method_color`); legends go outside the data (:func:`legend_outside`); a hatch means
+one thing in every figure and is named in the legend (:data:`HATCH_UNTRUSTED`, :data:`HATCH_NOT_SIGNIFICANT`);
+PNGs are written at :data:`DPI` dpi beside a vector PDF (:func:`save_figure`).
 
 Conventions: ``P`` is band power of shape (n_trials, n_chans, n_times), e.g.
 one band of :func:`kit.signal.features.band_power` (log µV²) or of
@@ -13,24 +19,174 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 from kit.store.artifacts import atomic_write
 from kit.core.errors import KitError
 
+PALETTE = ("#0173b2", "#de8f05", "#029e73", "#d55e00", "#cc78bc", "#ca9161", "#fbafe4", "#949494", "#ece133",
+           "#56b4e9")
+"""seaborn's "colorblind" palette (Okabe-Ito based), in its order."""
 
-EMO_COLOR = "#c0392b"
-NEU_COLOR = "#2c7fb8"
+EMO_COLOR = PALETTE[3]  # vermillion
+NEU_COLOR = PALETTE[0]  # blue
 WINDOW = (0.4, 0.6)
 """The paper's cluster, in s after the cue (Abdellahi, Tsimpanouli & Lewis 2025)."""
 
+DPI = 150
+"""Resolution of every PNG (the PDF beside it is vector)."""
+
+METHOD_COLORS = {
+    "starter": PALETTE[0], "thetacov": PALETTE[1], "bandpower": PALETTE[2], "experts": PALETTE[3],
+    "eegnet": PALETTE[4], "riemann": PALETTE[5], "fusion": PALETTE[9], "fusion_lda": PALETTE[7],
+    "ensemble": "#000000",
+}
+"""One colour per method across the kit (colour-blind safe; the ensemble black)."""
+
+LEVER_BASE = {"riemann_flat": "riemann", "thetacov_ea": "thetacov", "eegnet_ea": "eegnet",
+              "experts_mldg": "experts", "experts_fomaml": "experts", "experts_seeds3": "experts",
+              "experts_tent": "experts", "fusion_tokens": "fusion", "fusion_cov": "fusion"}
+"""Each lever of :data:`kit.methods.registry.METHODS` and the method it changes: its colour is a shade of that
+method's (and its line dashed), so a lever reads as a variant without reusing a colour."""
+
+_EXTRA = ("#6a3d9a", "#b15928", "#1f78b4", "#33a02c", "#e31a1c", "#ff7f00")  # names outside the kit's methods
+
+HATCH_UNTRUSTED = "////"
+"""Hatch of the samples the filter edge effect spoils (:func:`mark_untrusted`)."""
+HATCH_NOT_SIGNIFICANT = "xx"
+"""Hatch of a cluster with p >= alpha (kit.report.clusters)."""
+
+
+def apply_style() -> None:
+    """The kit's figure style: seaborn's "paper" context, "ticks" style, "colorblind" palette, no top/right spines.
+
+    Called once when :mod:`kit.report.common` is imported; call again after changing matplotlib's rcParams.
+    """
+    import seaborn as sns
+
+    sns.set_theme(context="paper", style="ticks", palette=list(PALETTE), font_scale=1.0,
+                  rc={"axes.spines.top": False, "axes.spines.right": False, "savefig.dpi": DPI,
+                      "figure.dpi": 100, "legend.frameon": False, "hatch.linewidth": 0.6,
+                      "axes.titlesize": 9, "axes.labelsize": 9, "xtick.labelsize": 8, "ytick.labelsize": 8,
+                      "legend.fontsize": 8, "image.cmap": "RdBu_r"})
+
+
+def method_key(label: str) -> str:
+    """The method name a series label starts with: ``"experts (mean of 16)"`` -> ``"experts"``."""
+    return str(label).split(" ")[0].split("(")[0].strip().lower()
+
+
+def _shade(color: str, k: int) -> tuple[float, float, float]:
+    """``color`` mixed with black (k odd) or white (k even), further for larger ``k``."""
+    from matplotlib.colors import to_rgb
+
+    rgb = np.asarray(to_rgb(color))
+    f = 0.25 + 0.15 * (k // 2)
+    target = np.zeros(3) if k % 2 == 0 else np.ones(3)
+    return tuple(float(v) for v in (1 - f) * rgb + f * target)
+
+
+def method_color(label: str, others: Iterable[str] = ()):
+    """The colour of a method in every figure of the kit.
+
+    Parameters
+    ----------
+    label : str
+        A series label; its first word names the method (:func:`method_key`).
+    others : iterable of str
+        The other labels drawn in the same figure: a name unknown to the kit takes the first colour of the
+        palette none of them uses (so one figure never reuses a colour).
+
+    Returns
+    -------
+    colour
+        :data:`METHOD_COLORS` for a method; for a lever (:data:`LEVER_BASE`) a shade of its method's colour.
+    """
+    key = method_key(label)
+    if key in METHOD_COLORS:
+        return METHOD_COLORS[key]
+    if key in LEVER_BASE:
+        levers = [k for k, b in LEVER_BASE.items() if b == LEVER_BASE[key]]
+        return _shade(METHOD_COLORS[LEVER_BASE[key]], levers.index(key))
+    taken = {method_color(o) for o in others if method_key(o) in METHOD_COLORS or method_key(o) in LEVER_BASE}
+    unknown = [method_key(o) for o in others if method_key(o) not in METHOD_COLORS and method_key(o) not in LEVER_BASE]
+    free = [c for c in (*PALETTE, *_EXTRA) if c not in taken]
+    index = unknown.index(key) if key in unknown else len(unknown)
+    return free[index % len(free)]
+
+
+def method_linestyle(label: str) -> str:
+    """Solid for a method, dashed for a lever of one (:data:`LEVER_BASE`)."""
+    return "--" if method_key(label) in LEVER_BASE else "-"
+
+
+def legend_outside(ax, handles=None, labels=None, *, where: str = "right", **kwargs):
+    """A legend outside the data: to the right of ``ax`` (``where="right"``) or below it (``"below"``)."""
+    kw = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "borderaxespad": 0.0} if where == "right" else \
+        {"loc": "upper center", "bbox_to_anchor": (0.5, -0.2), "borderaxespad": 0.0, "ncol": 3}
+    kw.update(kwargs)
+    args = () if handles is None else (handles,) if labels is None else (handles, labels)
+    return ax.legend(*args, **kw)
+
+
+def untrusted_handle() -> Patch:
+    """Legend entry of the hatching of :func:`mark_untrusted`."""
+    return Patch(facecolor="none", edgecolor="0.55", hatch=HATCH_UNTRUSTED, lw=0,
+                 label="untrusted samples (filter edge effect)")
+
+
+def not_significant_handle(alpha: float = 0.05) -> Patch:
+    """Legend entry of a cluster with p >= ``alpha`` (:data:`HATCH_NOT_SIGNIFICANT`)."""
+    return Patch(facecolor="none", edgecolor="0.45", hatch=HATCH_NOT_SIGNIFICANT, lw=0,
+                 label=f"cluster with p >= {alpha:g}")
+
+
+def scalp_order(ch_names: Sequence[str]) -> list[int]:
+    """Indices of ``ch_names`` ordered front to back, then left to right (10-20 template positions).
+
+    Rows come from the 10-20 letters (Fp, AF, F, FC/FT, C/T, CP/TP, P, PO, O, I); within a row channels go by
+    their template x position (left negative).  Names the template lacks keep their order at the end.
+    """
+    from kit.data.montage import montage
+
+    rows = ("FP", "AF", "F", "FC", "FT", "C", "T", "CP", "TP", "P", "PO", "O", "I")
+    pos = {k.lower(): v for k, v in montage().get_positions()["ch_pos"].items()}
+    keys = []
+    for i, name in enumerate(ch_names):
+        letters = str(name).rstrip("0123456789zZ").upper()
+        p = pos.get(str(name).lower())
+        if p is None:
+            keys.append((len(rows) + 1, 0.0, i))
+        else:
+            row = rows.index(letters) if letters in rows else len(rows)
+            keys.append((row, float(p[0]), i))
+    return [k[2] for k in sorted(keys)]
+
+
+def label_sensors(ax, names: Sequence[str], *, fontsize: float = 5.5) -> None:
+    """Shrink and lift the channel names :func:`mne.viz.plot_topomap` drew on ``ax`` (``names=``), so that
+    neighbours (CP4 / CP6, C3 / C5) do not run into each other: each name sits just above its sensor dot."""
+    wanted = {str(n) for n in names}
+    for text in ax.texts:
+        if text.get_text() in wanted:
+            x, y = text.get_position()
+            text.set_fontsize(fontsize)
+            text.set_verticalalignment("bottom")
+            text.set_position((x, y + 0.004))  # head coordinates in m: 4 mm above the dot
+            text.set_color("0.15")
+
+
+apply_style()
+
 
 # ----------------------------------------------------------------------------- helpers
-def save_figure(fig: Figure, save_dir: str | os.PathLike | None, name: str, *, dpi: int = 110) -> Path | None:
-    """Write ``fig`` as ``save_dir/{name}.png`` and, for papers, the vector ``save_dir/{name}.pdf``, atomically.
+def save_figure(fig: Figure, save_dir: str | os.PathLike | None, name: str, *, dpi: int = DPI) -> Path | None:
+    """Write ``fig`` as ``save_dir/{name}.png`` (``dpi``, default 150) and, for papers, the vector
+    ``save_dir/{name}.pdf``, atomically.
 
     Does nothing when ``save_dir`` is None.
 
@@ -130,11 +286,12 @@ def mark_cue_and_window(ax, window: tuple[float, float] | None) -> None:
 
 
 def mark_untrusted(ax, trusted: tuple[float, float]) -> None:
-    """Hatch the samples outside ``trusted`` (first and last trusted time in s, e.g. from
-    :func:`kit.signal.edges.edge_effect`); call after plotting, so the hatching spans the data's x range."""
+    """Hatch (:data:`HATCH_UNTRUSTED`) the samples outside ``trusted`` (first and last trusted time in s, e.g.
+    from :func:`kit.signal.edges.edge_effect`); call after plotting, so the hatching spans the data's x range.
+    Add :func:`untrusted_handle` to the legend."""
     lo, hi = ax.get_xlim()
     for a, b in ((min(lo, trusted[0]), trusted[0]), (trusted[1], max(hi, trusted[1]))):
-        ax.axvspan(a, b, facecolor="none", edgecolor="0.85", hatch="\\\\", lw=0, zorder=0)
+        ax.axvspan(a, b, facecolor="none", edgecolor="0.55", hatch=HATCH_UNTRUSTED, lw=0, zorder=0)
     ax.set_xlim(lo, hi)
 
 

@@ -13,7 +13,7 @@ from kit.core.errors import KitError
 from kit.data.montage import channel_groups
 from kit.eval.clusters import ClusterTest
 from kit.report.common import (EMO_COLOR, NEU_COLOR, channel_names, channel_selection, check_epochs, class_means,
-                               mark_cue_and_window, save_figure)
+                               legend_outside, mark_cue_and_window, save_figure)
 
 
 def plot_evoked_by_class(X: np.ndarray, y: np.ndarray, subject: np.ndarray, times: np.ndarray,
@@ -77,10 +77,72 @@ def plot_evoked_by_class(X: np.ndarray, y: np.ndarray, subject: np.ndarray, time
         ax.set_title(f"{region} ({' '.join(chans)})", fontsize=8)
         ax.set_xlabel("time after cue (s)", fontsize=8)
         ax.tick_params(labelsize=7)
-        ax.legend(fontsize=6, frameon=False, loc="best")
+        sig_spans = [h for h, t in zip(*ax.get_legend_handles_labels()) if t not in ("neutral", "emotional")]
+        if sig_spans:
+            ax.legend(sig_spans, [h.get_label() for h in sig_spans], fontsize=6, loc="upper center",
+                      bbox_to_anchor=(0.5, -0.22), borderaxespad=0.0)
     axes[0, 0].set_ylabel("µV")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    keep = [i for i, t in enumerate(labels) if t in ("neutral", "emotional")]
+    fig.legend([handles[i] for i in keep], [labels[i] for i in keep], loc="outside upper right", ncol=2, fontsize=8)
     lp = f"low-passed {cutoff:g} Hz, " if cutoff else ""
     fig.suptitle(f"evoked response by class ({lp}mean ± SEM over {len(np.unique(subject))} subjects, "
                  f"{len(y)} trials)", fontsize=9)
+    save_figure(fig, save_dir, name)
+    return fig
+
+
+def plot_mne_compare_evokeds(epochs, channels: Sequence[str], *, save_dir: str | os.PathLike | None = None,
+                             name: str = "mne_compare_evokeds") -> Figure:
+    """MNE's own figure of the two classes' evoked responses: one ``mne.Evoked`` per subject and class, compared
+    with :func:`mne.viz.plot_compare_evokeds` (mean over subjects with its 95 % confidence band, over the mean of
+    ``channels``).
+
+    Parameters
+    ----------
+    epochs : mne.Epochs
+        With events ``neutral`` and ``emotional`` and a ``subject`` metadata column, as
+        :meth:`kit.data.dataset.Dataset.to_epochs` makes them (test trials are ignored).
+    channels : sequence of str
+        Channels averaged (``combine="mean"``).
+    save_dir, name
+        Folder and stem of the PNG and PDF.
+
+    Returns
+    -------
+    Figure
+
+    Raises
+    ------
+    KitError
+        No subject with both classes, or an unknown channel.
+    """
+    import mne
+
+    missing = [c for c in channels if c not in epochs.ch_names]
+    if missing:
+        raise KitError(f"channels {missing} not among {epochs.ch_names}")
+    evokeds: dict[str, list] = {"neutral": [], "emotional": []}
+    for s in sorted(set(epochs.metadata["subject"])):
+        sub = epochs[f"subject == {int(s)}"]
+        if all(k in sub.event_id and len(sub[k]) for k in evokeds):
+            for k in evokeds:
+                evokeds[k].append(sub[k].average())
+    if not evokeds["neutral"]:
+        raise KitError("no subject has trials of both classes")
+    n = len(evokeds["neutral"])
+    with mne.utils.use_log_level("error"):
+        figs = mne.viz.plot_compare_evokeds(evokeds, picks=list(channels), combine="mean", ci=0.95,
+                                            colors={"neutral": NEU_COLOR, "emotional": EMO_COLOR},
+                                            linestyles={"neutral": "-", "emotional": "--"}, show=False,
+                                            title=f"evoked response, mean of {' '.join(channels)} "
+                                                  f"(mne.viz.plot_compare_evokeds; 95 % CI over {n} subjects)")
+    fig = figs[0] if isinstance(figs, list) else figs
+    fig.set_size_inches(8.0, 3.4)
+    for ax in fig.axes:
+        ax.title.set_fontsize(8)
+        if ax.get_legend() is not None:  # mne puts it over the data
+            handles, labels = ax.get_legend_handles_labels()
+            legend_outside(ax, handles, labels, fontsize=8)
     save_figure(fig, save_dir, name)
     return fig

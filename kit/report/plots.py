@@ -30,16 +30,20 @@ from matplotlib.figure import Figure
 from kit.core.errors import KitError
 from kit.eval.clusters import subject_differences
 from kit.report.common import (EMO_COLOR, NEU_COLOR, WINDOW, channel_names, channel_selection, check_epochs,
-                               class_means, grid_shape, mark_cue_and_window, mark_untrusted, save_figure)
+                               class_means, grid_shape, legend_outside, mark_cue_and_window, mark_untrusted,
+                               method_color, method_key, method_linestyle, save_figure, untrusted_handle)
 from kit.report.clusters import plot_cluster_test
-from kit.report.evoked import plot_evoked_by_class
-from kit.report.models import plot_attention_by_class, plot_band_importance, plot_channel_matrix, plot_topomaps
-from kit.report.spectral import plot_psd_by_class, plot_topomap_difference
+from kit.report.evoked import plot_evoked_by_class, plot_mne_compare_evokeds
+from kit.report.models import (plot_attention_by_class, plot_band_importance, plot_channel_auc, plot_channel_matrix,
+                               plot_topomaps)
+from kit.report.scores import plot_permutation_test, plot_subject_auc
+from kit.report.spectral import plot_montage, plot_psd_by_class, plot_topomap_difference
 from kit.report.timefreq import plot_edge_effect, plot_tfr_test
 
 __all__ = ["EMO_COLOR", "NEU_COLOR", "WINDOW", "class_means", "plot_auc_timecourse", "plot_band_power_by_class",
-           "plot_attention_by_class", "plot_band_importance", "plot_channel_matrix", "plot_cluster_test", "plot_edge_effect",
-           "plot_evoked_by_class", "plot_tfr_test", "plot_topomaps",
+           "plot_attention_by_class", "plot_band_importance", "plot_channel_auc", "plot_channel_matrix",
+           "plot_cluster_test", "plot_edge_effect", "plot_evoked_by_class", "plot_mne_compare_evokeds", "plot_montage",
+           "plot_permutation_test", "plot_subject_auc", "plot_tfr_test", "plot_topomaps",
            "plot_psd_by_class", "plot_subject_difference", "plot_topomap_difference", "save_figure",
            "subject_differences"]
 
@@ -111,7 +115,16 @@ def plot_band_power_by_class(P: np.ndarray, y: np.ndarray, times: np.ndarray,
     for ax in axes[:, 0]:
         ax.set_ylabel(unit, fontsize=8)
     over = f"{len(np.unique(subject))} subjects, {len(y)} trials" if subject is not None else f"{len(y)} trials"
-    flat[0].legend(fontsize=7, loc="upper right", frameon=False)
+    handles, texts = flat[0].get_legend_handles_labels()
+    if trusted is not None:
+        handles.append(untrusted_handle())
+        texts.append(untrusted_handle().get_label())
+    if window is not None:
+        from matplotlib.patches import Patch
+
+        handles.append(Patch(color="0.85", lw=0))
+        texts.append(f"{window[0]:.1f}-{window[1]:.1f} s (the paper's cluster)")
+    fig.legend(handles, texts, loc="outside lower center", ncol=len(handles), fontsize=8)
     fig.suptitle(f"{band} power, emotional vs neutral (mean ± SEM over {over})")
     save_figure(fig, save_dir, name)
     return fig
@@ -205,7 +218,12 @@ def plot_auc_timecourse(curves: Mapping[str, np.ndarray] | np.ndarray, times: np
                         window: tuple[int, int] | Mapping[str, tuple[int, int] | None] | None = None, *,
                         title: str = "time-resolved LOSO AUC", chance: float = 0.5,
                         save_dir: str | os.PathLike | None = None, name: str = "auc_timecourse") -> Figure:
-    """Time-resolved AUC curves m[t] with the metric's scored window shaded.
+    """Time-resolved AUC curves m[t], each method in its colour, the metric's scored windows as bars below.
+
+    Every series has its own colour (:func:`kit.report.common.method_color`: the same method has the same colour
+    in every figure, levers a shade of their method's); the ensemble's line is drawn last and thicker.  The
+    window the metric scored for each series is a thin bar in the series' colour in a strip under the axes (no
+    shading over the data), and the legend, outside the data on the right, gives its span in s and its score.
 
     Parameters
     ----------
@@ -216,22 +234,22 @@ def plot_auc_timecourse(curves: Mapping[str, np.ndarray] | np.ndarray, times: np
         Seconds after the cue.
     window : (start, stop) or dict of name -> (start, stop) or None, optional
         The window the metric scored, as sample indices with ``stop``
-        inclusive (:class:`kit.eval.metric.WindowScore`).  One tuple is shaded
-        grey; a dict shades each curve's window in its colour, and the
-        legend shows the mean of m[t] over it (the score).
+        inclusive (:class:`kit.eval.metric.WindowScore`).  One tuple is one grey
+        bar ("scored window"); a dict gives each curve its window, in its colour;
+        the legend shows the window in s and the mean of m[t] over it (the score).
     title : str
         Axes title.
     chance : float
         Level of the dashed chance line.
     save_dir : path, optional
-        Folder for ``{name}.png``.
+        Folder for ``{name}.png`` and ``{name}.pdf``.
     name : str
-        File stem of the PNG.
+        File stem.
 
     Returns
     -------
     Figure
-        One axes.
+        The curves' axes first; with any window, a second axes below holding one bar per window.
 
     Raises
     ------
@@ -241,37 +259,63 @@ def plot_auc_timecourse(curves: Mapping[str, np.ndarray] | np.ndarray, times: np
     times = np.asarray(times, dtype=float).ravel()
     if not isinstance(curves, Mapping):
         curves = {"model": curves}
-    fig, ax = plt.subplots(figsize=(8, 3.6), layout="constrained")
-    ax.axhline(chance, color="0.4", lw=0.9, ls="--", label="chance")
-    ax.axvline(0.0, color="0.3", lw=0.8, ls=":")
+    labels = [str(k) for k in curves]
+    per_curve = isinstance(window, Mapping)
+    dt = times[1] - times[0] if len(times) > 1 else 0.0
 
-    def shade(win, color, alpha):
+    def checked(win):
+        if win is None or win[0] is None:
+            return None
         start, stop = int(win[0]), int(win[1])
         if not 0 <= start <= stop < len(times):
-            raise KitError(f"window {win} outside samples 0..{len(times) - 1}")
-        dt = times[1] - times[0] if len(times) > 1 else 0.0
-        ax.axvspan(times[start] - dt / 2, times[stop] + dt / 2, color=color, alpha=alpha, lw=0, zorder=0)
+            raise KitError(f"window {tuple(win)} outside samples 0..{len(times) - 1}")
         return start, stop
 
-    if window is not None and not isinstance(window, Mapping) and window[0] is not None:
-        shade(window, "0.8", 0.6)
-    colors = plt.get_cmap("tab10")
-    for k, (label, curve) in enumerate(curves.items()):
-        curve = np.asarray(curve, dtype=float).ravel()
+    bars = []  # (label, colour, (start, stop))
+    if not per_curve and window is not None and checked(window) is not None:
+        bars.append(("scored window", "0.45", checked(window)))
+    order = sorted(range(len(labels)), key=lambda k: method_key(labels[k]) == "ensemble")  # the ensemble last
+    series = []
+    for k in order:
+        label, curve = labels[k], np.asarray(curves[list(curves)[k]], dtype=float).ravel()
         if len(curve) != len(times):
             raise KitError(f"curve {label!r} has {len(curve)} samples, times has {len(times)}")
-        color = colors(k % 10)
-        text = str(label)
-        win = window.get(label) if isinstance(window, Mapping) else window
-        if win is not None and win[0] is not None:
-            if isinstance(window, Mapping):
-                shade(win, color, 0.15)
-            start, stop = int(win[0]), int(win[1])
-            text += f" (window {times[start]:.3f}-{times[stop]:.3f} s, score {curve[start:stop + 1].mean():.3f})"
-        ax.plot(times, curve, color=color, lw=1.4, label=text)
-    ax.set_xlabel("time after cue (s)")
+        color = method_color(label, labels)
+        win = checked(window.get(list(curves)[k]) if per_curve else window)
+        text = label
+        if win is not None:
+            text += f" (window {times[win[0]]:.3f}-{times[win[1]]:.3f} s, score {curve[win[0]:win[1] + 1].mean():.3f})"
+            if per_curve:
+                bars.append((label, color, win))
+        series.append((label, curve, color, text))
+
+    n_bars = len(bars)
+    if n_bars:
+        fig, (ax, strip) = plt.subplots(2, 1, figsize=(9.5, 3.4 + 0.16 * n_bars), sharex=True, layout="constrained",
+                                        gridspec_kw={"height_ratios": [1.0, 0.05 + 0.07 * n_bars]})
+    else:
+        fig, ax = plt.subplots(figsize=(9.5, 3.4), layout="constrained")
+        strip = None
+    ax.axhline(chance, color="0.4", lw=0.9, ls="--", label="chance")
+    ax.axvline(0.0, color="0.3", lw=0.8, ls=":")
+    for label, curve, color, text in series:
+        is_ensemble = method_key(label) == "ensemble"
+        ax.plot(times, curve, color=color, lw=2.4 if is_ensemble else 1.2, ls=method_linestyle(label),
+                label=text, zorder=4 if is_ensemble else 3)
     ax.set_ylabel("AUC, mean over subjects")
     ax.set_title(title)
-    ax.legend(fontsize=7, frameon=False, loc="best")
+    legend_outside(ax, fontsize=7)
+    if strip is None:
+        ax.set_xlabel("time after cue (s)")
+    else:
+        for row, (label, color, (start, stop)) in enumerate(bars):
+            strip.barh(row, times[stop] - times[start] + dt, left=times[start] - dt / 2, height=0.6, color=color,
+                       lw=0)
+        strip.set_yticks(range(n_bars), [b[0] for b in bars], fontsize=6)
+        strip.set_ylim(n_bars - 0.5, -0.5)
+        strip.set_xlabel("time after cue (s)")
+        strip.set_title("window the metric scored", fontsize=7, loc="left")
+        strip.tick_params(axis="y", length=0)
+        strip.spines["left"].set_visible(False)
     save_figure(fig, save_dir, name)
     return fig

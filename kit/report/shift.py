@@ -55,8 +55,9 @@ def plot_subject_shift(shift: dict, subject: np.ndarray, *, save_dir: str | os.P
     axes[2].bar(x + 0.2, shift["distance_after"], 0.4, color="#1b9e77", label="after")
     axes[2].set_xticks(x, [f"S{s}" for s in sids], rotation=90, fontsize=7)
     axes[2].set_ylabel("Riemannian distance to the grand mean")
-    axes[2].set_title("each subject's mean covariance", fontsize=9)
-    axes[2].legend(frameon=False, fontsize=8, loc="upper right")
+    axes[2].set_title("each subject's mean covariance", fontsize=9, pad=20)
+    axes[2].legend(frameon=False, fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.06), ncol=2,
+                   borderaxespad=0.0)
     axes[1].legend(frameon=False, fontsize=6, ncol=1, loc="upper left", bbox_to_anchor=(1.0, 1.0), markerscale=3)
     lo, hi = shift["band"]
     fig.suptitle(f"Subject shift, {lo:g}-{hi:g} Hz covariance over {shift['window'][0]:.2f}-{shift['window'][1]:.2f} s "

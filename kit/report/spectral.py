@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from kit.data.montage import channel_info
 from kit.eval.clusters import subject_differences
 from kit.report.common import (EMO_COLOR, NEU_COLOR, channel_names, channel_selection, check_epochs, class_means,
-                               save_figure, window_mask)
+                               label_sensors, legend_outside, save_figure, window_mask)
 
 
 def plot_topomap_difference(P: np.ndarray, y: np.ndarray, times: np.ndarray, ch_names: Sequence[str], *,
@@ -80,6 +80,7 @@ def plot_topomap_difference(P: np.ndarray, y: np.ndarray, times: np.ndarray, ch_
     im, _ = mne.viz.plot_topomap(diff, info, axes=ax, show=False, names=names, cmap="RdBu_r",
                                  vlim=(-lim, lim), contours=4, sensors=True,
                                  extrapolate="local")
+    label_sensors(ax, names)
     fig.colorbar(im, ax=ax, shrink=0.8, label=f"emotional − neutral ({unit})")
     counts = (f"{len(np.unique(subject))} subjects, " if subject is not None else "") + f"{len(y)} trials"
     ax.set_title(f"{band} power, {tmin:.2f}-{tmax:.2f} s after cue\n(n = {counts})", fontsize=9)
@@ -159,8 +160,56 @@ def plot_psd_by_class(X: np.ndarray, y: np.ndarray, sfreq: float, ch_names: Sequ
     over = f"{len(np.unique(subject))} subjects, " if subject is not None else ""
     ax.set_title(f"spectrum of the 1 s after the cue ({label}; mean ± SEM, n = {over}{len(y)} trials)", pad=16,
                  fontsize=9)
-    ax.legend(frameon=False)
+    legend_outside(ax)
     save_figure(fig, save_dir, name)
     return fig
 
 
+
+
+def plot_montage(ch_names: Sequence[str], *, title: str = "", save_dir: str | os.PathLike | None = None,
+                 name: str = "montage") -> Figure:
+    """The channels on the scalp (mne's 10-20 template, seen from above, nose up), each named, and the
+    neighbours the spatio-temporal cluster tests join (:func:`kit.data.montage.channel_adjacency`) as lines.
+
+    Parameters
+    ----------
+    ch_names : sequence of str
+        10-20 names of the channels.
+    title : str
+        Axes title; default names the number of channels.
+    save_dir, name
+        Folder and stem of the PNG and PDF.
+
+    Returns
+    -------
+    Figure
+        One axes (head outline, sensors, names, adjacency).
+
+    Raises
+    ------
+    KitError
+        A channel without template position.
+    """
+    import mne
+
+    from kit.data.montage import channel_adjacency
+
+    names = [str(c) for c in ch_names]
+    info = channel_info(names)
+    fig, ax = plt.subplots(figsize=(4.4, 4.4), layout="constrained")
+    mne.viz.plot_sensors(info, kind="topomap", show_names=True, axes=ax, show=False, pointsize=14)
+    dots = [c for c in ax.collections if len(c.get_offsets()) == len(names)]
+    if dots:  # mne draws the sensors as one scatter, in channel order, and one name beside each
+        xy = np.asarray(dots[0].get_offsets())
+        where = dict(zip(info.ch_names, xy))
+        for text in ax.texts:
+            if text.get_text() in where:
+                x, y = where[text.get_text()]
+                text.set(position=(x, y + 0.005), ha="center", va="bottom", fontsize=7)
+        adj = channel_adjacency(names).toarray()
+        for i, j in zip(*np.nonzero(np.triu(adj, 1))):
+            ax.plot(xy[[i, j], 0], xy[[i, j], 1], color="0.7", lw=0.7, zorder=0)
+    ax.set_title(title or f"{len(names)} channels (10-20 template)\nlines: neighbours in the cluster tests")
+    save_figure(fig, save_dir, name)
+    return fig

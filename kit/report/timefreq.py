@@ -9,8 +9,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from kit.eval.clusters import TFRTest
-from kit.report.common import mark_cue_and_window, save_figure
+from kit.eval.clusters import TFRTest, cluster_effect_size
+from kit.report.common import legend_outside, mark_cue_and_window, save_figure
 from kit.signal.edges import EdgeEffect
 
 
@@ -53,8 +53,11 @@ def plot_tfr_test(test: TFRTest, *, n_trials: int | None = None, save_dir: str |
         ax.set_xlabel("time after cue (s)")
     axes[0].set_ylabel("frequency (Hz)")
     counts = f"n = {len(test.subjects)} subjects" + (f", {n_trials} trials" if n_trials else "")
-    found = "; ".join(c.describe() for c in sig) or f"no cluster p < {test.alpha:g}"
-    fig.suptitle(f"Morlet power, emotional - neutral, channel mean ({counts})\n{found}", fontsize=9)
+    found = "; ".join(f"{c.describe()}, sum t = {c.t_sum:.1f}, {cluster_effect_size(test, c).describe()}"
+                      for c in sig) or f"no cluster at p < {test.alpha:g}"
+    stats_line = (f"clusters: |t| > {test.threshold:.2f} (two-sided p < {test.threshold_p:g}), "
+                  f"{test.n_permutations} sign-flip permutations; outlined: p < {test.alpha:g}")
+    fig.suptitle(f"Morlet power, emotional - neutral, channel mean ({counts})\n{stats_line}\n{found}", fontsize=9)
     save_figure(fig, save_dir, name)
     return fig
 
@@ -77,7 +80,7 @@ def plot_edge_effect(effects: Mapping[str, EdgeEffect], times: np.ndarray, *,
     Figure
         One curve per band (correlation r against time), dots at the first and last trusted sample.
     """
-    fig, ax = plt.subplots(figsize=(7.5, 3.6), layout="constrained")
+    fig, ax = plt.subplots(figsize=(9.5, 3.6), layout="constrained")
     for k, (band, e) in enumerate(effects.items()):
         color = plt.cm.viridis(k / max(1, len(effects) - 1))
         a, b = e.n_edge
@@ -87,7 +90,7 @@ def plot_edge_effect(effects: Mapping[str, EdgeEffect], times: np.ndarray, *,
     ax.set_xlabel("time after cue (s)")
     ax.set_ylabel("r, trial vs uncut recording")
     ax.set_ylim(0, 1.02)
-    ax.legend(fontsize=7, frameon=False, loc="lower center")
+    legend_outside(ax, fontsize=7)
     n = len(next(iter(effects.values())).r) if effects else 0
     ax.set_title(f"band-pass + Hilbert edge effect on {n}-sample trials (1/f noise; trusted: r >= 90 % of the "
                  "centre's)", fontsize=9)

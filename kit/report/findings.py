@@ -1,0 +1,333 @@
+"""What a run found, in words computed from its numbers: each notebook's "What this run found" cell and the run
+summary of ``kit run``.
+
+Every function takes results the kit computed (cluster tests, LOSO scores, the summary of
+:func:`kit.pipeline.summary.run_summary`) and returns markdown or plain text; nothing here states a finding
+that its inputs do not carry (no cluster is named unless a test found it at p < alpha, no sleep physiology
+unless the data are sleep recordings).  The notebooks display the text (``display(Markdown(...))``); the
+tests feed known results and check the sentences.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from kit.eval.clusters import ClusterTest, TFRTest, cluster_effect_size
+
+COMPETITION_TRIALS = 10209
+"""Training trials of the competition's recordings (COMPETITION.md), to tell them from other folders."""
+COMPETITION_TEST_SUBJECTS = (1, 7, 12)
+
+
+# ----------------------------------------------------------------------------- small pieces
+def seconds(start: int | None, stop: int | None, times: Sequence[float]) -> str:
+    """Samples ``start``-``stop`` (inclusive) as ``"0.400-0.600 s"``; ``"no window"`` when ``start`` is None."""
+    if start is None:
+        return "no window"
+    return f"{float(times[int(start)]):.3f}-{float(times[int(stop)]):.3f} s"
+
+
+def window_text(score: Mapping, times: Sequence[float]) -> str:
+    """The scored window of a :func:`kit.eval.cv.loso_score` dict in s, or "no window above chance"."""
+    start, stop = score["window"]
+    return "no window above chance" if start is None else seconds(start, stop, times)
+
+
+def overlap_untrusted(score: Mapping, times: Sequence[float], trusted: tuple[float, float] | None) -> float:
+    """Share of the scored window's samples outside ``trusted`` (s), 0 without a window or ``trusted``."""
+    start, stop = score["window"]
+    if start is None or trusted is None:
+        return 0.0
+    t = np.asarray(times, float)[int(start): int(stop) + 1]
+    return float(((t < trusted[0] - 1e-9) | (t > trusted[1] + 1e-9)).mean())
+
+
+def data_kind(root: str | os.PathLike, n_train_trials: int, test_subjects: Sequence[int]) -> dict:
+    """What a data folder holds, for the notebooks' first sentence.
+
+    Returns
+    -------
+    dict
+        ``kind``: "simulated", "competition" or "other"; ``sleep``: True when the trials are (simulated) NREM
+        sleep after memory cues, so that sleep physiology may be named; ``text``: one sentence.
+    """
+    root = Path(root)
+    meta = root / "demo.json"
+    if meta.is_file():
+        info = json.loads(meta.read_text())
+        kind = info.get("kind", "theta")
+        return {"kind": "simulated", "sleep": True, "effect_kind": kind,
+                "text": (f"simulated sleep EEG (`kit.data.demo`, class effect `{kind}`, scale {info.get('scale')}, "
+                         f"seed {info.get('seed')}): trials built to look like the competition's, with a known "
+                         "effect, not recordings")}
+    if int(n_train_trials) == COMPETITION_TRIALS and tuple(sorted(int(s) for s in test_subjects)) == \
+            COMPETITION_TEST_SUBJECTS:
+        return {"kind": "competition", "sleep": True, "effect_kind": None,
+                "text": "the competition's recordings: NREM-sleep EEG in the 1 s after an emotional or a neutral "
+                        "memory cue"}
+    return {"kind": "other", "sleep": False, "effect_kind": None,
+            "text": (f"`{root.name}`, a folder in the competition's layout that is not the competition's recordings: "
+                     "its two classes are whatever its `sleep_emo` and `sleep_neu` folders hold (read "
+                     "'emotional' and 'neutral' below as class 1 and class 0)")}
+
+
+def data_intro(kind: Mapping, *, n_subjects: int, n_trials: int, n_test_subjects: int, n_test_trials: int,
+               ch_names: Sequence[str], sfreq: float, n_times: int) -> str:
+    """The markdown a notebook opens its run with: which data, how many subjects, trials, channels, samples."""
+    return (f"**This run's data**: {kind['text']}. {n_subjects} training subjects ({n_trials:,} labelled trials), "
+            f"{n_test_subjects} test subjects ({n_test_trials:,} unlabelled trials); {len(ch_names)} channels "
+            f"({' '.join(ch_names)}), {n_times} samples at {sfreq:g} Hz "
+            f"({n_times / sfreq:.2f} s after the cue).")
+
+
+def cluster_sentence(test: ClusterTest | TFRTest, *, what: str, spatial: bool = False) -> str:
+    """One sentence on a cluster test: the significant clusters with their statistics, or that there is none.
+
+    ``"theta, channel mean: a cluster at 0.400-0.620 s, emotional > neutral (sum of t = 45.1, p = 0.013,
+    dz = 0.92 [0.29, 1.53])."`` or ``"theta, channel mean: no cluster at p < 0.05 (smallest p = 0.310,
+    0.100-0.200 s)."`` or ``"...: no cluster at p < 0.05 (no sample passed the threshold)."``.
+    """
+    sig = test.significant()
+    if not sig:
+        if not test.clusters:
+            return f"{what}: no cluster at p < {test.alpha:g} (no sample passed |t| > {test.threshold:.2f})."
+        c = test.clusters[0]
+        where = f", {c.fmin:g}-{c.fmax:g} Hz" if hasattr(c, "fmin") else ""
+        return (f"{what}: no cluster at p < {test.alpha:g} (smallest p = {c.p_value:.3f}, "
+                f"{c.tmin:.3f}-{c.tmax:.3f} s{where}).")
+    parts = []
+    for c in sig:
+        es = cluster_effect_size(test, c)
+        sign = "emotional > neutral" if c.t_sum > 0 else "emotional < neutral"
+        where = ""
+        if hasattr(c, "fmin"):
+            where = f", {c.fmin:g}-{c.fmax:g} Hz"
+        elif spatial:
+            where = f" over {' '.join(c.channels)}"
+        parts.append(f"{c.tmin:.3f}-{c.tmax:.3f} s{where}, {sign} (sum of t = {c.t_sum:.1f}, p = {c.p_value:.3f}, "
+                     f"{es.describe()})")
+    head = "a cluster at " if len(parts) == 1 else f"{len(parts)} clusters: "
+    return f"{what}: {head}{'; '.join(parts)}."
+
+
+# ----------------------------------------------------------------------------- notebook 01
+def eda_findings(*, time_test: ClusterTest, space_test: ClusterTest, band_rows: Sequence[Mapping],
+                 tfr_test: TFRTest, evoked_tests: Mapping[str, ClusterTest], starter: Mapping,
+                 times: Sequence[float], trusted: tuple[float, float] | None = None,
+                 permutation: Mapping | None = None, sleep: bool = False) -> str:
+    """Notebook 01's closing cell, from its cluster tests, its band table and the starter's LOSO result.
+
+    Parameters
+    ----------
+    time_test, space_test : ClusterTest
+        Theta over time (channel mean) and over channels x time.
+    band_rows : sequence of dict
+        :func:`kit.eval.clusters.band_cluster_table`.
+    tfr_test : TFRTest
+    evoked_tests : mapping region -> ClusterTest
+    starter : dict
+        :func:`kit.eval.cv.loso_score` of the starter.
+    times : sequence of float
+        s after the cue.
+    trusted : (float, float), optional
+        Theta's trusted span (s, :func:`kit.signal.edges.edge_effect`).
+    permutation : dict, optional
+        :func:`kit.pipeline.significance.starter_permutation_test`.
+    sleep : bool
+        The data are sleep recordings (or simulated sleep): only then is the paper's sleep result compared.
+
+    Returns
+    -------
+    str
+        Markdown: a bullet list.
+    """
+    lines = ["### What this run found", ""]
+    lines.append("* " + cluster_sentence(time_test, what="Theta power over time (channel mean)"))
+    lines.append("* " + cluster_sentence(space_test, what="Theta over channels x time", spatial=True))
+    sig_bands = [r for r in band_rows if r["significant"]]
+    if sig_bands:
+        lines.append("* Bands with a cluster at p < 0.05 (channels x time): "
+                     + "; ".join(f"{r['band']} ({r['clusters']})" for r in sig_bands) + ".")
+    elif band_rows:
+        smallest = min(band_rows, key=lambda r: r["min_p"])
+        lines.append(f"* No band shows a cluster at p < 0.05 over channels x time (smallest p: {smallest['band']} "
+                     f"{smallest['min_p']:.3f}).")
+    lines.append("* " + cluster_sentence(tfr_test, what="Time x frequency (Morlet, channel mean)"))
+    found = {r: t.significant() for r, t in evoked_tests.items()}
+    with_cluster = [r for r, s in found.items() if s]
+    if with_cluster:
+        lines.append("* Evoked response: the classes differ in " + "; ".join(
+            f"{r} ({', '.join(f'{c.tmin:.2f}-{c.tmax:.2f} s, p = {c.p_value:.3f}' for c in found[r])})"
+            for r in with_cluster) + ".")
+    elif evoked_tests:
+        lines.append(f"* Evoked response: no region shows a class difference at p < 0.05 "
+                     f"({len(evoked_tests)} regions tested).")
+    n_tests = 2 + len(band_rows) + 1 + len(evoked_tests)
+    lines.append(f"* {n_tests} cluster tests were run here (theta over time and over channels x time, "
+                 f"{len(band_rows)} bands, time x frequency, {len(evoked_tests)} evoked regions), each at "
+                 f"alpha = {time_test.alpha:g} with no correction across tests: about "
+                 f"{n_tests * time_test.alpha:.1f} false positives are expected by chance among them if nothing "
+                 "differs. Cohen's dz is computed on the cluster the test found, so it overstates the effect.")
+    score, where = starter["loso_score"], window_text(starter, times)
+    text = f"* The organisers' starter scores {score:.4f} leave-one-subject-out (window {where}"
+    share = overlap_untrusted(starter, times, trusted)
+    if share > 0:
+        text += f"; {100 * share:.0f} % of that window lies in the samples the theta filter's edge effect spoils"
+    text += ")"
+    if permutation is not None:
+        p = permutation["p_value"]
+        verdict = "above chance" if p < 0.05 else "not distinguishable from chance"
+        text += (f"; against {permutation['n_permutations']} label permutations within subjects (null mean "
+                 f"{permutation['null_mean']:.4f}, 95th percentile {permutation['null_p95']:.4f}) it is {verdict} "
+                 f"(p = {p:.3f})")
+    lines.append(text + ".")
+    if sleep:
+        sig = time_test.significant() + space_test.significant()
+        if any(c.tmin <= 0.6 and c.tmax >= 0.4 for c in sig):
+            lines.append("* A theta cluster overlaps 0.4-0.6 s, where the paper (Abdellahi et al. 2025) found its "
+                         "effect after emotional cues in NREM sleep.")
+        else:
+            lines.append("* No theta cluster overlaps 0.4-0.6 s, where the paper (Abdellahi et al. 2025) found its "
+                         "effect in NREM sleep.")
+    lines += ["", "The metric scores the **longest** run of samples above chance, not the peak: notebooks 02-05 "
+                  "learn features from all five bands and blend every model with this starter."]
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- notebook 02
+def mae_findings(mse: float, reference: float, *, n_params: int, n_trials: int, epochs: int) -> str:
+    """Notebook 02's closing cell: did the masked autoencoder learn more than smoothness?"""
+    gain = 1.0 - mse / reference if reference > 0 else 0.0
+    if mse < reference:
+        verdict = (f"{100 * gain:.0f} % below copying the nearest visible sample ({reference:.4f}): the encoder "
+                   "learned structure beyond the features' smoothness")
+    else:
+        verdict = (f"not below copying the nearest visible sample ({reference:.4f}): the encoder has learned no "
+                   "more than smoothness here (more epochs or data would be needed)")
+    return "\n".join(["### What this run found", "",
+                      f"* The encoder ({n_params:,} parameters, {epochs} epochs on {n_trials:,} trials, no labels) "
+                      f"reconstructs masked samples with a mean squared error of {mse:.4f} (z-score², fresh "
+                      f"masks; predicting 0 gives 1.0), {verdict}.",
+                      "* Notebook 03 reads this frozen encoder's tokens."])
+
+
+# ----------------------------------------------------------------------------- notebook 03
+def experts_findings(per_channel: Mapping[str, float], score: Mapping, times: Sequence[float], *,
+                     steps: Sequence[int], max_steps: int, n_subjects: int) -> str:
+    """Notebook 03's closing cell: which channels decode, the experts' LOSO score, what early stopping chose."""
+    items = sorted(per_channel.items(), key=lambda kv: -kv[1])
+    above = [k for k, v in items if v > 0.5]
+    steps = np.asarray(steps).ravel()
+    stopped = int((steps < max_steps).sum())
+    lines = ["### What this run found", "",
+             f"* {len(above)} of {len(items)} channel experts have a mean per-subject AUC above 0.5 "
+             f"(best {items[0][0]} {items[0][1]:.3f}, worst {items[-1][0]} {items[-1][1]:.3f}; "
+             f"{n_subjects} held-out subjects).",
+             f"* The experts' mean trial logit scores {score['loso_score']:.4f} leave-one-subject-out "
+             f"(window {window_text(score, times)}; mean AUC {score['mean_auc']:.4f}).",
+             f"* Early stopping on held-out training subjects ended {stopped} of {len(steps)} models before the "
+             f"{max_steps} steps of the profile (median {int(np.median(steps))} steps): a progress bar that stops "
+             "short of 100 % is early stopping, not an interruption."]
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- notebook 04
+def fusion_findings(scores: Mapping[str, Mapping], times: Sequence[float], *, moved: int, n_folds: int) -> str:
+    """Notebook 04's closing cell: the fusions against the experts' mean, and whether the network moved."""
+    best = max(scores, key=lambda k: scores[k]["loso_score"])
+    lines = ["### What this run found", ""]
+    for k, s in scores.items():
+        lines.append(f"* {k}: LOSO {s['loso_score']:.4f} (window {window_text(s, times)}; mean AUC "
+                     f"{s['mean_auc']:.4f})" + (" — the best of the three" if k == best else "") + ".")
+    if moved == 0:
+        lines.append(f"* Early stopping kept the cross-channel network at zero in all {n_folds} folds: the `fusion` "
+                     "component is the shrinkage LDA on the re-centred covariances (the riemann readout); its "
+                     "attention carries no decision.")
+    else:
+        lines.append(f"* The cross-channel network moved away from the LDA readout in {moved} of {n_folds} folds.")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- notebook 05 and kit run
+def _signed(v) -> str:
+    return "n/a" if v is None else f"{v:+.4f}"
+
+
+def ensemble_line(summary: Mapping) -> str:
+    """The one line on the submission's blend: components with weights, the ensemble's LOSO with its bootstrap
+    interval, and its difference to the best component with its paired bootstrap interval."""
+    e, d, b = summary["ensemble"], summary["difference"], summary["best_component"]
+    used = sorted((c for c in summary["components"] if c["weight"] > 0), key=lambda c: -c["weight"])
+    parts = " + ".join(f"{c['weight']:.2f} {c['name']}" for c in used)
+    post = ", ".join(summary.get("post") or [])
+    lo, hi = e["ci"]
+    diff = (f"{_signed(d['value'])} vs the best component {b['name']} ({b['loso_score']:.4f}), 95 % CI "
+            f"[{_signed(d['low'])}, {_signed(d['high'])}]") if d.get("value") is not None else "no comparison"
+    how = summary["rule"] + (f", post-processing {post}" if post else "")
+    return f"ensemble ({how}) = {parts}: LOSO {e['loso_score']:.4f} [95 % CI {lo:.4f}, {hi:.4f}], {diff}"
+
+
+def _subject_rows(summary: Mapping) -> list[str]:
+    rows = []
+    for r in summary.get("test_subjects", []):
+        flag = ""
+        if r["above_half"] in (0.0, 1.0):
+            flag = "  <- every trial on one side of 0.5"
+        elif r["sd"] < 1e-3:
+            flag = "  <- nearly constant"
+        rows.append(f"S{r['subject']}: {r['trials']} trials, mean P(emotional) {r['mean']:.3f} ± {r['sd']:.3f} "
+                    f"(SD over trials), {100 * r['above_half']:.0f} % above 0.5{flag}")
+    return rows
+
+
+def summary_text(summary: Mapping) -> str:
+    """The run summary as plain text (``kit run``'s closing lines)."""
+    e = summary["ensemble"]
+    ws = e["window_s"]
+    lines = ["=" * 72, "RUN SUMMARY",
+             f"submission:      {summary.get('submission') or 'none written (no test trials)'}",
+             f"LOSO score:      {e['loso_score']:.4f}  95 % CI [{e['ci'][0]:.4f}, {e['ci'][1]:.4f}] "
+             f"(bootstrap over {e['n_subjects']} subjects); window "
+             + ("none" if ws is None else f"{ws[0]:.3f}-{ws[1]:.3f} s"),
+             f"on 3 test subjects: mean {e['lb_mean']:.4f}, 90 % of 3-subject sets in [{e['lb_p5']:.4f}, "
+             f"{e['lb_p95']:.4f}] (the leaderboard has 3 test subjects)",
+             f"blend:           {ensemble_line(summary)}",
+             "components:      " + ", ".join(f"{c['name']} {c['loso_score']:.4f} (w {c['weight']:.2f})"
+                                             if c["loso_score"] is not None else f"{c['name']} (w {c['weight']:.2f})"
+                                             for c in summary["components"])]
+    if summary.get("test_subjects"):
+        lines.append("test subjects:")
+        lines += [f"  {r}" for r in _subject_rows(summary)]
+    if summary.get("timings"):
+        lines.append("wall time:       " + ", ".join(f"{k} {v:.0f} s" for k, v in summary["timings"].items()))
+    lines.append(f"device:          {summary['device']}, torch threads {summary['torch_threads']}")
+    lines.append("=" * 72)
+    return "\n".join(lines)
+
+
+def ensemble_findings(summary: Mapping) -> str:
+    """Notebook 05's closing cell (markdown): the blend line, the score with its spread, the per-test-subject
+    check, the submission."""
+    e, d = summary["ensemble"], summary["difference"]
+    lines = ["### What this run found", "", f"**{ensemble_line(summary)}**", ""]
+    if d.get("value") is not None:
+        if d["low"] > 0:
+            verdict = "the ensemble beats the best single component (the interval excludes 0)"
+        elif d["high"] < 0:
+            verdict = "the ensemble is worse than the best single component (the interval excludes 0)"
+        else:
+            verdict = ("the ensemble and the best single component cannot be told apart on these subjects (the "
+                       "interval holds 0); the best component is chosen with hindsight, the ensemble without")
+        lines.append(f"* {verdict}.")
+    lines.append(f"* On 3 test subjects (the leaderboard's size) the same predictions would score {e['lb_mean']:.4f} "
+                 f"on average, 90 % of the 3-subject sets between {e['lb_p5']:.4f} and {e['lb_p95']:.4f}: "
+                 "expect the leaderboard to move by that much by chance.")
+    if summary.get("test_subjects"):
+        lines.append("* Test subjects (trial-mean predictions): " + "; ".join(_subject_rows(summary)) + ".")
+    lines.append(f"* Submission: `{summary.get('submission') or 'none written (no test trials)'}`.")
+    return "\n".join(lines)
