@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import os
-import random
 from contextlib import contextmanager
 
-import numpy as np
 import torch
 
 
@@ -22,14 +21,28 @@ def get_device(prefer: str | None = None) -> torch.device:
 
 
 def seed_everything(seed: int) -> torch.Generator:
-    """Seed Python, NumPy and torch; return a CPU ``torch.Generator`` seeded with ``seed``.
+    """Seed torch's global generator (weight initialisation, dropout); return a CPU ``torch.Generator`` seeded
+    with ``seed`` (batch order, masks).
 
-    On CPU, the same seed, data and config give bit-identical weights.
+    Call it inside a function decorated with :func:`keeps_global_rng`, so that the caller's random state is
+    restored afterwards (a fit does not reseed the caller's process).  On CPU, the same seed, data and config
+    give bit-identical weights.  The kit draws no numbers from Python's or NumPy's global generators (it uses
+    ``numpy.random.default_rng``), so those are left alone.
     """
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+
+def keeps_global_rng(fn):
+    """Decorator: run ``fn`` inside :func:`torch.random.fork_rng`, so its seeding leaves the caller's torch
+    random state (CPU and visible GPUs) as it was."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with torch.random.fork_rng():
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 def set_threads(n: int | None = None) -> int:

@@ -46,7 +46,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from kit.core.errors import KitError
-from kit.core.runtime import get_device, seed_everything
+from kit.core.runtime import get_device, keeps_global_rng, seed_everything
 from kit.eval.crossfit import CROSSFIT_GROUPS, cross_fit_predict
 from kit.eval.cv import cross_val_predict_loso
 from kit.eval.metric import subject_auc
@@ -258,6 +258,7 @@ def _lda(inputs: dict, rows: np.ndarray, y: np.ndarray, subject: np.ndarray, sfr
     return RiemannTS(sfreq=sfreq).fit_features(inputs["tangent"][rows], y, subject)
 
 
+@keeps_global_rng
 def fit_fusion_model(inputs: dict, rows: np.ndarray, y: np.ndarray, subject: np.ndarray,
                      cfg: ChannelFusionConfig, sfreq: float = 200.0) -> FittedFusion:
     """Train one fusion on the trials ``rows`` (positions in ``inputs``), early-stopped on its own subjects.

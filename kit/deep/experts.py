@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.special import expit
 from tqdm.auto import tqdm
 
 from kit.store.artifacts import config_hash, load_checkpoint, load_npz, save_checkpoint, save_npz
@@ -41,7 +42,7 @@ from kit.core.errors import CheckpointError, KitError
 from kit.deep.mae import MAEConfig, load_mae
 from kit.deep.maml import META_MODES, draw_step, outer_loss, subject_tasks
 from kit.deep.nets import AttentionPoolHead, ExpertBank, MaskedAutoencoder, model_slice, model_stack, pool_time
-from kit.core.runtime import get_device, seed_everything
+from kit.core.runtime import get_device, keeps_global_rng, seed_everything
 
 
 @dataclass
@@ -121,6 +122,7 @@ def predict_model(head: AttentionPoolHead, m: int, x: torch.Tensor, *,
     return tuple(a[0] for a in predict_heads(one, x, batch=batch))
 
 
+@keeps_global_rng
 def fit_heads(x: torch.Tensor, y: np.ndarray, subject: np.ndarray, jobs: list[Job], cfg: ExpertsConfig, *,
               device: torch.device, progress: bool = True) -> tuple[list[dict], dict]:
     """Fit the heads of every job at once on shared minibatches, with early stopping.
@@ -504,7 +506,7 @@ def experts_probabilities(arrays: dict, n_times: int) -> dict[str, np.ndarray]:
     the trial logit) and, where present, ``inner (n_groups, n_train, n_times)``.
     """
     def flat(logits):  # (..., n_chans) -> (..., n_times)
-        p = 1.0 / (1.0 + np.exp(-logits.mean(axis=-1, dtype=np.float64)))
+        p = expit(logits.mean(axis=-1, dtype=np.float64))
         return np.repeat(p[..., None], n_times, axis=-1).astype(np.float32)
 
     out = {"oof": flat(arrays["oof_logits"]), "test": flat(arrays["test_logits"].mean(axis=0))}

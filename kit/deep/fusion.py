@@ -37,15 +37,17 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.special import expit
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from tqdm.auto import tqdm
 
 from kit.store.artifacts import load_checkpoint, load_npz, save_checkpoint, save_npz
 from kit.core.errors import KitError
 from kit.eval.metric import subject_auc
+from kit.signal.features import zscore_per_subject
 from kit.deep.nets import SpatioTemporalFusion, upsample_time
 from kit.methods.lda import haufe_pattern
-from kit.core.runtime import get_device, seed_everything
+from kit.core.runtime import get_device, keeps_global_rng, seed_everything
 
 FUSION_KINDS = ("lda", "net")
 """The fusion models ``FusionConfig.kind`` chooses among ("auto": by inner score)."""
@@ -71,19 +73,12 @@ class FusionConfig:
 
 
 def zscore_by_subject(a: np.ndarray, subject: np.ndarray) -> np.ndarray:
-    """z-score ``a (n_trials, n_chans[, T])`` per subject and channel (over trials and time; no labels).
+    """z-score ``a (n_trials, n_chans[, T])`` per subject and channel (over trials and time; no labels), float32.
 
-    Makes the outputs of expert models trained on different subject sets
-    (cross-fit models, LOSO folds) comparable.  Float32.
+    :func:`kit.signal.features.zscore_per_subject` in float64, stored float32: makes the outputs of expert models
+    trained on different subject sets (cross-fit models, LOSO folds) comparable.
     """
-    a = np.asarray(a, np.float64)
-    out = np.empty_like(a)
-    axes = (0,) + tuple(range(2, a.ndim))
-    for s in np.unique(subject):
-        m = subject == s
-        mu, sd = a[m].mean(axis=axes, keepdims=True), a[m].std(axis=axes, keepdims=True)
-        out[m] = (a[m] - mu) / np.maximum(sd, 1e-6)
-    return out.astype(np.float32)
+    return zscore_per_subject(np.asarray(a, np.float64), subject).astype(np.float32)
 
 
 def fit_lda(z: np.ndarray, y: np.ndarray, cfg: FusionConfig) -> dict[str, np.ndarray]:
@@ -92,6 +87,7 @@ def fit_lda(z: np.ndarray, y: np.ndarray, cfg: FusionConfig) -> dict[str, np.nda
     return {"coef": lda.coef_[0].astype(np.float32), "intercept": np.float32(lda.intercept_[0])}
 
 
+@keeps_global_rng
 def fit_net(c: np.ndarray, y: np.ndarray, cfg: FusionConfig) -> SpatioTemporalFusion:
     """Train :class:`SpatioTemporalFusion` on logit courses ``c (n, n_chans, T)`` with labels ``y (n,)``.
 
@@ -247,7 +243,8 @@ def read_expert_outputs(path: str | os.PathLike) -> dict[str, np.ndarray]:
 
 
 def sigmoid(a: np.ndarray) -> np.ndarray:
-    return (1.0 / (1.0 + np.exp(-np.asarray(a, np.float64)))).astype(np.float32)
+    """P from logits, computed in float64 (:func:`scipy.special.expit`), stored float32."""
+    return expit(np.asarray(a, np.float64)).astype(np.float32)
 
 
 def train_fusion_loso(experts_predictions: str | os.PathLike, cfg: FusionConfig, out_dir: str | os.PathLike,

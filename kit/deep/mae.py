@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from kit.store.artifacts import config_hash, load_checkpoint, save_checkpoint
 from kit.core.errors import KitError
 from kit.deep.nets import MaskedAutoencoder, pool_time
-from kit.core.runtime import get_device, seed_everything
+from kit.core.runtime import get_device, keeps_global_rng, seed_everything
 
 
 @dataclass
@@ -69,6 +69,7 @@ def as_sequences(features: np.ndarray, pool: int) -> torch.Tensor:
     return x.reshape(-1, x.shape[2], x.shape[3])  # one sequence per trial and channel
 
 
+@keeps_global_rng
 def pretrain_mae(features: np.ndarray, cfg: MAEConfig, out_dir: str | os.PathLike,
                  *, device: str | None = None, progress: bool = True) -> tuple[MaskedAutoencoder, list[dict]]:
     """Pretrain the MAE and write ``out_dir/mae.pt`` (weights + config + loss history).

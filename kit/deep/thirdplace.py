@@ -37,7 +37,7 @@ from torch.func import functional_call
 from tqdm.auto import tqdm
 
 from kit.core.errors import KitError
-from kit.core.runtime import get_device, seed_everything
+from kit.core.runtime import get_device, keeps_global_rng, seed_everything
 from kit.deep.mae import MAEConfig, load_mae, pretrain_mae
 from kit.deep.maml import fast_adapt, sample_task, subject_tasks
 from kit.deep.nets import BankLinear, ChannelTransformer
@@ -105,6 +105,7 @@ def thirdplace_features(X: np.ndarray, subject: np.ndarray, sfreq: float) -> np.
     return deep_features(X, subject, sfreq, bands=BANDS, broad={}, slow_cutoff=None)
 
 
+@keeps_global_rng
 def fomaml_train(x: torch.Tensor, y: np.ndarray, subject: np.ndarray, init: dict | None, cfg: ThirdPlaceConfig,
                  *, progress: bool = False) -> SampleExperts:
     """Meta-train the experts with first-order MAML, one task per subject; returns the meta-initialisation.

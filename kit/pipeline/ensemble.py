@@ -48,10 +48,9 @@ import numpy as np
 from scipy.ndimage import uniform_filter1d
 from scipy.optimize import minimize
 from scipy.special import expit, logit
-from scipy.stats import rankdata
 
 from kit.core.errors import KitError
-from kit.eval.metric import window_score
+from kit.eval.metric import per_sample_auc, window_score
 
 RULES = ("best", "significant", "stack", "sigstack", "grid")
 """Selection rules, simplest first (see the module docstring)."""
@@ -195,17 +194,14 @@ class Table:
         """Per-subject AUC of the blends ``W (n_w, C)`` of ``P (C, n_trials[, n_times])``.
 
         With ``W`` None, ``P`` holds the blends already, ``(n_w, n_trials[, n_times])``. Returns
-        ``(n_w, n_subjects[, n_times])``; Mann-Whitney U from average ranks, as
-        :func:`kit.eval.metric.per_sample_auc`, one subject at a time to bound memory.
+        ``(n_w, n_subjects[, n_times])`` (:func:`kit.eval.metric.per_sample_auc`, one subject at a time to bound
+        memory).
         """
         out = []
-        for sid, r, pos in zip(self.subjects, self.rows, self.pos):
-            n1, n0 = int(pos.sum()), int((~pos).sum())
-            if n1 == 0 or n0 == 0:
-                raise KitError(f"subject {sid}: one class only; AUC is undefined")
+        for r, pos in zip(self.rows, self.pos):
             B = P[:, r] if W is None else np.tensordot(W, P[:, r], axes=(1, 0))  # (n_w, n_rows[, n_times])
-            ranks = rankdata(B, axis=1, method="average")
-            out.append((ranks[:, pos].sum(axis=1) - n1 * (n1 + 1) / 2.0) / (n1 * n0))
+            flat = np.moveaxis(B, 1, 0).reshape(len(r), -1)  # (n_rows, n_w[ * n_times]): trials first
+            out.append(per_sample_auc(flat, pos).reshape(B.shape[:1] + B.shape[2:]))
         return np.stack(out, axis=1)
 
     def curves(self, W: np.ndarray, post: tuple) -> np.ndarray:
@@ -375,7 +371,7 @@ RULE_FUNCTIONS = {"best": rule_best, "significant": rule_significant, "stack": r
 
 
 def fit_ensemble(oof: dict[str, np.ndarray], y: np.ndarray, subject: np.ndarray,
-                 cfg: EnsembleConfig = EnsembleConfig(), *, inner: dict[str, np.ndarray] | None = None,
+                 cfg: EnsembleConfig | None = None, *, inner: dict[str, np.ndarray] | None = None,
                  group: np.ndarray | None = None) -> EnsembleFit:
     """Fit the rule on out-of-fold predictions; its own LOSO score without the held-out labels.
 
@@ -391,7 +387,8 @@ def fit_ensemble(oof: dict[str, np.ndarray], y: np.ndarray, subject: np.ndarray,
     oof : dict name -> ndarray, shape (n_trials, n_times)
         Out-of-fold P(emotional) of every component, same trial order.
     y, subject : ndarray, shape (n_trials,)
-    cfg : EnsembleConfig
+    cfg : EnsembleConfig, optional
+        Default ``EnsembleConfig()``.
     inner : dict name -> ndarray, shape (n_groups, n_trials, n_times), optional
         Cross-fitted P(emotional) of every component (same names as ``oof``).
     group : ndarray of int, shape (n_trials,), required with ``inner``
@@ -407,6 +404,7 @@ def fit_ensemble(oof: dict[str, np.ndarray], y: np.ndarray, subject: np.ndarray,
         Unknown rule, no components, components of different shapes, ``inner``
         missing a component or without ``group``.
     """
+    cfg = cfg or EnsembleConfig()
     if cfg.rule not in RULE_FUNCTIONS:
         raise KitError(f"ensemble: unknown rule {cfg.rule!r}; choose from {', '.join(RULES)}")
     rule = RULE_FUNCTIONS[cfg.rule]

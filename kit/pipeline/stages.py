@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 
 from kit.core.errors import KitError
 from kit.deep.experts import ExpertsConfig, head_inputs, head_state, predict_heads, train_experts_loso
@@ -434,7 +435,7 @@ def run_tent_stage(run, cfg=None, *, force: bool = False) -> dict:
     oof = np.zeros((len(s_tr), n_times), np.float32)
     for k, s in enumerate(sids):
         m = s_tr == s
-        oof[m] = (1.0 / (1.0 + np.exp(-trial[k, m])))[:, None]
+        oof[m] = expit(trial[k, m])[:, None]
     arrays = dict(oof=oof, subject=s_tr, y=run.dataset.y[train])
     save_npz(run.stage_dir(TENT) / "predictions.npz", **arrays)
     run.mark_done(TENT, stamp)
