@@ -7,6 +7,7 @@ Subcommands::
     run [--data DIR] [--profile quick|full]                             execute notebooks 01-05
     cv [--data DIR] --method NAME [--profile quick|full]                LOSO score of one method
     bench [--data DIR ...] [--profile P] [--out MD] [--memory]          every anchor and stage side by side
+    profile-stages [--data DIR] [--stages ...] [--out JSON]             each stage's time and memory, the critical path
     validate SUBMISSION [--data DIR]                                    check a submission file
     score SUBMISSION --labels CSV                                       window-AUC of a submission
     submit SUBMISSION -m MESSAGE [--data DIR] [--dry-run]               validate, then upload to Kaggle (its API)
@@ -166,6 +167,25 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return bench_command(args)
 
 
+def cmd_profile_stages(args: argparse.Namespace) -> int:
+    """``python -m kit profile-stages``: each stage's wall time and peak memory, the critical path; last line JSON."""
+    from kit.app.runner import PREFETCH
+    from kit.data.demo import ensure_data
+    from kit.pipeline.timing import STAGES, format_profile, profile_stages
+
+    background = PREFETCH["05_ensembling"]
+    result = profile_stages(ensure_data(args.data), profile=args.profile, stages=args.stages or STAGES,
+                            out_root=args.out_root, keep=args.keep)
+    text = format_profile(result, background)
+    print(text)
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result.to_json(), indent=1))
+    print(json.dumps(result.to_json(), sort_keys=True))
+    return 0
+
+
 def cmd_rules(args) -> int:
     from kit.app.bench import rules_command
 
@@ -308,8 +328,25 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples over subjects (default 2000)")
     s.add_argument("--null-scale", type=float, default=1.0,
                    help="size of the null copy x the real trial counts (default 1.0; 0 = the demo folder's)")
-    s.add_argument("--jobs", type=int, default=1, help="folders benched at once, one process each (default 1)")
+    s.add_argument("--jobs", type=int, default=1,
+                   help="tasks at once (folders x method parts): loky processes or local Dask workers (default 1)")
+    s.add_argument("--backend", choices=("loky", "dask", "ray"), default="loky",
+                   help="joblib backend of the tasks: loky (this machine, default), dask (a Dask cluster), ray")
+    s.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="a running Dask scheduler (tcp://host:8786) or Ray cluster; default a local cluster")
     s.set_defaults(func=cmd_bench)
+
+    s = sub.add_parser("profile-stages", help="each stage's wall time and peak memory (fresh process each), "
+                       "and the critical path of kit run")
+    s.add_argument("--data", default=None, help="data folder (default as for run)")
+    s.add_argument("--profile", default="quick", help="quick (default), full or smoke")
+    s.add_argument("--stages", nargs="+", default=None, metavar="STAGE",
+                   help="a subset of load features <anchors> mae experts fusion fusion_lda ensemble nb01..nb05")
+    s.add_argument("--out-root", default=None,
+                   help="output root of the stages (default: profile-stages/<data> under the output root; emptied)")
+    s.add_argument("--keep", action="store_true", help="keep the artifacts already in --out-root")
+    s.add_argument("--out", default=None, help="also write the result as JSON to this file")
+    s.set_defaults(func=cmd_profile_stages)
 
     s = sub.add_parser("null-study", help="cheap anchors and their ensemble (nested vs cross-fitted) on null seeds")
     s.add_argument("--seeds", type=int, default=12, help="null simulations, seeds 0..N-1 (default 12)")

@@ -169,7 +169,7 @@ def bench_folder(data, profile: str = "quick", *, methods=tuple(METHODS), n_boot
     for name in ANCHORS + tuple(ANCHOR_LEVERS):
         if name in wanted:
             preds[name] = timed(name, lambda: stages.run_baseline_stage(run, name))["oof"]
-    deep = [m for m in wanted if METHODS[m].kind != "anchor"]
+    deep = [m for m in wanted if METHODS[m].kind != "anchor" and m not in ANCHOR_LEVERS]  # anchor levers need no MAE
     if deep:
         timed("mae", lambda: stages.run_mae_stage(run))
     for name in EXPERT_LEVERS:
@@ -407,10 +407,93 @@ def memory_probe(scale: float = 1.0, *, seed: int = 0) -> dict:
     return out
 
 
-def bench_job(folder, profile, methods, n_boot, seed, is_null, verbose, threads) -> FolderResult:
-    """One folder in a worker process (:func:`run_bench` with ``jobs > 1``)."""
+def bench_job(folder, profile, methods, n_boot, seed, is_null, verbose, threads, *, artifacts: Path | None = None,
+              output: str | None = None) -> FolderResult:
+    """One folder in a worker process (:func:`kit.app.bench.parallel_bench`); ``output`` becomes ``$KIT_OUTPUT``."""
+    if output:
+        os.environ["KIT_OUTPUT"] = output
     with thread_limit(threads):
-        return bench_folder(folder, profile, methods=methods, n_boot=n_boot, seed=seed, null=is_null, verbose=verbose)
+        return bench_folder(folder, profile, methods=methods, n_boot=n_boot, seed=seed, null=is_null, verbose=verbose,
+                            artifacts=artifacts)
+
+
+def bench_parts(methods=tuple(METHODS)) -> list[tuple[str, ...]]:
+    """The bench's independent tasks on one folder: each anchor (and anchor lever) alone, the deep stages together.
+
+    The deep stages form one chain (MAE -> experts -> fusion, levers beside them) that writes shared
+    artifacts, so they stay in one task; the anchors share nothing but the data.  The ensemble needs every
+    component and is left to :func:`bench_folder` once the parts are done (:func:`kit.app.bench.run_bench`).
+
+    Parameters
+    ----------
+    methods : sequence of str
+        As :func:`bench_folder` takes them (``ensemble`` adds its components).
+
+    Returns
+    -------
+    list of tuple of str
+        The parts, anchors first in :data:`METHODS` order, the deep part last.
+
+    Raises
+    ------
+    KitError
+        Unknown method.
+    """
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise KitError(f"bench: unknown methods {unknown}; choose from {', '.join(METHODS)}")
+    wanted = [m for m in METHODS if m in methods]
+    if "ensemble" in wanted:
+        wanted = [m for m in METHODS if m in set(wanted) | set(ENSEMBLE_COMPONENTS)]
+    solo = [(m,) for m in wanted if m in ANCHORS or m in ANCHOR_LEVERS]
+    deep = tuple(m for m in wanted if m not in ANCHORS and m not in ANCHOR_LEVERS and m != "ensemble")
+    return solo + ([deep] if deep else [])
+
+
+def bench_part(folder, profile: str, methods, *, artifacts: Path, threads: int = 1, verbose: bool = False,
+               output: str | None = None) -> dict:
+    """One part of :func:`bench_parts` on one folder, in a worker: computes its stages, returns their compute times.
+
+    Parameters
+    ----------
+    folder : path
+        The data folder (a path every worker sees).
+    profile : str
+    methods : tuple of str
+        One part of :func:`bench_parts`.
+    artifacts : Path
+        The folder's artifacts (on storage every worker sees; the later :func:`bench_folder` reads them).
+    threads : int
+        Threads per numeric library in the worker (:func:`kit.core.runtime.thread_limit`).
+    output : str, optional
+        The client's output root, set as ``$KIT_OUTPUT`` in the worker (where a stage writes beside its artifacts).
+
+    Returns
+    -------
+    dict
+        ``{"{stage}@{config hash}": seconds}`` of the stages this call computed (cached stages left out):
+        the entries of the folder's ``bench_times.json``, merged by the caller (parts run at once, each
+        writing the file alone would lose the others' entries).
+    """
+    if output:
+        os.environ["KIT_OUTPUT"] = output
+    with thread_limit(threads):
+        res = bench_folder(folder, profile, methods=methods, n_boot=10, verbose=verbose, artifacts=Path(artifacts))
+    out = {}
+    for name, seconds in res.seconds.items():
+        stamp = Path(artifacts) / name / "stage.json"
+        if not res.cached.get(name) and stamp.is_file() and name != "ensemble":
+            out[f"{name}@{json.loads(stamp.read_text()).get('hash', '')}"] = round(seconds, 1)
+    return out
+
+
+def merge_bench_times(artifacts: Path, times: dict) -> None:
+    """Add ``{"{stage}@{hash}": seconds}`` entries to ``artifacts/bench_times.json`` (one writer: the caller)."""
+    path = Path(artifacts) / "bench_times.json"
+    stored = json.loads(path.read_text()) if path.is_file() else {}
+    stored.update(times)
+    with atomic_write(path, "w") as fh:
+        json.dump(stored, fh, indent=1, sort_keys=True)
 
 
 def null_study(n_seeds: int = 12, *, scale: float = 0.2, where: str | os.PathLike | None = None,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -29,9 +30,11 @@ from kit.data.dataset import Dataset, load_dataset
 from kit.data.demo import ensure_data
 from kit.eval.cv import load_or_create_folds
 from kit.pipeline.profiles import PROFILES, FeatureConfig, stage_config
+from kit.signal import features as features_module
+from kit.signal import sequences
 from kit.signal.features import euclidean_alignment
 from kit.signal.sequences import deep_features
-from kit.store.artifacts import config_dict, config_hash, write_json
+from kit.store.artifacts import atomic_write, config_dict, config_hash, write_json
 from kit.store.paths import output_root
 
 
@@ -79,10 +82,49 @@ class Run:
 
     @cached_property
     def features(self) -> np.ndarray:
-        """:func:`kit.signal.sequences.deep_features` of every trial, ``(n_trials, n_chans, n_times, 7)`` float32."""
+        """:func:`kit.signal.sequences.deep_features` of every trial, ``(n_trials, n_chans, n_times, 7)`` float32.
+
+        Computed once per data folder and kept on disk (:attr:`feature_cache`): the notebooks run in
+        separate processes, and 02, 03 and 04 each need them (at the competition's size about 1 GiB, a
+        minute to compute and seconds to read).  The file's name holds the data fingerprint, the feature
+        config and a hash of the code that computes them, so changed data or code never reads a stale file.
+        """
+        path = self.feature_cache
+        if path is not None and path.is_file():
+            try:
+                F = np.load(path, allow_pickle=False)
+            except (OSError, ValueError, EOFError):  # a truncated or foreign file: recompute and replace it
+                F = None
+            ds = self.dataset
+            if F is not None and F.dtype == np.float32 and F.shape[:3] == ds.X.shape:
+                return F
         ds = self.dataset
         X = euclidean_alignment(ds.X, ds.subject) if self.feature_config.align else ds.X
-        return deep_features(X, ds.subject, ds.sfreq)
+        F = deep_features(X, ds.subject, ds.sfreq)
+        if path is not None:
+            for old in path.parent.glob("features-*.npy"):  # one cache per data folder: the last features
+                if old != path:
+                    old.unlink(missing_ok=True)
+            with atomic_write(path, "wb") as fh:
+                np.save(fh, F, allow_pickle=False)
+        return F
+
+    @cached_property
+    def feature_cache(self) -> Path | None:
+        """``artifacts/{tag}/cache/features-{key}.npy``, or None when ``$KIT_FEATURE_CACHE`` is ``0``.
+
+        ``key`` hashes :attr:`fingerprint` (the trials, labels and subjects), the feature config, the
+        sampling rate, the kit's version and the source of :mod:`kit.signal.sequences` and
+        :mod:`kit.signal.features` (the code of the features).
+        """
+        if os.environ.get("KIT_FEATURE_CACHE", "1").strip() == "0":
+            return None
+        code = hashlib.blake2b(digest_size=8)
+        for module in (sequences, features_module):
+            code.update(Path(module.__file__).read_bytes())
+        key = config_hash({"data": self.fingerprint, "features": config_dict(self.feature_config),
+                           "sfreq": float(self.dataset.sfreq), "kit": __version__, "code": code.hexdigest()})
+        return self.artifacts / "cache" / f"features-{key}.npy"
 
     @cached_property
     def feature_config(self) -> FeatureConfig:

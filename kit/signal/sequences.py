@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Mapping
 
 import numpy as np
-from scipy.signal import butter, sosfiltfilt
 
 from kit.core.errors import KitError
+from kit.signal import features
 from kit.signal.features import BANDS, CHUNK_TRIALS, band_power, check_trials, zscore_per_subject
 
 BROAD_BANDS: dict[str, tuple[float, float]] = {"mu_beta": (8.0, 30.0)}
@@ -69,9 +69,7 @@ def lowpass(X: np.ndarray, sfreq: float, cutoff: float, order: int = 4) -> np.nd
     X = np.asarray(X)
     if not 0.0 < cutoff < sfreq / 2.0:
         raise KitError(f"low-pass cut-off {cutoff} Hz: need 0 < cutoff < Nyquist ({sfreq / 2:g} Hz)")
-    sos = butter(order, float(cutoff), btype="lowpass", fs=sfreq, output="sos")
-    n_times = X.shape[-1]
-    out = sosfiltfilt(sos, X, axis=-1, padtype="constant", padlen=n_times - 1)
+    out = features.lowpass(X, sfreq, cutoff, order)  # the same filter (one matrix product, filter_operator)
     return out if X.dtype == np.float64 else out.astype(np.float32)
 
 

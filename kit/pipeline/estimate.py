@@ -1,0 +1,227 @@
+"""How long ``kit run`` will take on this machine: each stage's measured cost per trial, the folder's trial count.
+
+Every stage's time is modelled as ``fixed + per_1000 * n / 1000`` seconds, ``n`` its folder's training
+trials or all trials (:data:`COUNTS`), the two constants fitted (:func:`fit_costs`) through two
+measurements (:data:`MEASURED`) of :func:`kit.pipeline.timing.profile_stages` (``python -m kit profile-stages``): the demo size
+(scale 0.2: 2,389 trials, 2,042 training) and the competition's size (scale 1: 11,943 trials, 10,209
+training), on :data:`MEASURED_ON`.  The stages are then put on ``kit run``'s two processes
+(:func:`kit.pipeline.timing.critical_path`: notebooks 01-04 beside the background anchors, then notebook 05).
+
+The constants are CPU seconds of single-threaded stages: about the wall time on a machine whose cores are
+free, which is what a user who starts ``kit run`` has (two stages at once need two cores; on one core the
+two processes share it and the run takes about their sum).  ``speed`` scales them for another machine.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kit.core.errors import KitError
+from kit.pipeline.timing import critical_path
+
+MEASURED_ON = "2 cores, AMD EPYC (KVM), 23 GiB, torch 2.13 CPU; kit 0.3, the commit after issue 25"
+"""The machine (and code) :data:`MEASURED` was measured on."""
+
+COUNTS = {"load": "all", "features": "all", "features_cached": "all", "starter": "train", "thetacov": "train",
+          "bandpower": "train", "riemann": "train", "eegnet": "train", "mae": "all", "experts": "train",
+          "fusion": "all", "fusion_lda": "train", "nb01": "train", "nb02": "all", "nb03": "train", "nb04": "all",
+          "nb05": "train"}
+"""Stage -> the trials its cost grows with: ``"all"`` (training and test: loading, features, the MAE, the
+fusion's inputs) or ``"train"`` (models fitted and statistics computed on the labelled trials)."""
+
+MEASURED: dict[str, list[tuple[int, int, dict[str, float]]]] = {
+    "quick": [],
+}
+"""Profile -> ``[(n_trials, n_train, {stage: CPU s}), ...]``: the stage tables of ``python -m kit profile-stages``
+on :data:`MEASURED_ON` (the demo folder at scale 0.2 and a simulated folder at scale 1)."""
+
+
+def fit_costs(measured) -> dict[str, tuple[str, float, float]]:
+    """Per stage ``(count, fixed s, s per 1,000 trials)`` through the measurements (a line through two sizes).
+
+    With one measurement the cost is taken as proportional to the trials; a line that would give a negative
+    fixed cost is replaced by the proportional one through the larger size.
+
+    Parameters
+    ----------
+    measured : list of (n_trials, n_train, dict of str -> float)
+
+    Returns
+    -------
+    dict of str -> (str, float, float)
+
+    Raises
+    ------
+    KitError
+        No measurement.
+    """
+    if not measured:
+        raise KitError("expected time: no measured stage costs")
+    pts = sorted(measured, key=lambda m: m[0])
+    small, large = pts[0], pts[-1]
+    out = {}
+    for stage, count in COUNTS.items():
+        n = lambda m: m[0] if count == "all" else m[1]  # noqa: E731
+        if stage not in large[2]:
+            continue
+        t1, n1 = float(large[2][stage]), n(large)
+        if stage in small[2] and n(small) != n1:
+            t0, n0 = float(small[2][stage]), n(small)
+            slope = (t1 - t0) / (n1 - n0)
+            fixed = t0 - slope * n0
+            if fixed >= 0 and slope >= 0:
+                out[stage] = (count, fixed, slope * 1000.0)
+                continue
+        out[stage] = (count, 0.0, t1 / n1 * 1000.0)
+    return out
+
+
+def costs(profile: str = "quick") -> dict[str, tuple[str, float, float]]:
+    """:func:`fit_costs` of the profile's :data:`MEASURED` tables.
+
+    Raises
+    ------
+    KitError
+        A profile without measurements.
+    """
+    if not MEASURED.get(profile):
+        raise KitError(f"no measured stage costs for profile {profile!r} "
+                       f"(measured: {', '.join(p for p, m in MEASURED.items() if m) or 'none'})")
+    return fit_costs(MEASURED[profile])
+
+
+@dataclass
+class Estimate:
+    """Expected time of ``kit run`` (:func:`expected_run`).
+
+    Attributes
+    ----------
+    n_trials, n_train : int
+        The folder's trials in all and its training trials.
+    profile : str
+    stages : dict of str -> float
+        Expected seconds of each stage of :data:`COUNTS`.
+    foreground, background, final : float
+        Notebooks 01-04 with their stages, the background anchors, notebook 05: s.
+    critical : str
+        ``"foreground"`` or ``"background"``: what notebook 05 waits for.
+    total : float
+        Expected wall time of the run, s.
+    machine : str
+        Where the constants were measured (:data:`MEASURED_ON`).
+    """
+
+    n_trials: int
+    n_train: int
+    profile: str
+    stages: dict = field(default_factory=dict)
+    foreground: float = 0.0
+    background: float = 0.0
+    final: float = 0.0
+    critical: str = "foreground"
+    total: float = 0.0
+    machine: str = MEASURED_ON
+
+    def line(self) -> str:
+        """``expected 14 min on this machine (...)``: what ``kit run`` prints before it starts."""
+        minutes = lambda s: f"{s / 60:.0f} min" if s >= 90 else f"{s:.0f} s"  # noqa: E731
+        return (f"expected {minutes(self.total)} on this machine ({self.n_trials:,} trials, profile {self.profile}: "
+                f"notebooks 01-04 {minutes(self.foreground)} beside the anchors {minutes(self.background)}, then "
+                f"notebook 05 {minutes(self.final)}; from the stage costs measured on {self.machine.split(';')[0]})")
+
+
+def stage_seconds(n_trials: int, n_train: int, profile: str = "quick", *, speed: float = 1.0) -> dict[str, float]:
+    """Expected seconds of each stage of :data:`COUNTS` for a folder of ``n_trials`` trials (``n_train`` labelled).
+
+    Parameters
+    ----------
+    n_trials, n_train : int
+        All trials and the training trials.
+    profile : str
+        A profile with measured costs (``quick``).
+    speed : float
+        This machine's speed relative to :data:`MEASURED_ON` (2.0: twice as fast).
+
+    Returns
+    -------
+    dict of str -> float
+
+    Raises
+    ------
+    KitError
+        A profile without measured costs, counts that are not positive, ``n_train > n_trials``.
+    """
+    table = costs(profile)
+    if n_train <= 0 or n_trials < n_train:
+        raise KitError(f"expected time: need 0 < n_train <= n_trials, got {n_train} and {n_trials}")
+    if speed <= 0:
+        raise KitError(f"expected time: speed must be positive, got {speed}")
+    n = {"all": n_trials, "train": n_train}
+    return {stage: (fixed + per_1000 * n[count] / 1000.0) / speed for stage, (count, fixed, per_1000) in table.items()}
+
+
+def count_trials(data) -> tuple[int, int]:
+    """``(n_trials, n_train)`` of a data folder (read with :func:`kit.data.dataset.load_dataset`: seconds at full size).
+
+    Raises
+    ------
+    KitError
+        A missing or unreadable data folder.
+    """
+    from kit.data.dataset import load_dataset
+
+    ds = load_dataset(Path(data))
+    return len(ds), int((~ds.is_test).sum())
+
+
+def expected_run(data=None, *, n_trials: int | None = None, n_train: int | None = None, profile: str = "quick",
+                 background=("thetacov", "bandpower", "riemann", "eegnet"), speed: float | None = None) -> Estimate:
+    """Expected wall time of ``python -m kit run`` from empty artifacts, per stage and in all.
+
+    Parameters
+    ----------
+    data : path, optional
+        The data folder (its trials are counted); or give ``n_trials`` and ``n_train``.
+    n_trials, n_train : int, optional
+        Trial counts (all, training); override the folder's.
+    profile : str
+        The run's profile (costs are measured for ``quick``).
+    background : sequence of str
+        The anchors ``kit run`` trains in its second process (``kit.app.runner.PREFETCH["05_ensembling"]``).
+    speed : float, optional
+        This machine against :data:`MEASURED_ON`; default ``$KIT_SPEED`` or 1.
+
+    Returns
+    -------
+    Estimate
+
+    Raises
+    ------
+    KitError
+        Neither a folder nor counts, a profile without costs, bad counts.
+    """
+    if n_trials is None or n_train is None:
+        if data is None:
+            raise KitError("expected time: give a data folder or n_trials and n_train")
+        counted = count_trials(data)
+        n_trials = counted[0] if n_trials is None else n_trials
+        n_train = counted[1] if n_train is None else n_train
+    speed = float(os.environ.get("KIT_SPEED", 1.0)) if speed is None else speed
+    seconds = stage_seconds(int(n_trials), int(n_train), profile, speed=speed)
+    path = critical_path(seconds, background)
+    return Estimate(int(n_trials), int(n_train), profile, seconds, sum(path.foreground.values()),
+                    sum(path.background.values()), sum(path.final.values()), path.critical, path.total)
+
+
+def expected_line(data, profile: str = "quick", background=("thetacov", "bandpower", "riemann", "eegnet")) -> str | None:
+    """:meth:`Estimate.line` for ``kit run`` on ``data``, or None where there is nothing to say.
+
+    None for a profile without measured costs or a folder that cannot be read (the run then reports its
+    own error); this never stops a run.
+    """
+    try:
+        return expected_run(data, profile=profile, background=background).line()
+    except KitError:
+        return None

@@ -1,0 +1,186 @@
+"""Issue 25, the main job's speed: EEGNet's commuted block 1 (the paper's numbers to float32 rounding), the deep
+features' disk cache, ``kit profile-stages`` (kit.pipeline.timing) and the expected time of ``kit run``
+(kit.pipeline.estimate)."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from kit.app.cli import main
+from kit.core.errors import KitError
+from kit.data.demo import write_demo_dataset
+from kit.methods.eegnet import DepthwiseConv1d, EEGNet, EEGNetClassifier, EEGNetConfig, window_moments
+from kit.methods.registry import run_baseline
+from kit.pipeline import estimate, timing
+from kit.pipeline.run import Run
+
+
+# ----------------------------------------------------------------------------- EEGNet, block 1 commuted
+def _pair(**kw):
+    torch.manual_seed(0)
+    old = EEGNet(16, 200, commuted=False, **kw)
+    new = EEGNet(16, 200, commuted=True, **kw)
+    new.load_state_dict(old.state_dict())
+    return old, new
+
+
+def test_commuted_block1_is_the_papers_block1_with_its_gradients_and_running_statistics():
+    old, new = _pair(dropout=0.0)
+    x = torch.randn(24, 16, 200) * 3 + 0.5  # not centred: the batch mean matters
+    a, b = old.block1(x), new.block1(x)
+    assert a.shape == b.shape == (24, 16, 1, 200)
+    np.testing.assert_allclose(b.detach().numpy(), a.detach().numpy(), atol=1e-5 * float(a.abs().max()))
+    old(x).square().sum().backward()
+    new(x).square().sum().backward()
+    for (name, p), q in zip(old.named_parameters(), new.parameters()):
+        if name.startswith("bn1"):  # batch norm 2 cancels them: both are rounding noise around 0
+            continue
+        np.testing.assert_allclose(q.grad.numpy(), p.grad.numpy(), atol=1e-5 * float(p.grad.abs().max()), err_msg=name)
+    for (name, p), q in zip(old.named_buffers(), new.buffers()):
+        np.testing.assert_allclose(q.numpy(), p.numpy(), rtol=1e-5, atol=1e-7, err_msg=name)
+    old.eval(), new.eval()
+    with torch.no_grad():
+        np.testing.assert_allclose(new(x).numpy(), old(x).numpy(), atol=1e-5)
+
+
+def test_depthwise_conv_backward_is_the_exact_gradient():
+    x = torch.randn(3, 4, 30, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(4, 1, 7, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(DepthwiseConv1d.apply, (x, w))
+    y = DepthwiseConv1d.apply(x, w)
+    np.testing.assert_allclose(y.detach(), torch.nn.functional.conv1d(x, w, groups=4).detach(), atol=1e-12)
+
+
+def test_window_moments_by_hand():
+    x = torch.randn(2, 3, 11, dtype=torch.float64)
+    k = 4
+    pad = torch.nn.functional.pad(x.reshape(6, 11), ((k - 1) // 2, k // 2))
+    win = pad.unfold(1, k, 1).reshape(-1, k)  # every window the kernel reads: (6 * 11, k)
+    mean, second = window_moments(x, k)
+    np.testing.assert_allclose(mean, win.mean(0), atol=1e-12)
+    np.testing.assert_allclose(second, win.T @ win / len(win), atol=1e-12)
+
+
+def test_commuted_eegnet_gives_the_papers_loso_predictions_on_tiny_data():
+    """The anchor's whole LOSO + test run, both orders, same seed: equal to 1e-5 (float32 rounding only)."""
+    rng = np.random.default_rng(0)
+    s = np.repeat(np.arange(4), 40)
+    y = np.tile(np.r_[np.zeros(20), np.ones(20)], 4).astype(int)
+    X = rng.standard_normal((160, 16, 200)).astype(np.float32) * 20
+    X[y == 1, :4, 80:120] += 8.0
+    runs = [run_baseline("eegnet", X, y, s, X[:30], s[:30] + 10, 200.0, epochs=1, commuted=c) for c in (False, True)]
+    np.testing.assert_allclose(runs[1][0], runs[0][0], atol=1e-5)  # out-of-fold
+    np.testing.assert_allclose(runs[1][1], runs[0][1], atol=1e-5)  # test, mean over folds
+    assert np.abs(runs[0][0] - 0.5).max() > 1e-3  # the networks did move
+
+
+def test_a_network_pickled_before_the_flag_uses_the_papers_order():
+    rng = np.random.default_rng(1)
+    X, y, s = rng.standard_normal((40, 16, 64)).astype(np.float32), np.tile([0, 1], 20), np.repeat([1, 2], 20)
+    clf = EEGNetClassifier(EEGNetConfig(epochs=1, commuted=True)).fit(X, y, s)
+    assert clf.model_.commuted
+    p = clf.predict_trials(X, s)
+    del clf.model_.commuted  # as unpickled from kit <= 0.3
+    np.testing.assert_allclose(clf.predict_trials(X, s), p, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- the features' disk cache
+def test_feature_cache_returns_identical_arrays_and_follows_the_data(tmp_path, monkeypatch):
+    monkeypatch.setenv("KIT_OUTPUT", str(tmp_path / "out"))
+    data = write_demo_dataset(tmp_path / "demo", scale=0.01, seed=2)
+    first = Run(data, "smoke", verbose=False)
+    F = first.features
+    path = first.feature_cache
+    assert path.is_file() and path.parent == first.artifacts / "cache"
+
+    def boom(*a, **k):
+        raise AssertionError("recomputed instead of read")
+
+    import kit.pipeline.run as run_module
+
+    monkeypatch.setattr(run_module, "deep_features", boom)
+    again = Run(data, "smoke", verbose=False)
+    G = again.features
+    assert again.feature_cache == path and G.dtype == F.dtype and np.array_equal(G, F)
+    monkeypatch.undo()
+    monkeypatch.setenv("KIT_OUTPUT", str(tmp_path / "out"))
+    # other data in the same folder: another key, recomputed, the old file removed
+    write_demo_dataset(tmp_path / "demo", scale=0.01, seed=3, overwrite=True)
+    other = Run(data, "smoke", verbose=False)
+    H = other.features
+    assert other.feature_cache != path and other.feature_cache.is_file() and not path.exists()
+    assert H.shape[1:] == F.shape[1:] and not (H.shape == F.shape and np.array_equal(H, F))
+    # a truncated file is recomputed and replaced
+    other.feature_cache.write_bytes(b"not numpy")
+    fresh = Run(data, "smoke", verbose=False)
+    assert np.array_equal(fresh.features, H) and np.array_equal(np.load(fresh.feature_cache), H)
+    # switched off
+    monkeypatch.setenv("KIT_FEATURE_CACHE", "0")
+    assert Run(data, "smoke", verbose=False).feature_cache is None
+
+
+# ----------------------------------------------------------------------------- kit profile-stages
+def test_critical_path_puts_the_stages_on_the_runs_two_processes():
+    t = {"load": 1, "features": 10, "features_cached": 2, "starter": 5, "thetacov": 3, "bandpower": 4,
+         "riemann": 6, "eegnet": 100, "mae": 7, "experts": 20, "fusion": 8, "fusion_lda": 1, "ensemble": 9,
+         "nb01": 30, "nb02": 3, "nb03": 2, "nb04": 5, "nb05": 40}
+    path = timing.critical_path(t)
+    # notebooks 01-04 with starter, mae, experts, fusion, fusion_lda, the features written (02) and read (03)
+    assert sum(path.foreground.values()) == 30 + 5 + 3 + 7 + 2 + 20 + 5 + 8 + 1 + (10 - 2) + 2
+    assert sum(path.background.values()) == 1 + 3 + 4 + 6 + 100
+    assert path.critical == "background" and path.slowest == "eegnet" and path.total == 114 + 40
+    t["eegnet"] = 10
+    path = timing.critical_path(t)
+    assert path.critical == "foreground" and path.slowest == "nb05" and path.total == 91 + 40
+
+
+def test_profile_stages_times_each_stage_in_its_own_process(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("KIT_OUTPUT", str(tmp_path / "out"))
+    data = write_demo_dataset(tmp_path / "demo", scale=0.01, seed=1)
+    out = tmp_path / "profile.json"
+    assert main(["profile-stages", "--data", str(data), "--profile", "smoke", "--stages", "load", "features",
+                 "features_cached", "starter", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "| starter |" in text and "critical path" in text
+    res = timing.StageProfile.from_json(json.loads(out.read_text()))
+    assert list(res.times) == ["load", "features", "features_cached", "starter"]
+    for t in res.times.values():
+        assert t.seconds > 0 and t.peak_mib > 50 and t.child_seconds >= t.seconds
+    assert res.times["features"].peak_mib > res.times["features"].base_mib  # the features were built there
+    root = tmp_path / "out" / "profile-stages" / "demo" / "artifacts" / "demo"
+    assert (root / "starter" / "predictions.npz").is_file() and list((root / "cache").glob("features-*.npy"))
+    assert not (tmp_path / "out" / "artifacts").exists()  # the user's artifacts are not touched
+    with pytest.raises(KitError, match="unknown stages"):
+        timing.profile_stages(data, stages=("load", "csp"))
+
+
+# ----------------------------------------------------------------------------- expected time
+def test_fitted_costs_reproduce_the_measurements_and_scale_with_trials():
+    for profile, tables in estimate.MEASURED.items():
+        for n_trials, n_train, times in tables:
+            got = estimate.stage_seconds(n_trials, n_train, profile)
+            for stage, seconds in times.items():
+                if stage in got:
+                    assert got[stage] == pytest.approx(seconds, rel=0.35, abs=3.0), (profile, stage)
+    est = estimate.expected_run(n_trials=11943, n_train=10209)
+    small = estimate.expected_run(n_trials=2389, n_train=2042)
+    assert small.total < est.total and est.total == pytest.approx(max(est.foreground, est.background) + est.final)
+    assert "expected" in est.line() and "on this machine" in est.line()
+    assert estimate.expected_run(n_trials=11943, n_train=10209, speed=2.0).total == pytest.approx(est.total / 2)
+
+
+def test_fit_costs_by_hand_and_errors(tmp_path):
+    c = estimate.fit_costs([(1000, 800, {"eegnet": 18.0, "load": 2.0}), (5000, 4000, {"eegnet": 82.0, "load": 1.0})])
+    assert c["eegnet"] == ("train", pytest.approx(2.0), pytest.approx(20.0))  # 2 s + 20 s per 1,000 training trials
+    assert c["load"] == ("all", 0.0, pytest.approx(0.2))  # a negative slope: proportional through the larger size
+    with pytest.raises(KitError, match="no measured stage costs"):
+        estimate.stage_seconds(100, 80, "full")
+    with pytest.raises(KitError, match="n_train"):
+        estimate.stage_seconds(100, 0)
+    assert estimate.expected_line(tmp_path / "missing") is None
+    data = write_demo_dataset(tmp_path / "demo", scale=0.01, seed=0)
+    line = estimate.expected_line(data)
+    assert line.startswith("expected ") and "trials" in line
+    assert estimate.expected_line(data, profile="full") is None
