@@ -7,11 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from kit.deep import experts as experts_mod
+from kit.deep import experts_loso as experts_mod
 from kit.store.artifacts import load_checkpoint, load_npz, save_npz
 from kit.eval.crossfit import crossfit_plan
 from kit.core.errors import KitError
-from kit.deep.experts import ExpertsConfig, head_inputs, load_bank, subject_auc, train_experts_loso
+from kit.deep.experts import ExpertsConfig, head_inputs, load_bank
+from kit.deep.experts_loso import train_experts_loso
+from kit.eval.metric import subject_auc
 from kit.deep.fusion import FusionConfig, load_fusion, predict, train_fusion_loso, zscore_by_subject
 from kit.deep.mae import MAEConfig, pretrain_mae
 from kit.deep.nets import AttentionPoolHead, pool_time

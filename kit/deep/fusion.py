@@ -181,7 +181,7 @@ def predict_fusion_test(stage_dir: str | os.PathLike, test_logits: np.ndarray, t
     stage_dir : path
         ``artifacts/{tag}/fusion``.
     test_logits, test_course : ndarray, shape (n_folds, n_test, E) and (n_folds, n_test, E, T)
-        :func:`kit.deep.experts.predict_experts_test` outputs (not yet z-scored).
+        :func:`kit.deep.experts_loso.predict_experts_test` outputs (not yet z-scored).
     test_subject : ndarray, shape (n_test,)
     n_times : int
 
@@ -254,7 +254,7 @@ def train_fusion_loso(experts_predictions: str | os.PathLike, cfg: FusionConfig,
     Parameters
     ----------
     experts_predictions : path
-        Stage 03's ``predictions.npz`` (:func:`kit.deep.experts.train_experts_loso`):
+        Stage 03's ``predictions.npz`` (:func:`kit.deep.experts_loso.train_experts_loso`):
         the only input; no expert checkpoint is read.
     cfg : FusionConfig
     out_dir : path

@@ -19,7 +19,7 @@ from kit.core.errors import KitError
 from kit.core.runtime import set_threads
 from kit.data.dataset import Dataset, load_dataset
 from kit.deep.channel_fusion import ChannelFusionConfig, fusion_inputs, predict_channel_fusion_test
-from kit.deep.experts import predict_experts_test
+from kit.deep.experts_loso import predict_experts_test
 from kit.deep.fusion import predict_fusion_test
 from kit.methods.registry import ANCHORS, predict_baseline
 from kit.pipeline.ensemble import apply_ensemble, candidate_from_json

@@ -20,7 +20,8 @@ import pandas as pd
 from scipy.special import expit
 
 from kit.core.errors import KitError
-from kit.deep.experts import ExpertsConfig, head_inputs, head_state, predict_heads, train_experts_loso
+from kit.deep.experts import ExpertsConfig, head_inputs, head_state, predict_heads
+from kit.deep.experts_loso import train_experts_loso
 from kit.deep.channel_fusion import ChannelFusionConfig, fusion_inputs, train_channel_fusion
 from kit.deep.fusion import FusionConfig, train_fusion_loso
 from kit.deep.mae import MAEConfig, load_mae, pretrain_mae
