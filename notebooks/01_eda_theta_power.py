@@ -287,6 +287,7 @@ print(f"Riemannian distance of the subjects' mean covariances to the grand mean:
 # them up for the ensemble.
 
 # %%
+run.verbose = FORCE or not (run.artifacts / "starter" / "stage.json").is_file()  # no log line when reused
 preds = stages.run_baseline_stage(run, "starter", force=FORCE)
 score = cv.loso_score(preds["oof"], tr.y, tr.subject)
 start, stop = score["window"]

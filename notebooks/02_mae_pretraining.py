@@ -31,7 +31,8 @@
 # * loss: mean squared error on the masked samples only (He et al., CVPR 2022).
 #
 # The encoder is what the 16 channel experts of notebook 03 read. The weights, the config
-# and the loss history are written to `artifacts/<data>/mae/mae.pt`.
+# and the loss history are written to `artifacts/<data>/mae/mae.pt`. The cell below names this
+# run's data; the last cell says whether the encoder learned more than the features' smoothness.
 
 # %% tags=["parameters"]
 DATA = None  # data folder; None = $KIT_DATA, the Kaggle input, data/raw or the demo data
@@ -50,34 +51,42 @@ from kit.signal.sequences import deep_feature_names, describe_deep_features
 from kit.deep.mae import load_mae, nearest_visible_error, reconstruction_error
 from kit.deep.nets import count_parameters
 from kit.store.paths import output_root
+from kit.report import findings
+from kit.report.common import legend_outside, method_color
 from kit.report.plots import save_figure
+from IPython.display import Markdown, display
 
 run = stages.open_run(DATA, PROFILE)
 cfg = stage_config("mae", PROFILE)
 FIGURES = output_root() / "reports" / "figures"
+display(Markdown(findings.intro_for(run)))
 print(f"data: {run.data_root}  ->  artifacts: {run.artifacts}")
-print(cfg)
+pd.DataFrame(findings.config_rows(cfg)).set_index("setting")
 
 # %% [markdown]
 # ## The input features
 # One sequence per trial and channel: `(n_trials, n_chans, n_times, n_features)`.
 
 # %%
-print(pd.DataFrame(describe_deep_features()).to_string(index=False))
 F = run.features
-print(f"features {F.shape} ({F.nbytes / 2**20:.0f} MiB), "
-      f"{run.dataset.is_test.sum()} of {len(F)} trials from test subjects (used without labels)")
+print(f"features: {F.shape[0]} trials x {F.shape[1]} channels x {F.shape[2]} samples x {F.shape[3]} features "
+      f"({F.nbytes / 2**20:.0f} MiB); {run.dataset.is_test.sum()} of {len(F)} trials from test subjects (used "
+      "without labels)")
+pd.DataFrame(describe_deep_features())
 
 # %% [markdown]
 # ## Pretraining
 # Skipped when `mae.pt` exists for this config and data; an interrupted run resumes from
 # `last.pt`. The progress bar shows the masked-sample error of the model (`mse`) beside that
-# of copying the nearest visible sample (`nearest`) on the same masks.
+# of copying the nearest visible sample (`nearest`) on the same masks; a saved notebook keeps the
+# bar's final state only.
 
 # %%
+run.verbose = FORCE or not (run.artifacts / "mae" / "stage.json").is_file()  # the bar when it trains, no log when reused
 mae_path = stages.run_mae_stage(run, cfg, force=FORCE)
 model, cfg = load_mae(mae_path)
-print(f"{mae_path}: {count_parameters(model):,} parameters, sequence length {cfg.seq_len}")
+print(f"{mae_path.name} in {mae_path.parent}: {count_parameters(model):,} parameters, sequence length "
+      f"{cfg.seq_len} steps of {cfg.pool / run.dataset.sfreq * 1000:.0f} ms")
 
 # %% [markdown]
 # ## Did it learn anything?
@@ -92,14 +101,14 @@ ax.plot([h["epoch"] for h in history], [h["loss"] for h in history], "o-", label
 ax.plot([h["epoch"] for h in history], [h["reference"] for h in history], "s--", color="grey",
         label="copy nearest visible sample")
 ax.set(xlabel="epoch", ylabel="masked-sample MSE (z-score²)", title="MAE pretraining loss (training masks)")
-ax.legend(fontsize=8)
-fig.tight_layout()
+legend_outside(ax)
 save_figure(fig, FIGURES, "02_mae_loss")
 
 rng = np.random.default_rng(0)
 held = F[np.sort(rng.choice(len(F), size=min(512, len(F)), replace=False))]
 mse, ref = reconstruction_error(model, held, cfg, n_repeats=3), nearest_visible_error(held, cfg, n_repeats=3)
-print(f"masked MSE on 512 trials, fresh masks: MAE {mse:.4f} | nearest visible {ref:.4f} | predict 0 = 1.0")
+pd.DataFrame({"masked-sample MSE (z-score², fresh masks)": {"MAE": round(mse, 4), "copy nearest visible sample":
+                                                            round(ref, 4), "predict 0": 1.0}})
 
 # %%
 import torch
@@ -115,9 +124,14 @@ fig, axes = plt.subplots(1, 2, figsize=(9, 3), sharey=True)
 t = np.arange(seqs.shape[1]) * cfg.pool / run.dataset.sfreq
 for ax, f in zip(axes, show):
     ax.plot(t, seqs[0, :, f], "k-", lw=1, label="input")
-    ax.plot(t[mask[0]], pred[0, mask[0], f], "ro", ms=3, label="reconstruction (masked)")
+    ax.plot(t[mask[0]], pred[0, mask[0], f], "o", color=method_color("experts"), ms=3,
+            label="reconstruction (masked samples)")
     ax.set(title=names[f], xlabel="time after cue (s)")
 axes[0].set_ylabel("z-score")
-axes[0].legend(fontsize=8)
+legend_outside(axes[1])
 fig.tight_layout()
-save_figure(fig, FIGURES, "02_mae_reconstruction")
+_ = save_figure(fig, FIGURES, "02_mae_reconstruction")
+
+# %%
+display(Markdown(findings.mae_findings(mse, ref, n_params=count_parameters(model), n_trials=len(F),
+                                       epochs=len(history))))

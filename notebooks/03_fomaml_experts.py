@@ -38,6 +38,9 @@
 # cross-fit model and seed one batched computation. Outputs at model resolution (trial
 # logits, per-sample logits, attention) go to `artifacts/<data>/experts/predictions.npz`,
 # beside `fold{k}_seed{s}.pt` (each loadable alone with `kit.deep.experts.load_bank`).
+# The cell below names this run's data; the last cell says which channels decode, how well, and
+# where early stopping ended training (a progress bar that stops short of 100 % is early
+# stopping, not an interruption).
 
 # %% tags=["parameters"]
 DATA = None  # data folder; None = $KIT_DATA, the Kaggle input, data/raw or the demo data
@@ -45,26 +48,31 @@ PROFILE = "quick"  # "quick" or "full"
 FORCE = False  # retrain even if artifacts for the same config exist
 
 # %%
-import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
+from IPython.display import Markdown, display
 
 from kit.pipeline import stages
 from kit.pipeline.profiles import stage_config
 from kit.eval.cv import loso_score
-from kit.deep.experts import subject_auc
+from kit.eval.metric import subject_auc
+from kit.signal.edges import edge_effect
 from kit.store.paths import output_root
-from kit.report.plots import plot_attention_by_class, plot_auc_timecourse, save_figure
+from kit.report import findings
+from kit.report.plots import plot_attention_by_class, plot_auc_timecourse, plot_channel_auc
 
 run = stages.open_run(DATA, PROFILE)
 cfg = stage_config("experts", PROFILE)
 FIGURES = output_root() / "reports" / "figures"
-print(cfg)
-print(run.folds.groupby("fold").subject.first().to_dict())
+display(Markdown(findings.intro_for(run)))
+pd.DataFrame(findings.config_rows(cfg)).set_index("setting")
 
 # %%
+run.verbose = FORCE or not (run.artifacts / "experts" / "stage.json").is_file()  # the bar when it trains
 preds = stages.run_experts_stage(run, cfg, force=FORCE)
-print({k: v.shape for k, v in preds.items() if k.startswith(("oof", "test"))})
-print("outer steps chosen by early stopping, per fold:", preds["steps"].ravel().tolist())
+steps = preds["steps"]  # (n_folds, n_seeds): outer steps early stopping kept
+print(f"{steps.size} LOSO models (one per held-out subject and seed): early stopping kept {int(steps.min())}-"
+      f"{int(steps.max())} of the {cfg.max_steps} outer steps (median {int(np.median(steps))})")
 
 # %% [markdown]
 # ## Which channels decode?
@@ -73,16 +81,17 @@ print("outer steps chosen by early stopping, per fold:", preds["steps"].ravel().
 
 # %%
 tr = run.train
-per_channel = [subject_auc(preds["oof_logits"][:, c], tr.y, tr.subject) for c in range(len(tr.ch_names))]
+logits = preds["oof_logits"]  # (n_trials, n_chans): each expert's out-of-fold trial logit
+per_subject = np.array([[subject_auc(logits[tr.subject == s, c], tr.y[tr.subject == s], tr.subject[tr.subject == s])
+                         for c in range(len(tr.ch_names))] for s in tr.subjects])  # (n_subjects, n_chans)
+per_channel = dict(zip(tr.ch_names, per_subject.mean(axis=0)))
 mean_score = loso_score(preds["oof"], tr.y, tr.subject)
-fig, ax = plt.subplots(figsize=(8, 3))
-ax.bar(tr.ch_names, per_channel, color="tab:blue")
-ax.axhline(0.5, color="k", lw=0.8)
-ax.set(ylabel="mean per-subject AUC", title=f"single-expert decoding (out-of-fold, {len(np.unique(tr.subject))} subjects)")
-ax.set_ylim(0.45, max(0.56, max(per_channel) + 0.01))
-fig.tight_layout()
-save_figure(fig, FIGURES, "03_expert_auc_by_channel")
-print(f"experts (mean): LOSO score {mean_score['loso_score']:.4f}, window {mean_score['window']}")
+fig = plot_channel_auc(list(per_channel.values()), tr.ch_names, per_subject=per_subject,
+                       title=f"single-expert decoding: out-of-fold AUC per channel (mean ± SEM over "
+                             f"{len(tr.subjects)} subjects, {len(tr)} trials)",
+                       save_dir=FIGURES, name="03_expert_auc_by_channel")
+print(f"experts (mean of 16): LOSO score {mean_score['loso_score']:.4f}, window "
+      f"{findings.window_text(mean_score, tr.times)}")
 
 # %% [markdown]
 # ## Where in the trial do the experts look?
@@ -90,12 +99,22 @@ print(f"experts (mean): LOSO score {mean_score['loso_score']:.4f}, window {mean_
 # the pooled time steps); averaged over the experts, by class, mean ± SEM over subjects. A flat
 # curve (the dotted line) would be plain averaging; a peak says which part of the 1 s after
 # the cue the experts rely on; a class difference, that they look elsewhere after emotional cues.
+# Hatched: the samples where the band-power features the experts read are spoiled by the filter
+# edge effect (the widest span over the bands, notebook 01): attention there is attention to
+# filter artefacts.
 
 # %%
-fig = plot_attention_by_class(preds["oof_attention"], tr.y, tr.subject, tr.times, save_dir=FIGURES,
+edge = edge_effect(tr.sfreq, len(tr.times))
+TRUSTED = (max(tr.times[e.first] for e in edge.values()), min(tr.times[e.last] for e in edge.values()))
+fig = plot_attention_by_class(preds["oof_attention"], tr.y, tr.subject, tr.times, trusted=TRUSTED, save_dir=FIGURES,
                               name="03_expert_attention")
 
 # %%
-fig = plot_auc_timecourse({"experts (mean)": np.array(mean_score["curve"])}, tr.times,
-                          window=tuple(mean_score["window"]), save_dir=FIGURES,
+fig = plot_auc_timecourse({"experts (mean of 16)": np.array(mean_score["curve"])}, tr.times,
+                          window={"experts (mean of 16)": tuple(mean_score["window"])},
+                          title="channel experts: LOSO AUC per sample (mean over subjects)", save_dir=FIGURES,
                           name="03_experts_auc_timecourse")
+
+# %%
+display(Markdown(findings.experts_findings(per_channel, mean_score, tr.times, steps=steps, max_steps=cfg.max_steps,
+                                           n_subjects=len(tr.subjects))))

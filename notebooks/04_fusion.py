@@ -30,6 +30,9 @@
 #   reward (early stopping; epoch 0 = the LDA alone).
 # * `fusion_lda` (the simple reference): shrinkage LDA on the 16 experts' trial logits, fitted on
 #   their **cross-fitted** outputs (expert models that never saw the trial's subject).
+#
+# The cell below names this run's data; the last cell compares the fusions with the experts' mean
+# and says whether the network moved away from its LDA readout.
 
 # %% tags=["parameters"]
 DATA = None  # data folder; None = $KIT_DATA, the Kaggle input, data/raw or the demo data
@@ -39,12 +42,14 @@ FORCE = False  # retrain even if artifacts for the same config exist
 # %%
 import numpy as np
 import pandas as pd
+from IPython.display import Markdown, display
 
 from kit.deep.channel_fusion import channel_attention, fusion_inputs, load_channel_fusion
 from kit.deep.fusion import fusion_pattern
 from kit.eval.cv import loso_score
 from kit.pipeline import stages
 from kit.pipeline.profiles import stage_config
+from kit.report import findings
 from kit.report.plots import plot_auc_timecourse, plot_channel_matrix, plot_topomaps
 from kit.store.paths import output_root
 
@@ -52,19 +57,23 @@ run = stages.open_run(DATA, PROFILE)
 cfg = stage_config("fusion", PROFILE)
 FIGURES = output_root() / "reports" / "figures"
 tr = run.train
+display(Markdown(findings.intro_for(run)))
 
 # %%
+run.verbose = FORCE or not (run.artifacts / "fusion" / "stage.json").is_file()  # the bar when it trains
 fused = stages.run_fusion_stage(run, cfg, force=FORCE)
+run.verbose = FORCE or not (run.artifacts / "fusion_lda" / "stage.json").is_file()
 reference = stages.run_fusion_lda_stage(run, force=FORCE)
 experts = stages.load_components(run, ("experts",))["experts"]["oof"]
 scores = {"experts (mean of 16)": loso_score(experts, tr.y, tr.subject),
           "fusion_lda (reference)": loso_score(reference["oof"], tr.y, tr.subject),
           "fusion": loso_score(fused["oof"], tr.y, tr.subject)}
 table = pd.DataFrame({"LOSO score": {k: round(v["loso_score"], 4) for k, v in scores.items()},
-                      "mean AUC": {k: round(v["mean_auc"], 4) for k, v in scores.items()}})
+                      "window (s)": {k: findings.window_text(v, tr.times) for k, v in scores.items()},
+                      "mean AUC over samples": {k: round(v["mean_auc"], 4) for k, v in scores.items()}})
 moved = int((fused["best_epoch"] > 0).sum())
 print(f"The network moved away from the LDA readout in {moved} of {len(fused['best_epoch'])} LOSO folds "
-      f"(early-stopped epochs: {fused['best_epoch'].tolist()}).")
+      f"(epochs kept by early stopping: {int(fused['best_epoch'].min())}-{int(fused['best_epoch'].max())}).")
 table
 
 # %% [markdown]
@@ -113,4 +122,8 @@ fig = plot_topomaps({f"LDA weights (mean of {len(coef)} folds)": coef.mean(0),
 # %%
 fig = plot_auc_timecourse({k: np.array(v["curve"]) for k, v in scores.items()}, tr.times,
                           window={k: tuple(v["window"]) for k, v in scores.items()},
+                          title="fusions vs the experts' mean: LOSO AUC per sample (mean over subjects)",
                           save_dir=FIGURES, name="04_fusion_auc_timecourse")
+
+# %%
+display(Markdown(findings.fusion_findings(scores, tr.times, moved=moved, n_folds=len(fused["best_epoch"]))))

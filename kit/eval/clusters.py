@@ -437,15 +437,17 @@ def dz_interval(values: np.ndarray, level: float = 0.95) -> EffectSize:
     if n < 3 or not sd > 0:
         raise KitError(f"an effect size needs at least 3 differences that are not all equal, got {n}")
     dz = float(v.mean() / sd)
-    t, df = dz * np.sqrt(n), n - 1
+    t, df = abs(dz) * np.sqrt(n), n - 1  # solved for |t| (scipy's nct is stable there), flipped back below
     a = (1.0 - level) / 2.0
 
     def ncp(q):  # the noncentrality whose q-quantile is t: nct.cdf(t, df, ncp) = 1 - q
         f = lambda nc: stats.nct.cdf(t, df, nc) - (1.0 - q)  # noqa: E731 - decreasing in nc
-        lo, hi = t - 10.0 - abs(t), t + 10.0 + abs(t)
-        return optimize.brentq(f, lo, hi, xtol=1e-10)
+        return optimize.brentq(f, -10.0, 2.0 * t + 10.0, xtol=1e-10)
 
-    return EffectSize(dz, float(ncp(a) / np.sqrt(n)), float(ncp(1.0 - a) / np.sqrt(n)), float(level), n)
+    low, high = ncp(a) / np.sqrt(n), ncp(1.0 - a) / np.sqrt(n)
+    if dz < 0:
+        low, high = -high, -low
+    return EffectSize(dz, float(low), float(high), float(level), n)
 
 
 def cluster_effect_size(test: "ClusterTest | TFRTest", cluster: "Cluster | TFRCluster", *,

@@ -43,7 +43,7 @@ DPI = 150
 METHOD_COLORS = {
     "starter": PALETTE[0], "thetacov": PALETTE[1], "bandpower": PALETTE[2], "experts": PALETTE[3],
     "eegnet": PALETTE[4], "riemann": PALETTE[5], "fusion": PALETTE[9], "fusion_lda": PALETTE[7],
-    "ensemble": "#000000",
+    "thirdplace": "#6a3d9a", "ensemble": "#000000",
 }
 """One colour per method across the kit (colour-blind safe; the ensemble black)."""
 
@@ -53,7 +53,7 @@ LEVER_BASE = {"riemann_flat": "riemann", "thetacov_ea": "thetacov", "eegnet_ea":
 """Each lever of :data:`kit.methods.registry.METHODS` and the method it changes: its colour is a shade of that
 method's (and its line dashed), so a lever reads as a variant without reusing a colour."""
 
-_EXTRA = ("#6a3d9a", "#b15928", "#1f78b4", "#33a02c", "#e31a1c", "#ff7f00")  # names outside the kit's methods
+_EXTRA = ("#b15928", "#1f78b4", "#33a02c", "#e31a1c", "#ff7f00", "#6a3d9a")  # names outside the maps above
 
 HATCH_UNTRUSTED = "////"
 """Hatch of the samples the filter edge effect spoils (:func:`mark_untrusted`)."""
@@ -106,15 +106,21 @@ def method_color(label: str, others: Iterable[str] = ()):
     colour
         :data:`METHOD_COLORS` for a method; for a lever (:data:`LEVER_BASE`) a shade of its method's colour.
     """
+    from kit.methods.registry import METHODS
+
     key = method_key(label)
     if key in METHOD_COLORS:
         return METHOD_COLORS[key]
     if key in LEVER_BASE:
         levers = [k for k, b in LEVER_BASE.items() if b == LEVER_BASE[key]]
         return _shade(METHOD_COLORS[LEVER_BASE[key]], levers.index(key))
-    taken = {method_color(o) for o in others if method_key(o) in METHOD_COLORS or method_key(o) in LEVER_BASE}
-    unknown = [method_key(o) for o in others if method_key(o) not in METHOD_COLORS and method_key(o) not in LEVER_BASE]
-    free = [c for c in (*PALETTE, *_EXTRA) if c not in taken]
+    newer = [m for m in METHODS if m not in METHOD_COLORS and m not in LEVER_BASE]  # added to the registry since
+    if key in newer:
+        return _EXTRA[newer.index(key) % len(_EXTRA)]
+    known = set(METHOD_COLORS) | set(LEVER_BASE) | set(newer)
+    taken = {method_color(o) for o in others if method_key(o) in known}
+    unknown = [method_key(o) for o in others if method_key(o) not in known]
+    free = [c for c in (*PALETTE, *_EXTRA[::-1]) if c not in taken and c not in METHOD_COLORS.values()]
     index = unknown.index(key) if key in unknown else len(unknown)
     return free[index % len(free)]
 
@@ -128,6 +134,8 @@ def legend_outside(ax, handles=None, labels=None, *, where: str = "right", **kwa
     """A legend outside the data: to the right of ``ax`` (``where="right"``) or below it (``"below"``)."""
     kw = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "borderaxespad": 0.0} if where == "right" else \
         {"loc": "upper center", "bbox_to_anchor": (0.5, -0.2), "borderaxespad": 0.0, "ncol": 3}
+    kw.setdefault("handleheight", 1.4)  # room for a hatch to show in the legend
+    kw.setdefault("handlelength", 2.4)
     kw.update(kwargs)
     args = () if handles is None else (handles,) if labels is None else (handles, labels)
     return ax.legend(*args, **kw)

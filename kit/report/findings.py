@@ -25,6 +25,32 @@ COMPETITION_TEST_SUBJECTS = (1, 7, 12)
 
 
 # ----------------------------------------------------------------------------- small pieces
+def config_rows(config) -> list[dict]:
+    """A dataclass config as rows ``{"setting": name, "value": value}`` (tuples and floats written plainly), for a
+    two-column table instead of the dataclass's one-line repr."""
+    import dataclasses
+
+    rows = []
+    for f in dataclasses.fields(config):
+        v = getattr(config, f.name)
+        if isinstance(v, float):
+            v = f"{v:g}"
+        elif isinstance(v, (tuple, list)):
+            v = ", ".join(str(u) for u in v) or "-"
+        rows.append({"setting": f.name, "value": str(v)})
+    return rows
+
+
+def intro_for(run) -> str:
+    """:func:`data_intro` of a :class:`kit.pipeline.run.Run`'s data folder."""
+    ds = run.dataset
+    kind = data_kind(run.data_root, len(ds.train), ds.test.subjects)
+    return data_intro(kind, n_subjects=ds.train.subjects.size, n_trials=len(ds.train),
+                      n_test_subjects=ds.test.subjects.size, n_test_trials=len(ds.test), ch_names=ds.ch_names,
+                      sfreq=ds.sfreq, n_times=len(ds.times))
+
+
+
 def seconds(start: int | None, stop: int | None, times: Sequence[float]) -> str:
     """Samples ``start``-``stop`` (inclusive) as ``"0.400-0.600 s"``; ``"no window"`` when ``start`` is None."""
     if start is None:
@@ -36,6 +62,12 @@ def window_text(score: Mapping, times: Sequence[float]) -> str:
     """The scored window of a :func:`kit.eval.cv.loso_score` dict in s, or "no window above chance"."""
     start, stop = score["window"]
     return "no window above chance" if start is None else seconds(start, stop, times)
+
+
+def window_clause(score: Mapping, times: Sequence[float]) -> str:
+    """``"window 0.000-0.995 s"`` or ``"no window above chance"``, to go in a sentence."""
+    text = window_text(score, times)
+    return text if score["window"][0] is None else f"window {text}"
 
 
 def overlap_untrusted(score: Mapping, times: Sequence[float], trusted: tuple[float, float] | None) -> float:
@@ -173,8 +205,8 @@ def eda_findings(*, time_test: ClusterTest, space_test: ClusterTest, band_rows: 
                  f"alpha = {time_test.alpha:g} with no correction across tests: about "
                  f"{n_tests * time_test.alpha:.1f} false positives are expected by chance among them if nothing "
                  "differs. Cohen's dz is computed on the cluster the test found, so it overstates the effect.")
-    score, where = starter["loso_score"], window_text(starter, times)
-    text = f"* The organisers' starter scores {score:.4f} leave-one-subject-out (window {where}"
+    score = starter["loso_score"]
+    text = f"* The organisers' starter scores {score:.4f} leave-one-subject-out ({window_clause(starter, times)}"
     share = overlap_untrusted(starter, times, trusted)
     if share > 0:
         text += f"; {100 * share:.0f} % of that window lies in the samples the theta filter's edge effect spoils"
@@ -210,7 +242,8 @@ def mae_findings(mse: float, reference: float, *, n_params: int, n_trials: int, 
         verdict = (f"not below copying the nearest visible sample ({reference:.4f}): the encoder has learned no "
                    "more than smoothness here (more epochs or data would be needed)")
     return "\n".join(["### What this run found", "",
-                      f"* The encoder ({n_params:,} parameters, {epochs} epochs on {n_trials:,} trials, no labels) "
+                      f"* The encoder ({n_params:,} parameters, {epochs} epoch{'s' if epochs != 1 else ''} on "
+                      f"{n_trials:,} trials, no labels) "
                       f"reconstructs masked samples with a mean squared error of {mse:.4f} (z-score², fresh "
                       f"masks; predicting 0 gives 1.0), {verdict}.",
                       "* Notebook 03 reads this frozen encoder's tokens."])
@@ -229,7 +262,7 @@ def experts_findings(per_channel: Mapping[str, float], score: Mapping, times: Se
              f"(best {items[0][0]} {items[0][1]:.3f}, worst {items[-1][0]} {items[-1][1]:.3f}; "
              f"{n_subjects} held-out subjects).",
              f"* The experts' mean trial logit scores {score['loso_score']:.4f} leave-one-subject-out "
-             f"(window {window_text(score, times)}; mean AUC {score['mean_auc']:.4f}).",
+             f"({window_clause(score, times)}; mean AUC {score['mean_auc']:.4f}).",
              f"* Early stopping on held-out training subjects ended {stopped} of {len(steps)} models before the "
              f"{max_steps} steps of the profile (median {int(np.median(steps))} steps): a progress bar that stops "
              "short of 100 % is early stopping, not an interruption."]
@@ -242,7 +275,7 @@ def fusion_findings(scores: Mapping[str, Mapping], times: Sequence[float], *, mo
     best = max(scores, key=lambda k: scores[k]["loso_score"])
     lines = ["### What this run found", ""]
     for k, s in scores.items():
-        lines.append(f"* {k}: LOSO {s['loso_score']:.4f} (window {window_text(s, times)}; mean AUC "
+        lines.append(f"* {k}: LOSO {s['loso_score']:.4f} ({window_clause(s, times)}; mean AUC "
                      f"{s['mean_auc']:.4f})" + (" — the best of the three" if k == best else "") + ".")
     if moved == 0:
         lines.append(f"* Early stopping kept the cross-channel network at zero in all {n_folds} folds: the `fusion` "
@@ -254,6 +287,52 @@ def fusion_findings(scores: Mapping[str, Mapping], times: Sequence[float], *, mo
 
 
 # ----------------------------------------------------------------------------- notebook 05 and kit run
+def blend_stability(per_subject: Sequence[Mapping]) -> tuple[list[dict], str]:
+    """How much the blend the rule chose moves between held-out subjects.
+
+    Parameters
+    ----------
+    per_subject : sequence of dict
+        :attr:`kit.pipeline.stages.EnsembleResult.per_subject` (``subject``, ``blend`` label as
+        ``"0.42 experts + 0.58 thetacov; none"``, ``inner_score``).
+
+    Returns
+    -------
+    rows : list of dict
+        Per component: ``component``, ``held-out subjects with weight > 0``, ``mean weight``, ``min weight``,
+        ``max weight`` (0 where a subject's blend left it out), largest mean first.
+    sentence : str
+        The verdict: the post-processings chosen, and the component whose weight moves most.
+    """
+    import re
+
+    weights, posts = [], []
+    for r in per_subject:
+        label = str(r["blend"]).split(" (+")[0]
+        body, _, post = label.partition("; ")
+        weights.append({name: float(w) for w, name in re.findall(r"([0-9.]+) ([A-Za-z_][\w]*)", body)})
+        posts.append(post or "none")
+    names = sorted({k for w in weights for k in w})
+    rows = []
+    for name in names:
+        v = np.array([w.get(name, 0.0) for w in weights])
+        rows.append({"component": name, "held-out subjects with weight > 0": f"{int((v > 0).sum())}/{len(v)}",
+                     "mean weight": round(float(v.mean()), 3), "min weight": round(float(v.min()), 3),
+                     "max weight": round(float(v.max()), 3)})
+    rows.sort(key=lambda r: -r["mean weight"])
+    counts = {p: posts.count(p) for p in dict.fromkeys(posts)}
+    post_text = ", ".join(f"{p} for {n}" for p, n in counts.items())
+    if rows:
+        wide = max(rows, key=lambda r: r["max weight"] - r["min weight"])
+        spread = (f"; the weight that moves most is {wide['component']}'s, {wide['min weight']:.2f}-"
+                  f"{wide['max weight']:.2f} across the held-out subjects")
+    else:
+        spread = ""
+    return rows, (f"Over {len(per_subject)} held-out subjects the rule chose the post-processing {post_text} "
+                  f"subject(s){spread}.")
+
+
+
 def _signed(v) -> str:
     return "n/a" if v is None else f"{v:+.4f}"
 
