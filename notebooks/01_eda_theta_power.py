@@ -180,7 +180,7 @@ print(f"cluster-forming threshold |t| > {ct.threshold:.2f} (two-sided p < {ct.th
       f"{ct.n_permutations} sign-flip permutations")
 fig = plots.plot_cluster_test(ct, band="theta", n_trials=len(tr), trusted=TRUSTED, save_dir=FIGURES,
                               name="01_theta_cluster_test")
-pd.DataFrame(clusters.cluster_table(ct)).drop(columns="where")
+pd.DataFrame(clusters.cluster_table(ct), columns=clusters.CLUSTER_COLUMNS).drop(columns="where")
 
 # %% [markdown]
 # ...then over channels x time, with neighbours on the scalp from the 10-20 template
@@ -191,7 +191,7 @@ pd.DataFrame(clusters.cluster_table(ct)).drop(columns="where")
 cst = clusters.cluster_test_space_time(P_tr, tr.y, tr.subject, tr.times, ch_names=tr.ch_names, seed=0)
 fig = plots.plot_cluster_test(cst, band="theta", n_trials=len(tr), save_dir=FIGURES,
                               name="01_theta_cluster_test_channels")
-pd.DataFrame(clusters.cluster_table(cst)).head(5)  # the five clusters with the smallest p
+pd.DataFrame(clusters.cluster_table(cst), columns=clusters.CLUSTER_COLUMNS).head(5)  # the 5 with the smallest p
 
 # %% [markdown]
 # ## Every band
@@ -221,7 +221,7 @@ band_table.round({"smallest p": 3})
 T_tr = tfr.tfr_by_trial(tr.X, tr.subject, tr.sfreq)  # (n_trials, n_times, n_freqs), z log power
 tt = clusters.cluster_test_tfr(T_tr, tr.y, tr.subject, tr.times, tfr.FREQS, seed=0)
 fig = plots.plot_tfr_test(tt, n_trials=len(tr), save_dir=FIGURES, name="01_tfr_difference")
-pd.DataFrame(clusters.cluster_table(tt)).head(5)
+pd.DataFrame(clusters.cluster_table(tt), columns=clusters.CLUSTER_COLUMNS).head(5)
 
 # %% [markdown]
 # ## The evoked response

@@ -81,14 +81,11 @@ pd.DataFrame([{"method": k, "LOSO score": round(v["loso_score"], 4), "window (s)
                "mean AUC over samples": round(v["mean_auc"], 4)} for k, v in result.scores.items()])
 
 # %% [markdown]
-# Every rule scored the same way (nested LOSO; the submission uses the configured rule), and the
-# ensemble against the best single component (chosen with hindsight) with a paired bootstrap
-# interval over subjects.
+# Every rule scored the same way (nested LOSO; the submission uses the configured rule). The
+# ensemble against the best single component (chosen with hindsight), with a paired bootstrap
+# interval over subjects, is in the one line at the end.
 
 # %%
-d, lo, hi = result.difference
-print(f"ensemble (rule {result.rule}) - best component ({result.best_component}): {d:+.4f} "
-      f"[{lo:+.4f}, {hi:+.4f}] (95 %, paired bootstrap over subjects)")
 pd.DataFrame({"nested LOSO score": {k: round(v, 4) for k, v in result.rules.items()}}).rename_axis("rule")
 
 # %% [markdown]

@@ -105,6 +105,7 @@ def test_cluster_table_reports_statistic_p_and_effect_size():
     test = clusters.cluster_test_time(P, y, subject, TIMES, ch_names=["Cz", "Pz"], n_permutations=256, seed=0)
     assert test.n_permutations == 256 and test.threshold_p == 0.05
     rows = clusters.cluster_table(test)
+    assert all(tuple(r) == clusters.CLUSTER_COLUMNS for r in rows)
     top = rows[0]
     assert top["significant"] and top["p"] < 0.05 and top["sum of t"] > 0 and top["dz low"] > 0
     assert top["window (s)"].startswith("0.4")

@@ -468,6 +468,10 @@ def cluster_effect_size(test: "ClusterTest | TFRTest", cluster: "Cluster | TFRCl
     return dz_interval(D[:, cluster.mask].mean(axis=1), level)
 
 
+CLUSTER_COLUMNS = ("window (s)", "where", "direction", "sum of t", "p", "significant", "dz", "dz low", "dz high")
+"""The keys of :func:`cluster_table`'s rows, in order (the columns of an empty table)."""
+
+
 def cluster_table(test: "ClusterTest | TFRTest", *, level: float = 0.95) -> list[dict]:
     """Every cluster of a test as a row a journal asks for.
 

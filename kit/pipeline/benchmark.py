@@ -61,7 +61,7 @@ from kit.eval.metric import auc_curves
 from kit.eval.stats import N_BOOT, bootstrap_difference, summarize
 from kit.methods.registry import (ANCHOR_LEVERS, ANCHORS, ENSEMBLE_COMPONENTS, EXPERT_LEVERS, METHODS,
                                   baseline_predictions)
-from kit.pipeline import stages
+from kit.pipeline import levers, stages
 from kit.pipeline.ensemble import RULES, fit_ensemble
 from kit.pipeline.profiles import stage_config
 from kit.pipeline.run import Run, data_tag, open_run
@@ -174,20 +174,20 @@ def bench_folder(data, profile: str = "quick", *, methods=tuple(METHODS), n_boot
         timed("mae", lambda: stages.run_mae_stage(run))
     for name in EXPERT_LEVERS:
         if name in deep:
-            preds[name] = timed(name, lambda: stages.run_lever_stage(run, name))["oof"]
-    if {"experts", stages.TENT, "fusion_lda"} & set(deep):
+            preds[name] = timed(name, lambda: levers.run_lever_stage(run, name))["oof"]
+    if {"experts", levers.TENT, "fusion_lda"} & set(deep):
         preds["experts"] = timed("experts", lambda: stages.run_experts_stage(run))["oof"]
-    if stages.TENT in deep:
-        preds[stages.TENT] = timed(stages.TENT, lambda: stages.run_tent_stage(run))["oof"]  # (n_train, n_times): no test predictions
+    if levers.TENT in deep:
+        preds[levers.TENT] = timed(levers.TENT, lambda: levers.run_tent_stage(run))["oof"]  # (n_train, n_times): no test predictions
     if "fusion_lda" in deep:
         preds["fusion_lda"] = timed("fusion_lda", lambda: stages.run_fusion_lda_stage(run))["oof"]
     if "fusion" in deep:
         preds["fusion"] = timed("fusion", lambda: stages.run_fusion_stage(run))["oof"]
     if "thirdplace" in deep:
-        preds["thirdplace"] = timed("thirdplace", lambda: stages.run_thirdplace_stage(run))["oof"]
-    for name in stages.FUSION_LEVERS:
+        preds["thirdplace"] = timed("thirdplace", lambda: levers.run_thirdplace_stage(run))["oof"]
+    for name in levers.FUSION_LEVERS:
         if name in deep:
-            preds[name] = timed(name, lambda: stages.run_fusion_lever_stage(run, name))["oof"]
+            preds[name] = timed(name, lambda: levers.run_fusion_lever_stage(run, name))["oof"]
     if "ensemble" in deep:
         timed("ensemble", lambda: stages.run_ensemble_stage(run, write=False))
         res.cached["ensemble"] = False

@@ -53,7 +53,7 @@ def plot_subject_auc(per_subject: Mapping[str, Mapping], *, chance_band: tuple[f
     df = pd.DataFrame(rows)
     methods = list(dict.fromkeys(df["method"]))
     palette = {m: method_color(m, methods) for m in methods}
-    fig, ax = plt.subplots(figsize=(max(3.6, 1.1 * len(methods) + 2.6), 3.4), layout="constrained")
+    fig, ax = plt.subplots(figsize=(max(6.4, 1.1 * len(methods) + 2.6), 3.4), layout="constrained")
     handles = []
     if chance_band is not None:
         lo, hi = (float(v) for v in chance_band)
