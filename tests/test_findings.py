@@ -349,3 +349,30 @@ def test_blend_stability_reads_the_weights_of_every_held_out_subject():
     assert rows[2]["held-out subjects with weight > 0"] == "1/3"
     assert "post-processing none for 2, broadcast for 1" in verdict
     assert "thetacov's, 0.50-1.00" in verdict
+
+
+def test_deep_stage_findings_quote_their_numbers():
+    good = findings.mae_findings(0.30, 0.45, n_params=16839, n_trials=2000, epochs=5)
+    assert "0.3000" in good and "33 % below copying the nearest visible sample (0.4500)" in good
+    bad = findings.mae_findings(1.02, 0.46, n_params=16839, n_trials=300, epochs=1)
+    assert "not below copying" in bad and "in 1 epoch the encoder" in bad
+    score = {"loso_score": 0.5618, "window": [0, 199], "mean_auc": 0.5618}
+    text = findings.experts_findings({"F3": 0.55, "C4": 0.46, "Cz": 0.51}, score, TIMES, steps=[[4], [2], [3]],
+                                     max_steps=4, n_subjects=3)
+    assert "2 of 3 channel experts" in text and "best F3 0.550, worst C4 0.460" in text
+    assert "window 0.000-0.995 s" in text and "ended 2 of 3 models before the 4 steps" in text
+    none = {"loso_score": 0.5, "window": [None, None], "mean_auc": 0.47}
+    fusion = findings.fusion_findings({"fusion": score, "fusion_lda": none}, TIMES, moved=0, n_folds=14)
+    assert "fusion: LOSO 0.5618 (window 0.000-0.995 s; mean AUC 0.5618) — the best" in fusion
+    assert "fusion_lda: LOSO 0.5000 (no window above chance; mean AUC 0.4700)." in fusion
+    assert "at zero in all 14 folds" in fusion
+
+
+def test_data_kind_tells_simulated_competition_and_other_folders(tmp_path):
+    (tmp_path / "sim").mkdir()
+    (tmp_path / "sim" / "demo.json").write_text(json.dumps({"kind": "lateral", "scale": 0.2, "seed": 1}))
+    sim = findings.data_kind(tmp_path / "sim", 2000, [1, 7, 12])
+    assert sim["kind"] == "simulated" and sim["sleep"] and "`lateral`" in sim["text"]
+    assert findings.data_kind(tmp_path / "raw", 10209, [12, 1, 7])["kind"] == "competition"
+    other = findings.data_kind(tmp_path / "eegmmidb-lr", 1800, [1, 2])
+    assert other["kind"] == "other" and not other["sleep"] and "class 1 and class 0" in other["text"]

@@ -239,8 +239,9 @@ def mae_findings(mse: float, reference: float, *, n_params: int, n_trials: int, 
         verdict = (f"{100 * gain:.0f} % below copying the nearest visible sample ({reference:.4f}): the encoder "
                    "learned structure beyond the features' smoothness")
     else:
-        verdict = (f"not below copying the nearest visible sample ({reference:.4f}): the encoder has learned no "
-                   "more than smoothness here (more epochs or data would be needed)")
+        verdict = (f"not below copying the nearest visible sample ({reference:.4f}): in {epochs} "
+                   f"epoch{'s' if epochs != 1 else ''} the encoder has learned no more than the features' "
+                   "smoothness")
     return "\n".join(["### What this run found", "",
                       f"* The encoder ({n_params:,} parameters, {epochs} epoch{'s' if epochs != 1 else ''} on "
                       f"{n_trials:,} trials, no labels) "
