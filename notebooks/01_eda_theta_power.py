@@ -176,7 +176,8 @@ print(f"0.4-0.6 s, all channels: emotional > neutral in {(D > 0).sum()} of {D.si
 from kit.eval import clusters
 
 ct = clusters.cluster_test_time(P_tr, tr.y, tr.subject, tr.times, ch_names=tr.ch_names, seed=0)
-print(f"cluster-forming threshold |t| > {ct.threshold:.2f} (two-sided p < {ct.threshold_p:g}, df {len(ct.subjects) - 1}); "
+print(f"cluster-forming threshold |t| > {ct.threshold:.2f} (two-sided p < {ct.threshold_p:g}, "
+      f"df {len(ct.subjects) - 1}); "
       f"{ct.n_permutations} sign-flip permutations")
 fig = plots.plot_cluster_test(ct, band="theta", n_trials=len(tr), trusted=TRUSTED, save_dir=FIGURES,
                               name="01_theta_cluster_test")

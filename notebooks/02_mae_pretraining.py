@@ -82,7 +82,7 @@ pd.DataFrame(describe_deep_features())
 # bar's final state only.
 
 # %%
-run.verbose = FORCE or not (run.artifacts / "mae" / "stage.json").is_file()  # the bar when it trains, no log when reused
+run.verbose = FORCE or not (run.artifacts / "mae" / "stage.json").is_file()  # a bar when it trains, no log if reused
 mae_path = stages.run_mae_stage(run, cfg, force=FORCE)
 model, cfg = load_mae(mae_path)
 print(f"{mae_path.name} in {mae_path.parent}: {count_parameters(model):,} parameters, sequence length "

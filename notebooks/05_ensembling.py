@@ -65,7 +65,7 @@ display(Markdown(findings.intro_for(run)))
 COMPONENTS = ENSEMBLE_COMPONENTS  # every anchor and the deep stages; drop names to blend fewer
 for name in COMPONENTS:
     if name in ANCHORS:  # `kit run` trains them in the background while 01-04 run: then they are reused here
-        run.verbose = FORCE or not (run.artifacts / name / "stage.json").is_file()  # bars when training, no log when reused
+        run.verbose = FORCE or not (run.artifacts / name / "stage.json").is_file()  # bars if training, no log if reused
         stages.run_baseline_stage(run, name, force=FORCE)
 run.verbose = False
 
@@ -113,7 +113,8 @@ fig = plot_auc_timecourse(curves, run.train.times, window=windows,
                           title="every component and the ensemble: LOSO AUC per sample (mean over subjects)",
                           save_dir=output_root() / "reports" / "figures", name="05_ensemble_auc_timecourse")
 fig = plot_subject_auc({k: v["per_subject_auc"] for k, v in result.scores.items()},
-                       title=f"per-subject AUC of every component and the ensemble ({len(tr.subjects)} held-out subjects)",
+                       title=f"per-subject AUC of every component and the ensemble ({len(tr.subjects)} held-out "
+                             "subjects)",
                        save_dir=output_root() / "reports" / "figures", name="05_subject_auc")
 
 # %% [markdown]
@@ -146,7 +147,8 @@ fig = plot_channel_matrix({"theta-covariance weights": tp["weights"], "pattern":
 bp = patterns.bandpower_patterns(tr.X, tr.y, tr.subject, tr.sfreq)
 fig = plot_topomaps({f"{b} pattern": p for b, p in zip(bp["bands"], bp["patterns"])}, tr.ch_names,
                     unit="z log-variance per unit LDA output",
-                    title=f"band-power anchor, chosen {bp['choice']} ({counts})", save_dir=FIGURES,
+                    title=f"band-power anchor, chosen {findings.choice_in_seconds(bp['choice'], tr.sfreq)} ({counts})",
+                    save_dir=FIGURES,
                     name="05_bandpower_patterns")
 rp = patterns.riemann_patterns(tr.X, tr.y, tr.subject, tr.sfreq)  # per chosen band: channel x channel
 fig = plot_channel_matrix({f"{b} pattern": p for b, p in zip(rp["bands"], rp["patterns"])}, tr.ch_names,

@@ -376,3 +376,9 @@ def test_data_kind_tells_simulated_competition_and_other_folders(tmp_path):
     assert findings.data_kind(tmp_path / "raw", 10209, [12, 1, 7])["kind"] == "competition"
     other = findings.data_kind(tmp_path / "eegmmidb-lr", 1800, [1, 2])
     assert other["kind"] == "other" and not other["sleep"] and "class 1 and class 0" in other["text"]
+
+
+def test_feature_choice_windows_in_seconds():
+    assert findings.choice_in_seconds("alpha-beta @ (0, 200)", 200.0) == "alpha-beta @ 0.000-0.995 s"
+    assert findings.choice_in_seconds("theta @ (70, 131)", 200.0) == "theta @ 0.350-0.650 s"
+    assert findings.choice_in_seconds("alpha-beta @ 0.00-1.00 s", 200.0) == "alpha-beta @ 0.00-1.00 s"

@@ -64,6 +64,18 @@ def window_text(score: Mapping, times: Sequence[float]) -> str:
     return "no window above chance" if start is None else seconds(start, stop, times)
 
 
+def choice_in_seconds(choice: str, sfreq: float) -> str:
+    """A feature-set label with its window in samples, ``"alpha-beta @ (0, 200)"`` (stop exclusive), as
+    ``"alpha-beta @ 0.000-0.995 s"``; labels without such a window are returned as they are."""
+    import re
+
+    def repl(m):
+        start, stop = int(m.group(1)), int(m.group(2))
+        return f"@ {start / sfreq:.3f}-{(stop - 1) / sfreq:.3f} s"
+
+    return re.sub(r"@ \((\d+), (\d+)\)", repl, str(choice))
+
+
 def window_clause(score: Mapping, times: Sequence[float]) -> str:
     """``"window 0.000-0.995 s"`` or ``"no window above chance"``, to go in a sentence."""
     text = window_text(score, times)

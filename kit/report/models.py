@@ -128,7 +128,8 @@ def plot_channel_matrix(maps: Mapping[str, np.ndarray], ch_names: Sequence[str],
     return fig
 
 
-def plot_channel_auc(auc: Sequence[float] | np.ndarray, ch_names: Sequence[str], *, per_subject: np.ndarray | None = None,
+def plot_channel_auc(auc: Sequence[float] | np.ndarray, ch_names: Sequence[str], *,
+                     per_subject: np.ndarray | None = None,
                      chance: float = 0.5, title: str = "", save_dir: str | os.PathLike | None = None,
                      name: str = "channel_auc") -> Figure:
     """Bars of a per-channel AUC drawn from chance (0.5): above-chance channels point up, below-chance down.

@@ -49,7 +49,8 @@ def plot_subject_auc(per_subject: Mapping[str, Mapping], *, chance_band: tuple[f
 
     if not per_subject or any(len(v) == 0 for v in per_subject.values()):
         raise KitError("plot_subject_auc: need at least one method with per-subject AUCs")
-    rows = [{"method": str(m), "subject": str(s), "AUC": float(a)} for m, d in per_subject.items() for s, a in d.items()]
+    rows = [{"method": str(m), "subject": str(s), "AUC": float(a)}
+            for m, d in per_subject.items() for s, a in d.items()]
     df = pd.DataFrame(rows)
     methods = list(dict.fromkeys(df["method"]))
     palette = {m: method_color(m, methods) for m in methods}
@@ -102,7 +103,8 @@ def plot_permutation_test(result: Mapping, *, title: str = "", save_dir: str | o
     null = np.asarray(result["null"], np.float64)
     method = str(result.get("method", "model"))
     fig, ax = plt.subplots(figsize=(7.0, 3.0), layout="constrained")
-    sns.histplot(null, ax=ax, color="0.6", bins=min(30, max(5, len(null) // 4)), label="labels permuted within subjects")
+    sns.histplot(null, ax=ax, color="0.6", bins=min(30, max(5, len(null) // 4)),
+                 label="labels permuted within subjects")
     ax.axvline(result["observed"], color=method_color(method), lw=2.0,
                label=f"{method} with the true labels ({result['observed']:.4f})")
     ax.set_xlabel("LOSO window score")
