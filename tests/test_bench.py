@@ -7,7 +7,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from kit.eval import stats
-from kit.pipeline import benchmark, stages
+from kit.pipeline import benchmark, levers, stages
 from kit.report import bench
 from kit.methods.bandpower import BandPowerLDA
 from kit.methods.lda import ledoit_wolf_lda
@@ -120,7 +120,7 @@ def test_bench_smoke_writes_every_method_table_and_figure(tmp_path, monkeypatch,
         assert stamp["config"]["experts"] == {**default, **change} and stamp["config"]["crossfit_groups"] is None
     times = json.loads((art / "bench_times.json").read_text())  # kept so a rerun reports compute times
     assert times[f"experts_mldg@{json.loads((art / 'experts_mldg' / 'stage.json').read_text())['hash']}"] > 0
-    assert (art / stages.TENT / "predictions.npz").exists()
+    assert (art / levers.TENT / "predictions.npz").exists()
 
 
 def test_null_copy_matches_the_demo_and_is_reused(tmp_path):
@@ -225,10 +225,10 @@ def test_rule_table_reports_the_worst_difference_and_the_rule_it_keeps():
             r[k], r["diff_" + k] = 0.6 + diffs[k], diffs[k]
         return r
 
-    rows = [row("x", best=-0.03, significant=0.0, stack=0.002, grid=0.01),
-            row("y", best=0.0, significant=-0.01, stack=-0.004, grid=-0.02)]
+    rows = [row("x", best=-0.03, significant=0.0, stack=0.002, sigstack=-0.006, grid=0.01),
+            row("y", best=0.0, significant=-0.01, stack=-0.004, sigstack=0.0, grid=-0.02)]
     rows[0]["default_ci"] = [-0.01, 0.02]
     text = bench.rule_table(rows)
-    assert "| **worst difference** | | | **-0.0300** | **-0.0100** | **-0.0040** | **-0.0200** | |" in text
+    assert "| **worst difference** | | | **-0.0300** | **-0.0100** | **-0.0040** | **-0.0060** | **-0.0200** | |" in text
     assert "least negative worst case: **stack** (-0.0040)" in text
     assert "| x | 2 | a 0.6000 | 0.5700 (-0.0300) |" in text and "[-0.0100, +0.0200]" in text

@@ -6,8 +6,8 @@ import pytest
 from scipy.ndimage import uniform_filter1d
 
 from kit.eval.cv import loso_score
-from kit.pipeline.ensemble import (RULES, EnsembleConfig, Table, apply_ensemble, blend, fit_ensemble, postprocess,
-                          stack_weights, standardize, weight_grid)
+from kit.pipeline.blends import Table, blend, postprocess, standardize, weight_grid
+from kit.pipeline.ensemble import RULES, EnsembleConfig, apply_ensemble, fit_ensemble, stack_weights
 from kit.core.errors import KitError
 from kit.eval.metric import auc_curves, per_sample_auc
 from kit.eval.stats import bootstrap_difference
@@ -163,7 +163,8 @@ def test_bootstrap_difference_is_paired_and_exact_on_all_subjects():
 def test_a_blend_survives_json_with_its_order_and_every_bit():
     import json
 
-    from kit.pipeline.ensemble import Candidate, candidate_from_json, candidate_to_json
+    from kit.pipeline.blends import Candidate
+    from kit.pipeline.ensemble import candidate_from_json, candidate_to_json
 
     c = Candidate({"zeta": 0.1 + 0.2, "alpha": np.float64(1 / 3), "mid": 0.0}, ("window", (np.int64(40), 120)))
     d = json.loads(json.dumps(candidate_to_json(c), sort_keys=True))  # as kit.store.artifacts.write_json writes
