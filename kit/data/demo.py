@@ -36,7 +36,7 @@ DEFAULT_SCALE = 0.2
 TRAIN_COUNTS = {2: (278, 269), 3: (334, 351), 4: (371, 400), 5: (311, 250), 6: (359, 386), 8: (406, 449),
                 9: (309, 313), 10: (157, 200), 11: (172, 168), 13: (754, 740), 14: (496, 411), 15: (510, 466),
                 16: (311, 320), 17: (403, 315)}
-"""Real trials per training subject: (neutral, emotional) (COMPETITION.md)."""
+"""Real trials per training subject: (neutral, emotional), from the competition's data files."""
 TEST_COUNTS = {1: 372, 7: 479, 12: 883}
 """Real trials per test subject."""
 MIN_PER_CLASS = 8

@@ -1,6 +1,6 @@
 """The competition's folder layout: its constants, finding the files of a data folder, choosing the folder.
 
-Layout of a data folder (see ``COMPETITION.md``)::
+Layout of a data folder (the competition's data page; README, "Real data")::
 
     training/sleep_neu/S_{id}_cleaned.mat     neutral cues   -> label 0
     training/sleep_emo/S_{id}_cleaned.mat     emotional cues -> label 1

@@ -1,16 +1,19 @@
 """Neural networks: the channel transformer, the masked autoencoder, the expert bank, fusion.
 
-One architecture serves the three deep stages of the 3rd-place design
-(COMPETITION.md): a per-channel Transformer over a channel's 5-band power
-sequence.  :class:`ChannelTransformer` holds ``n_experts`` independent copies
+One architecture serves the deep stages of the 3rd-place design (its public
+write-up; :mod:`kit.deep.thirdplace` runs it as published): a per-channel
+Transformer over a channel's band-power sequence.  :class:`ChannelTransformer` holds ``n_experts`` independent copies
 of it whose parameters carry a leading expert axis, so the 16 channel experts
 run as one batched computation (one einsum per layer instead of 16 modules);
 with ``n_experts=1`` the same class is the masked autoencoder's encoder.
 
-Per expert, with the defaults (d_model 16, 4 heads, feed-forward 128, 3 layers,
-200 samples, 5 bands) the parameter count is 19,489, as in the 3rd-place
-write-up: input projection 96 + positional embedding 3,200 + three post-norm
-encoder layers 3 x 5,392 + per-sample output head 17.
+At the published sizes (d_model 16, 4 heads, feed-forward 128, 3 layers, 200
+samples, 5 band powers; the ``thirdplace`` profile) an expert has 19,489
+parameters: input projection 96 + positional embedding 3,200 + three post-norm
+encoder layers 3 x 5,392 + per-sample output head 17 (a test checks it).  The
+kit's default experts read 7 features per sample
+(:func:`kit.signal.sequences.deep_features`) on a pooled sequence, with the
+encoder frozen and an attention-pooling head.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The 3rd place's design as published: 5 band powers, MAE-initialised channel experts, FOMAML over subjects.
 
-What ``../shared/COMPETITION.md`` describes, reproduced so that a user can run it and see what the kit's changes
-gained over it:
+What the 3rd place's public write-up describes, reproduced so that a user can run it and see what the kit's
+changes gained over it:
 
 * input per channel: 200 samples x 5 log band powers (delta, theta, alpha, sigma, beta; z-scored per subject:
   :func:`kit.signal.sequences.deep_features` without the merged band and the slow waveform);

@@ -1,6 +1,6 @@
 """The competition metric: window-based AUC.
 
-As the organisers describe it (see ``COMPETITION.md``):
+As the organisers describe it on the competition's evaluation page (README, "The metric"):
 
 1. for each subject ``s`` and sample ``t``: ``A[s, t]`` = ROC AUC of the
    subject's predictions at sample ``t`` against its trial labels;

@@ -97,7 +97,7 @@ def deep_features(X: np.ndarray, subject: np.ndarray, sfreq: float, *,
     Each feature is then z-scored within each subject, per channel, over that
     subject's trials and samples (:func:`zscore_per_subject`; no labels, so
     test subjects are normalised on their own trials).  The first five are the
-    3rd-place input (COMPETITION.md); the merged band and the waveform make
+    3rd-place input (its public write-up); the merged band and the waveform make
     sure a cue-locked effect is visible whether it is a power change in a
     broad band or an evoked (phase-locked) response.
 

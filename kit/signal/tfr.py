@@ -34,7 +34,9 @@ def morlet_log_power(X: np.ndarray, sfreq: float, freqs: Sequence[float] = FREQS
 
     Each trial is extended with its edge values on each side (as :func:`kit.signal.features.band_power`
     does; by half the longest wavelet, beyond which the pad cannot reach the trial), convolved with the wavelets
-    (``mne.time_frequency.tfr_array_morlet``, ``output="power"``, zero-mean wavelets) and cut back to the trial.
+    (mne's zero-mean Morlet wavelets, ``mne.time_frequency.morlet``, by one batched FFT per chunk: the numbers of
+    ``mne.time_frequency.tfr_array_morlet(..., output="power")``, which the tests use as the oracle) and cut back
+    to the trial.
 
     Parameters
     ----------
