@@ -78,9 +78,9 @@ def test_thetacov_decodes_the_theta_burst_with_constant_rows(signal):
 def test_pure_noise_scores_near_chance(noise, name):
     X, y, s = noise
     res = loso_score(run_baseline(name, X, y, s)[0], y, s)
-    # the window metric is >= 0.5 by construction and biased upwards on noise: over 12 noise
-    # seeds these methods scored 0.50-0.59; the mean AUC of 6 x 60 trials has sd ~0.03
-    assert 0.5 <= res["loso_score"] < 0.6
+    # over 12 noise seeds these methods scored 0.50-0.59 (the window metric is biased upwards on noise);
+    # the mean AUC of 6 x 60 trials has sd ~0.03
+    assert res["loso_score"] < 0.6
     assert abs(res["mean_auc"] - 0.5) < 0.1
 
 

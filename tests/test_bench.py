@@ -1,5 +1,6 @@
 """The benchmark (kit.pipeline.benchmark, kit.report.bench): subset/bootstrap statistics by hand, the bench end to end, and the NULL-data leak check."""
 
+import itertools
 import json
 
 import numpy as np
@@ -14,6 +15,7 @@ from kit.methods.lda import ledoit_wolf_lda
 from kit.methods.registry import EXPERT_LEVERS, METHODS, cross_fit_baseline, run_baseline
 from kit.app.cli import main
 from kit.eval.cv import loso_score
+from kit.eval.metric import competition_score
 from kit.pipeline.ensemble import fit_ensemble
 from kit.data.demo import write_demo_dataset
 from kit.core.errors import KitError
@@ -83,8 +85,11 @@ def test_summarize_agrees_with_loso_score():
     m = subject == 4
     assert row["per_subject_auc"][4] == pytest.approx(np.mean([roc_auc_score(y[m], oof[m, t]) for t in range(50)]))
     assert row["mean_auc"] == pytest.approx(np.mean(list(ref["per_subject_auc"].values())))
-    assert row["ci"][0] <= row["loso_score"] <= row["ci"][1]
-    assert row["lb_p5"] <= row["lb_mean"] <= row["lb_p95"]
+    # the 3-subject leaderboard: the metric over each of the 4 possible 3-subject test sets, recomputed by hand
+    subsets = [competition_score(oof[np.isin(subject, c)], y[np.isin(subject, c)], subject[np.isin(subject, c)]).score
+               for c in itertools.combinations([1, 2, 3, 4], 3)]
+    assert row["lb_mean"] == pytest.approx(np.mean(subsets))
+    assert (row["lb_p5"], row["lb_p95"]) == pytest.approx(tuple(np.percentile(subsets, [5, 95])))
 
 
 # ----------------------------------------------------------------------------- the bench end to end
