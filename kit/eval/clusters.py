@@ -440,9 +440,12 @@ def dz_interval(values: np.ndarray, level: float = 0.95) -> EffectSize:
     t, df = abs(dz) * np.sqrt(n), n - 1  # solved for |t| (scipy's nct is stable there), flipped back below
     a = (1.0 - level) / 2.0
 
-    def ncp(q):  # the noncentrality whose q-quantile is t: nct.cdf(t, df, ncp) = 1 - q
-        f = lambda nc: stats.nct.cdf(t, df, nc) - (1.0 - q)  # noqa: E731 - decreasing in nc
-        return optimize.brentq(f, -10.0, 2.0 * t + 10.0, xtol=1e-10)
+    def cdf(nc):  # scipy's nct.cdf is NaN far in its tails: there it is 1 (nc << t) or 0 (nc >> t)
+        value = stats.nct.cdf(t, df, nc)
+        return value if np.isfinite(value) else (1.0 if nc < t else 0.0)
+
+    def ncp(q):  # the noncentrality whose q-quantile is t: nct.cdf(t, df, ncp) = 1 - q, decreasing in ncp
+        return optimize.brentq(lambda nc: cdf(nc) - (1.0 - q), t - 10.0 - t, t + 10.0 + t, xtol=1e-10)
 
     low, high = ncp(a) / np.sqrt(n), ncp(1.0 - a) / np.sqrt(n)
     if dz < 0:

@@ -26,9 +26,9 @@ from kit.eval.metric import CHANCE, MIN_LEN, WindowScore, competition_score
 
 HEADER = "id,prediction"
 DIGITS = 6
-"""Significant digits of a written prediction (``%.6g``, relative error <= 5e-7), instead of the 17 of a float's
-repr: the file is about a third smaller, and the metric (AUCs within a subject) moves by less than 1e-4 (a pair
-of trials that the rounding ties counts half instead of one)."""
+"""Significant digits of a written prediction (``%.6g``: relative error <= 5e-6, absolute <= 5e-7 in [0, 1])
+instead of the 17 of a float's repr: the file is about a third smaller, and the metric (AUCs within a subject)
+moves by less than 1e-4 (a pair of trials that the rounding ties counts half instead of one)."""
 LABELS_HEADER = "id,label"
 N_TIMES = 200
 
