@@ -15,6 +15,8 @@ nearest visible sample of its sequence.
 
 from __future__ import annotations
 
+import logging
+
 import os
 import time
 from dataclasses import dataclass
@@ -28,6 +30,8 @@ from kit.store.artifacts import config_hash, load_checkpoint, save_checkpoint
 from kit.core.errors import KitError
 from kit.deep.nets import MaskedAutoencoder, pool_time
 from kit.core.runtime import get_device, keeps_global_rng, seed_everything
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -120,8 +124,7 @@ def pretrain_mae(features: np.ndarray, cfg: MAEConfig, out_dir: str | os.PathLik
         gen.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])  # dropout draws from the global generator
         history, start_epoch = list(state["history"]), int(state["epoch"])
-        if progress:
-            print(f"resuming MAE pretraining from {last} after epoch {start_epoch}")
+        logger.info("resuming MAE pretraining from %s after epoch %d", last, start_epoch)
 
     bar = tqdm(total=cfg.epochs * steps_per_epoch, initial=start_epoch * steps_per_epoch, disable=not progress,
                desc="MAE pretraining", unit="step", dynamic_ncols=True)

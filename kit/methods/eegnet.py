@@ -38,6 +38,8 @@ window metric then scores the trial-level AUC over the whole second).
 
 from __future__ import annotations
 
+import logging
+
 import copy
 import time
 from contextlib import contextmanager
@@ -51,6 +53,8 @@ from torch import nn
 from kit.core.errors import KitError
 from kit.signal.features import euclidean_alignment, zscore_per_subject
 from kit.core.runtime import get_device, seed_everything
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -376,8 +380,8 @@ class EEGNetClassifier:
                 total += loss.item() * len(idx)
             self.history_.append(total / n)
             if verbose:
-                print(f"  EEGNet epoch {epoch + 1}/{c.epochs}: loss {self.history_[-1]:.4f}, "
-                      f"{time.perf_counter() - t0:.1f} s", flush=True)
+                logger.info("EEGNet epoch %d/%d: loss %.4f, %.1f s", epoch + 1, c.epochs, self.history_[-1],
+                            time.perf_counter() - t0)
 
     def __getstate__(self) -> dict:
         """Pickled with the network on the CPU (``kit predict`` may load it on a machine without the GPU)."""

@@ -40,6 +40,8 @@ JSON summary as its last line.
 
 from __future__ import annotations
 
+import logging
+
 import json
 import os
 import subprocess
@@ -67,6 +69,8 @@ from kit.pipeline.profiles import stage_config
 from kit.pipeline.run import Run, data_tag, open_run
 from kit.store.artifacts import atomic_write, load_npz
 from kit.store.paths import output_root, project_root
+
+logger = logging.getLogger(__name__)
 
 
 NULL_LIMIT = 0.53
@@ -152,7 +156,7 @@ def bench_folder(data, profile: str = "quick", *, methods=tuple(METHODS), n_boot
         before = stamp_time(run, name)
         t0 = time.perf_counter()
         if verbose:
-            print(f"[bench {res.tag}] {name} ...", flush=True)
+            logger.info("[bench %s] %s ...", res.tag, name)
         out = fn()
         res.seconds[name] = time.perf_counter() - t0
         res.cached[name] = before is not None and before == stamp_time(run, name)
@@ -343,8 +347,8 @@ def rule_study(data, *, profile: str = "quick", components=None, single: str | N
                                                               best_curves)[1:])
         rows.append(row)
         if verbose:
-            print(f"[rules] {tag}: best component {best} {scores[best]:.4f}; "
-                  + ", ".join(f"{r} {row[r]:.4f}" for r in RULES), flush=True)
+            logger.info(f"[rules] {tag}: best component {best} {scores[best]:.4f}; "
+                        + ", ".join(f"{r} {row[r]:.4f}" for r in RULES))
     return rows
 
 
@@ -542,5 +546,5 @@ def null_study(n_seeds: int = 12, *, scale: float = 0.2, where: str | os.PathLik
         row["crossfit"] = loso_score(crossfit, tr.y, tr.subject)["loso_score"]
         rows.append(row)
         if verbose:
-            print(" ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()), flush=True)
+            logger.info(" ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
     return rows

@@ -11,6 +11,8 @@ moved aside to ``{stage}@{old_hash}`` (never overwritten).
 
 from __future__ import annotations
 
+import logging
+
 import hashlib
 import json
 import os
@@ -36,6 +38,8 @@ from kit.signal.features import euclidean_alignment
 from kit.signal.sequences import deep_features
 from kit.store.artifacts import atomic_write, config_dict, config_hash, write_json
 from kit.store.paths import output_root
+
+logger = logging.getLogger(__name__)
 
 
 def data_tag(root: Path) -> str:
@@ -151,9 +155,9 @@ class Run:
         return path
 
     def log(self, msg: str) -> None:
-        """Print ``msg`` when the run is verbose."""
+        """Log ``msg`` at INFO on the ``kit.pipeline.run`` logger when the run is verbose (:mod:`kit.core.log`)."""
         if self.verbose:
-            print(msg, flush=True)
+            logger.info(msg)
 
     # --- the stage cache: every stage (kit.pipeline.stages) goes stamp -> is_fresh -> compute -> mark_done ---
     def stamp(self, stage: str, config, upstream: tuple[str, ...]) -> dict:
