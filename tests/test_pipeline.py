@@ -87,13 +87,14 @@ def test_stage_predictions_align_with_the_data(finished_run, monkeypatch):
     assert lo <= d <= hi and d == pytest.approx(table["ensemble"] - table[result["best_component"]], abs=2e-4)
 
 
-def test_rerun_skips_finished_stages_and_cv_reports_json(finished_run, monkeypatch, capsys):
+def test_rerun_skips_finished_stages_and_cv_reports_json(finished_run, monkeypatch, caplog):
     data, out, _ = finished_run
     monkeypatch.setenv("KIT_OUTPUT", str(out))
     mtime = (out / "artifacts" / "demo" / "experts" / "predictions.npz").stat().st_mtime_ns
-    res = pipeline.cv_method("fusion", data=data, profile="smoke")
+    with caplog.at_level("INFO", logger="kit"):
+        res = pipeline.cv_method("fusion", data=data, profile="smoke")
     assert (out / "artifacts" / "demo" / "experts" / "predictions.npz").stat().st_mtime_ns == mtime
-    assert "skipped" in capsys.readouterr().out
+    assert "[fusion] artifacts match config" in caplog.text and "skipped" in caplog.text
     assert set(res) >= {"method", "loso_score", "window", "per_subject_auc"}
     assert len(res["per_subject_auc"]) == 14
 

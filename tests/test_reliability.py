@@ -19,7 +19,7 @@ import torch
 
 from kit import __version__ as KIT_VERSION
 from kit.store import artifacts
-from kit.deep import experts
+from kit.deep import experts_loso as experts
 from kit.methods.registry import ANCHORS, ENSEMBLE_COMPONENTS
 from kit.pipeline import stages as pipeline
 from kit.pipeline.profiles import stage_config
@@ -116,11 +116,12 @@ def test_same_seed_data_and_profile_give_the_same_submission_bit_for_bit(runs):
 
 
 # ----------------------------------------------------------------------------- (b) skip and force
-def test_rerun_skips_every_stage_and_force_reruns(copy_of_b, capsys):
+def test_rerun_skips_every_stage_and_force_reruns(copy_of_b, caplog):
     data, out, art = copy_of_b
     before = {k: os.stat(p) for k, p in files(art).items()}
-    run_all(data, verbose=True)
-    log = capsys.readouterr().out
+    with caplog.at_level("INFO", logger="kit"):
+        run_all(data, verbose=True)
+    log = caplog.text
     for stage in BASELINES + ("mae", "experts", "fusion"):
         assert f"[{stage}] artifacts match config" in log and "skipped" in log, stage
     after = {k: os.stat(p) for k, p in files(art).items()}
@@ -144,15 +145,16 @@ def test_rerun_skips_every_stage_and_force_reruns(copy_of_b, capsys):
 
 
 # ----------------------------------------------------------------------------- (c) config change
-def test_config_change_moves_the_old_stage_aside_and_downstream_follows(copy_of_b, capsys):
+def test_config_change_moves_the_old_stage_aside_and_downstream_follows(copy_of_b, caplog):
     data, out, art = copy_of_b
     old_mae = {k: p.read_bytes() for k, p in files(art / "mae").items()}
     old_experts = {k: p.read_bytes() for k, p in files(art / "experts").items()}
     old_hash = pipeline.Run(data, "smoke").read_stamp("mae")["hash"]
     run = pipeline.Run(data, "smoke", verbose=True)
-    pipeline.run_mae_stage(run, tiny("mae", seed=1))
+    with caplog.at_level("INFO", logger="kit"):
+        pipeline.run_mae_stage(run, tiny("mae", seed=1))
     aside = art / f"mae@{old_hash}"
-    assert f"[mae] config changed: previous artifacts moved to {aside}" in capsys.readouterr().out
+    assert f"[mae] config changed: previous artifacts moved to {aside}" in caplog.text
     assert {k: p.read_bytes() for k, p in files(aside).items()} == old_mae  # kept whole, not overwritten
     assert run.read_stamp("mae")["hash"] != old_hash
     assert load_mae(art / "mae" / "mae.pt")[1].seed == 1
