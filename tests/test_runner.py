@@ -41,16 +41,16 @@ def _stdout(nb):
 
 
 def test_inject_parameters_after_parameters_cell():
-    nb = jupytext.reads(NOTEBOOK, fmt="py:percent")
-    runner.inject_parameters(nb, {"DATA": "/x y", "PROFILE": "full"})
+    nb = runner.inject_parameters(jupytext.reads(NOTEBOOK, fmt="py:percent"), {"DATA": "/x y", "PROFILE": "full"})
     tags = [c.metadata.get("tags", []) for c in nb.cells]
     assert tags[1] == ["parameters"] and tags[2] == ["injected-parameters"]
-    assert nb.cells[2].source.splitlines()[1:] == ["DATA = '/x y'", "PROFILE = 'full'"]
-    runner.inject_parameters(nb, {"PROFILE": "quick"})  # a second injection replaces the first
+    values = {}
+    exec(nb.cells[2].source, values)  # papermill writes Python literals
+    assert {k: values[k] for k in ("DATA", "PROFILE")} == {"DATA": "/x y", "PROFILE": "full"}
+    nb = runner.inject_parameters(nb, {"PROFILE": "quick"})  # a second injection replaces the first
     assert sum("injected-parameters" in t for t in (c.metadata.get("tags", []) for c in nb.cells)) == 1
-    plain = jupytext.reads("# %%\nx = 1\n", fmt="py:percent")
-    runner.inject_parameters(plain, {"A": 1})
-    assert plain.cells[0].source.endswith("A = 1")
+    plain = runner.inject_parameters(jupytext.reads("# %%\nx = 1\n", fmt="py:percent"), {"A": 1})
+    assert "injected-parameters" in plain.cells[0].metadata["tags"] and "A = 1" in plain.cells[0].source
 
 
 def test_run_injects_and_uses_project_root(tmp_path, capsys):
@@ -89,6 +89,44 @@ def test_dead_kernel_is_a_kiterror(tmp_path):
     (tmp_path / "t_dead.py").write_text("# %%\nimport os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
     with pytest.raises(KitError, match="t_dead.py: the kernel died"):
         runner.run_notebooks(["t_dead"], notebooks=tmp_path, out_dir=tmp_path / "runs", log=None)
+
+
+def test_a_failing_notebook_ends_the_background_anchors(tmp_path, monkeypatch):
+    """The series fails in notebook 04 while the anchors of 05 train in a second process: that process is ended
+    and its log closed (nothing is left running), and the error is the notebook's."""
+    import subprocess
+    import sys
+
+    from kit.data.demo import write_demo_dataset
+
+    started = []
+
+    def fake_prefetch(anchors, data, profile, log_path, *, cwd=None, log=print):
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(log_path, "w")  # noqa: SIM115 - closed by the runner
+        proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], stdout=fh)
+        started.append((proc, fh))
+        return proc, fh, log_path
+
+    monkeypatch.setattr(runner, "_start_prefetch", fake_prefetch)
+    (tmp_path / "04_fusion.py").write_text(FAILING)
+    (tmp_path / "05_ensembling.py").write_text("# %%\nx = 1\n")
+    data = write_demo_dataset(tmp_path / "demo", scale=0.02, seed=1)
+    with pytest.raises(KitError, match="04_fusion.py"):
+        runner.run_notebooks(["04_fusion", "05_ensembling"], data=data, notebooks=tmp_path,
+                             out_dir=tmp_path / "runs", log=None)
+    (proc, fh), = started
+    assert proc.poll() is not None and fh.closed
+
+
+def test_a_bad_data_folder_fails_before_any_process_starts(tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "_start_prefetch", lambda *a, **k: pytest.fail("a process was started"))
+    (tmp_path / "data" / "training").mkdir(parents=True)
+    (tmp_path / "data" / "training" / "stray.mat").write_bytes(b"not a mat")
+    for name in ("04_fusion", "05_ensembling"):
+        (tmp_path / f"{name}.py").write_text("# %%\nx = 1\n")
+    with pytest.raises(KitError, match="stray.mat"):
+        runner.run_notebooks(["04_fusion", "05_ensembling"], data=tmp_path / "data", notebooks=tmp_path, log=None)
 
 
 def test_bad_arguments(tmp_path):

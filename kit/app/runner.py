@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterable, Mapping
 from kit.store.artifacts import atomic_write
 from kit.core.errors import KitError
 from kit.data.demo import ensure_data
+from kit.data.layout import discover
 from kit.store.paths import output_root, project_root
 
 NOTEBOOKS = ("01_eda_theta_power", "02_mae_pretraining", "03_fomaml_experts", "04_fusion", "05_ensembling")
@@ -121,32 +122,45 @@ def notebook_source(path: str | os.PathLike) -> Path:
 
 
 def inject_parameters(nb, parameters: Mapping[str, Any]):
-    """Insert a cell tagged ``injected-parameters`` after the ``parameters`` cell (papermill's convention).
+    """Insert a cell tagged ``injected-parameters`` after the ``parameters`` cell: papermill's own injection.
+
+    :func:`papermill.parameterize.parameterize_notebook` (values written as Python literals; a second injection
+    replaces the first; with no cell tagged ``parameters`` the new cell goes first).  The kit executes the
+    notebook with :mod:`nbclient` itself rather than with ``papermill.execute_notebook``: it needs a per-kernel
+    environment (``KIT_DATA``, threads) without changing this process's, the kernel process's own log kept out of
+    the console, an atomic write of the executed copy and one-line errors naming the cell and source line.
 
     Parameters
     ----------
     nb : nbformat.NotebookNode
-        Modified in place and returned.
+        The notebook (a Python kernel).
     parameters : mapping of str -> value
-        Values written with ``repr`` (str, numbers, None, bool, lists, dicts).
-        With no cell tagged ``parameters`` the new cell goes first.
+        str, numbers, None, bool, lists, dicts.
 
     Returns
     -------
     nbformat.NotebookNode
+        The parameterised notebook (a new object).
     """
-    import nbformat
+    from papermill.parameterize import parameterize_notebook
 
     if not parameters:
         return nb
-    lines = ["# Parameters injected by kit.app.runner"] + [f"{k} = {v!r}" for k, v in parameters.items()]
-    cell = nbformat.v4.new_code_cell("\n".join(lines), metadata={"tags": ["injected-parameters"]})
-    cell["id"] = "injected-parameters"
-    nb.cells = [c for c in nb.cells if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
-    where = next((i + 1 for i, c in enumerate(nb.cells)
-                  if "parameters" in c.get("metadata", {}).get("tags", [])), 0)
-    nb.cells.insert(where, cell)
-    return nb
+    nb.metadata.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3", "language": "python"})
+    nb.metadata.setdefault("papermill", {})  # papermill records the parameters there
+    for cell in nb.cells:  # papermill reads every cell's tags
+        cell.metadata.setdefault("tags", [])
+    out = parameterize_notebook(nb, dict(parameters), kernel_name="python3", language="python")
+    out.metadata.pop("papermill", None)  # its bookkeeping is for papermill's own executions
+    for index, cell in enumerate(out.cells):
+        cell.setdefault("id", f"cell-{index}")
+        if not cell.metadata.get("tags"):
+            cell.metadata.pop("tags", None)
+    for cell in nb.cells:
+        if not cell.metadata.get("tags"):
+            cell.metadata.pop("tags", None)
+    nb.metadata.pop("papermill", None)
+    return out
 
 
 def _error_line(nb, exc: Exception) -> str:
@@ -352,28 +366,36 @@ def run_notebooks(names: Iterable[str] = NOTEBOOKS, *, data: str | os.PathLike |
     folder = Path(notebooks) if notebooks is not None else notebooks_dir()
     out_dir = Path(out_dir) if out_dir is not None else output_root() / "reports" / "runs"
     names = list(names)
+    for name in names:
+        notebook_source(folder / name)  # every notebook exists before anything starts
     log = log or (lambda _msg: None)
+    data_dir = data
+    if any(n in PREFETCH for n in names[1:]) or NOTEBOOKS[-1] in names:
+        data_dir = data if data is not None else ensure_data(None)  # simulates the demo once, here
+        discover(data_dir)  # a folder the kit cannot read fails now, in one line, before any process starts
     runs = []
     timings: dict[str, float] = {}  # notebook or background process -> wall time, s
-    background = {}  # notebook -> (process, log path) training its anchors ahead of it
-    for k, name in enumerate(names):
-        if name in PREFETCH and k > 0:  # only worth it when earlier notebooks run meanwhile
-            data_dir = data if data is not None else ensure_data(None)  # simulates the demo once, here
-            background[name] = _start_prefetch(PREFETCH[name], data_dir, profile, out_dir / f"{name}.anchors.log",
-                                               cwd=cwd, log=log)
-    for k, name in enumerate(names, 1):
-        if name in background:
-            anchors_s = _wait_prefetch(*background.pop(name), log=log)
-            if anchors_s is not None:
-                timings[f"anchors ({', '.join(PREFETCH[name])}, background)"] = anchors_s
-        log(f"[{k}/{len(names)}] {name} (profile={profile}) ...")
-        run = run_notebook(folder / name, parameters=params, output=out_dir / f"{name}.ipynb", env=env,
-                           cwd=cwd, timeout=timeout)
-        log(f"[{k}/{len(names)}] {name} done in {run.seconds:.1f} s -> {run.output}")
-        runs.append(run)
-        timings[name] = run.seconds
+    background = {}  # notebook -> (process, log file, log path) training its anchors ahead of it
+    try:
+        for k, name in enumerate(names):
+            if name in PREFETCH and k > 0:  # only worth it when earlier notebooks run meanwhile
+                background[name] = _start_prefetch(PREFETCH[name], data_dir, profile,
+                                                   out_dir / f"{name}.anchors.log", cwd=cwd, log=log)
+        for k, name in enumerate(names, 1):
+            if name in background:
+                anchors_s = _wait_prefetch(*background.pop(name), log=log)
+                if anchors_s is not None:
+                    timings[f"anchors ({', '.join(PREFETCH[name])}, background)"] = anchors_s
+            log(f"[{k}/{len(names)}] {name} (profile={profile}) ...")
+            run = run_notebook(folder / name, parameters=params, output=out_dir / f"{name}.ipynb", env=env,
+                               cwd=cwd, timeout=timeout)
+            log(f"[{k}/{len(names)}] {name} done in {run.seconds:.1f} s -> {run.output}")
+            runs.append(run)
+            timings[name] = run.seconds
+    finally:
+        for proc, fh, _ in background.values():  # a notebook failed: end the anchors' process, close its log
+            _stop_prefetch(proc, fh)
     if NOTEBOOKS[-1] in names:
-        data_dir = data if data is not None else ensure_data(None)
         finish_run(data_dir, profile, timings, out_dir=out_dir, log=log)
     return runs
 
@@ -438,6 +460,18 @@ def _start_prefetch(anchors, data, profile: str, log_path: Path, *, cwd=None, lo
                             cwd=cwd or project_root(), env=env, stdout=fh, stderr=subprocess.STDOUT)
     log(f"[anchors] {', '.join(anchors)} training in the background (progress: {log_path})")
     return proc, fh, log_path
+
+
+def _stop_prefetch(proc, fh, timeout: float = 10.0) -> None:
+    """End a background anchor process (terminate, then kill after ``timeout`` s) and close its log file."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    fh.close()
 
 
 def _wait_prefetch(proc, fh, log_path: Path, *, log=print) -> float | None:
