@@ -1,40 +1,29 @@
 """The executed notebooks read as a person reads them: no traceback, no TqdmWarning, no cell that prints a wall,
 no stray reprs, a computed "What this run found" at the end of each, and a run summary (text and JSON).
 
-One `python -m kit run --profile smoke` on a tiny simulated folder, in a temporary output root, serves every check.
+The session's `python -m kit run --profile smoke` on a tiny simulated folder (tests/conftest.py) serves every check.
 """
 
 import json
-import os
 import re
-import subprocess
-import sys
 
 import nbformat
 import numpy as np
 import pytest
 
 from kit.app.runner import NOTEBOOKS
-from kit.data.demo import write_demo_dataset
 from kit.eval.cv import loso_score
-from kit.store.paths import project_root
 
 MAX_LINES = 60
 STRAY = ("PosixPath(", "np.float32(", "np.float64(", "np.int64(", "TqdmWarning", "IProgress not found")
 
 
 @pytest.fixture(scope="module")
-def executed(tmp_path_factory):
-    root = tmp_path_factory.mktemp("notebooks")
-    data = write_demo_dataset(root / "demo", scale=0.02, seed=5)
-    env = {**os.environ, "KIT_OUTPUT": str(root / "out"), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-           "OPENBLAS_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-m", "kit", "run", "--data", str(data), "--profile", "smoke"],
-                          cwd=project_root(), env=env, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    out = root / "out"
+def executed(smoke_run):
+    """The session's smoke run (tests/conftest.py) and its executed notebooks."""
+    data, out, stdout = smoke_run
     books = {name: nbformat.read(out / "reports" / "runs" / f"{name}.ipynb", as_version=4) for name in NOTEBOOKS}
-    return data, out, proc.stdout, books
+    return data, out, stdout, books
 
 
 def _texts(output) -> list[str]:

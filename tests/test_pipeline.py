@@ -5,9 +5,6 @@ real arrays, with few steps), in a temporary output root.
 """
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -16,7 +13,6 @@ import pytest
 from kit.pipeline import stages as pipeline
 from kit.data.demo import write_demo_dataset
 from kit.core.errors import KitError
-from kit.store.paths import project_root
 from kit.eval.metric import competition_score
 from kit.pipeline.submission import read_labels, score_submission, validate_submission
 
@@ -24,14 +20,9 @@ STAGES = ("starter", "thetacov", "bandpower", "riemann", "mae", "experts", "fusi
 
 
 @pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("run")
-    data = write_demo_dataset(root / "demo", scale=0.03, seed=3)
-    env = {**os.environ, "KIT_OUTPUT": str(root / "out")}
-    proc = subprocess.run([sys.executable, "-m", "kit", "run", "--data", str(data), "--profile", "smoke"],
-                          cwd=project_root(), env=env, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    return data, root / "out", proc.stdout
+def finished_run(smoke_run):
+    """The session's smoke run (tests/conftest.py)."""
+    return smoke_run
 
 
 def test_run_writes_every_stage_and_a_valid_submission(finished_run):
