@@ -49,9 +49,9 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from kit.eval import cv
-from kit.signal import features, tfr
 from kit.pipeline import stages
 from kit.report import findings, plots
+from kit.signal import features, tfr
 from kit.store.paths import output_root
 
 run = stages.open_run(DATA, PROFILE)

@@ -43,18 +43,18 @@ FORCE = False  # retrain even if artifacts for the same config exist
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from IPython.display import Markdown, display
 
-from kit.pipeline import stages
-from kit.pipeline.profiles import stage_config
-from kit.store.artifacts import load_checkpoint
-from kit.signal.sequences import deep_feature_names, describe_deep_features
 from kit.deep.mae import load_mae, nearest_visible_error, reconstruction_error
 from kit.deep.nets import count_parameters
-from kit.store.paths import output_root
+from kit.pipeline import stages
+from kit.pipeline.profiles import stage_config
 from kit.report import findings
 from kit.report.common import legend_outside, method_color
 from kit.report.plots import save_figure
-from IPython.display import Markdown, display
+from kit.signal.sequences import deep_feature_names, describe_deep_features
+from kit.store.artifacts import load_checkpoint
+from kit.store.paths import output_root
 
 run = stages.open_run(DATA, PROFILE)
 cfg = stage_config("mae", PROFILE)

@@ -52,14 +52,14 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from kit.pipeline import stages
-from kit.pipeline.profiles import stage_config
 from kit.eval.cv import loso_score
 from kit.eval.metric import subject_auc
-from kit.signal.edges import edge_effect
-from kit.store.paths import output_root
+from kit.pipeline import stages
+from kit.pipeline.profiles import stage_config
 from kit.report import findings
 from kit.report.plots import plot_attention_by_class, plot_auc_timecourse, plot_channel_auc
+from kit.signal.edges import edge_effect
+from kit.store.paths import output_root
 
 run = stages.open_run(DATA, PROFILE)
 cfg = stage_config("experts", PROFILE)

@@ -48,17 +48,16 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
+from kit.methods import patterns
+from kit.methods.registry import ANCHORS, ENSEMBLE_COMPONENTS
 from kit.pipeline import stages
 from kit.pipeline.profiles import stage_config
-from kit.store.paths import output_root
-from kit.methods import patterns
-from kit.report.models import window_mean
-from kit.report.plots import (plot_auc_timecourse, plot_band_importance, plot_channel_matrix, plot_subject_auc,
-                              plot_topomaps)
-from kit.methods.registry import ANCHORS, ENSEMBLE_COMPONENTS
 from kit.pipeline.submission import expected_ids, validate_submission
 from kit.pipeline.summary import run_summary
 from kit.report import findings
+from kit.report.models import window_mean
+from kit.report.plots import plot_auc_timecourse, plot_band_importance, plot_channel_matrix, plot_subject_auc, plot_topomaps
+from kit.store.paths import output_root
 
 run = stages.open_run(DATA, PROFILE)
 display(Markdown(findings.intro_for(run)))

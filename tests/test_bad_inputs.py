@@ -19,14 +19,14 @@ import scipy.io
 
 from kit.app import cli
 from kit.app.kaggle import credentials as kcred
-from kit.data.demo import write_demo_dataset
 from kit.core.errors import SubmissionError
 from kit.data.dataset import load_dataset
+from kit.data.demo import write_demo_dataset
 from kit.data.layout import CH_NAMES
 from kit.data.mat import read_mat
 from kit.data.mat_write import write_mat
-from kit.store.paths import project_root
 from kit.pipeline.submission import write_submission
+from kit.store.paths import project_root
 
 TIMES = np.arange(200) / 200.0
 EMO5 = "training/sleep_emo/S_5_cleaned.mat"  # the file each data case damages

@@ -5,16 +5,15 @@ import pytest
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.metrics import roc_auc_score
 
+from kit.core.errors import KitError
+from kit.eval.cv import loso_score
 from kit.methods import thetacov as thetacov_mod
 from kit.methods.bandpower import BandPowerConfig, BandPowerLDA, log_variance_features
 from kit.methods.lda import ledoit_wolf_lda, stability_select
 from kit.methods.registry import ANCHOR_CLASSES, ANCHORS, run_baseline
 from kit.methods.starter import StarterConfig, StarterLDA
 from kit.methods.thetacov import ThetaCov, ThetaCovConfig, covariance_features
-from kit.signal.features import bandpass
-from kit.eval.cv import loso_score
-from kit.core.errors import KitError
-from kit.signal.features import theta_power
+from kit.signal.features import bandpass, theta_power
 
 SFREQ = 200.0
 

@@ -1,4 +1,5 @@
-"""The benchmark (kit.pipeline.benchmark, kit.report.bench): subset/bootstrap statistics by hand, the bench end to end, and the NULL-data leak check."""
+"""The benchmark (kit.pipeline.benchmark, kit.report.bench): subset/bootstrap statistics by hand, the bench end to
+end, and the NULL-data leak check."""
 
 import itertools
 import json
@@ -7,22 +8,21 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from kit.app.cli import main
+from kit.core.errors import KitError
+from kit.data.dataset import load_dataset
+from kit.data.demo import write_demo_dataset
 from kit.eval import stats
-from kit.pipeline import benchmark, levers, stages
-from kit.report import bench
+from kit.eval.cv import loso_score
+from kit.eval.metric import auc_curves, competition_score
 from kit.methods.bandpower import BandPowerLDA
 from kit.methods.lda import ledoit_wolf_lda
 from kit.methods.registry import EXPERT_LEVERS, METHODS, cross_fit_baseline, run_baseline
-from kit.app.cli import main
-from kit.eval.cv import loso_score
-from kit.eval.metric import competition_score
+from kit.pipeline import benchmark, levers
 from kit.pipeline.ensemble import fit_ensemble
-from kit.data.demo import write_demo_dataset
-from kit.core.errors import KitError
-from kit.signal.features import zscore_per_subject
-from kit.data.dataset import load_dataset
-from kit.eval.metric import auc_curves
 from kit.pipeline.profiles import stage_config
+from kit.report import bench
+from kit.signal.features import zscore_per_subject
 
 
 def flat(*levels, n=20):

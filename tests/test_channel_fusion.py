@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from kit.deep.channel_fusion import (ChannelFusionConfig, channel_attention, fit_fusion_model, fusion_inputs,
-                                     predict_channel_fusion_test, train_channel_fusion)
+from kit.deep.channel_fusion import (
+    ChannelFusionConfig,
+    channel_attention,
+    fit_fusion_model,
+    fusion_inputs,
+    predict_channel_fusion_test,
+    train_channel_fusion,
+)
 from kit.deep.cross_channel import CrossChannelFusion
 from kit.deep.mae import MAEConfig, pretrain_mae
 from kit.eval.cv import loso_score

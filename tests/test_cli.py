@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from kit.app import cli
-from kit.data.demo import write_demo_dataset
 from kit.data.dataset import load_dataset
+from kit.data.demo import write_demo_dataset
 from kit.eval.cv import loso_score
 from kit.eval.metric import competition_score
 from kit.methods.registry import run_baseline
-from kit.store.paths import project_root
 from kit.pipeline.submission import read_labels, write_submission
+from kit.store.paths import project_root
 
 
 @pytest.fixture(scope="module")

@@ -2,13 +2,13 @@
 
 import numpy as np
 import pytest
+from test_baselines import synthetic
 
-from kit.methods.registry import cross_fit_baseline
-from kit.eval.crossfit import crossfit_plan, cross_fit_predict
-from kit.pipeline.ensemble import RULES, EnsembleConfig, fit_ensemble
 from kit.core.errors import KitError
 from kit.data.layout import SFREQ
-from test_baselines import synthetic
+from kit.eval.crossfit import cross_fit_predict, crossfit_plan
+from kit.methods.registry import cross_fit_baseline
+from kit.pipeline.ensemble import RULES, EnsembleConfig, fit_ensemble
 
 
 def test_plan_sizes_and_groups():

@@ -5,9 +5,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from kit.eval import cv
 from kit.core.errors import KitError
-
+from kit.eval import cv
 
 SUBJECT = np.array([5, 2, 5, 9, 2, 9, 9, 5])
 

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from scipy.signal import butter, hilbert, sosfiltfilt, welch
 
-from kit.data.demo import DEFAULT_SCALE, simulate_subject, write_demo_dataset
 from kit.core.errors import DataError
 from kit.data.dataset import load_dataset
+from kit.data.demo import DEFAULT_SCALE, simulate_subject, write_demo_dataset
 from kit.data.layout import CH_NAMES, TEST_IDS, TRAIN_IDS, discover
 from kit.data.mat import read_mat
 

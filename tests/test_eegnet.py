@@ -6,9 +6,9 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 
-from kit.methods.registry import run_baseline
-from kit.methods.eegnet import EEGNet, EEGNetClassifier, EEGNetConfig, count_parameters
 from kit.core.errors import KitError
+from kit.methods.eegnet import EEGNet, EEGNetClassifier, EEGNetConfig, count_parameters
+from kit.methods.registry import run_baseline
 
 SFREQ = 200.0
 

@@ -2,15 +2,14 @@
 
 import numpy as np
 import pytest
-
 from scipy.ndimage import uniform_filter1d
 
-from kit.eval.cv import loso_score
-from kit.pipeline.blends import Table, blend, postprocess, standardize, weight_grid
-from kit.pipeline.ensemble import RULES, EnsembleConfig, apply_ensemble, fit_ensemble, stack_weights
 from kit.core.errors import KitError
+from kit.eval.cv import loso_score
 from kit.eval.metric import auc_curves, per_sample_auc
 from kit.eval.stats import bootstrap_difference
+from kit.pipeline.blends import Table, blend, postprocess, standardize, weight_grid
+from kit.pipeline.ensemble import RULES, EnsembleConfig, apply_ensemble, fit_ensemble, stack_weights
 
 
 def _data(seed=0, n_sub=5, n=60):

@@ -7,17 +7,17 @@ import numpy as np
 import pytest
 import torch
 
-from kit.deep import experts_loso as experts_mod
-from kit.store.artifacts import load_checkpoint, load_npz, save_npz
-from kit.eval.crossfit import crossfit_plan
 from kit.core.errors import KitError
+from kit.deep import experts_loso as experts_mod
 from kit.deep.experts import ExpertsConfig, head_inputs, load_bank
 from kit.deep.experts_loso import train_experts_loso
-from kit.eval.metric import subject_auc
 from kit.deep.fusion import FusionConfig, load_fusion, predict, train_fusion_loso, zscore_by_subject
 from kit.deep.mae import MAEConfig, pretrain_mae
 from kit.deep.nets import AttentionPoolHead, pool_time
 from kit.deep.tta import TentConfig, binary_entropy, tent_adapt
+from kit.eval.crossfit import crossfit_plan
+from kit.eval.metric import subject_auc
+from kit.store.artifacts import load_checkpoint, load_npz, save_npz
 
 N_SUBJECTS, PER_SUBJECT, N_CHANS, N_TIMES, N_FEATURES = 6, 40, 3, 40, 7
 WINDOW = slice(20, 30)  # samples where the emotional trials carry the effect

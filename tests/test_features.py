@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from kit.signal import features
 from kit.core.errors import KitError
+from kit.signal import features
 from kit.signal.features import BANDS, band_features, band_power, bandpass, theta_power, zscore_per_subject
 
 SFREQ = 200.0

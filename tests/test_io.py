@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import scipy.io
 
-from kit.store import paths
 from kit.core.errors import DataError, KitError
 from kit.data.dataset import Dataset, load_dataset
 from kit.data.layout import CH_NAMES, N_TIMES, SFREQ, discover
 from kit.data.mat import Recording, read_mat
 from kit.data.mat_write import write_mat
+from kit.store import paths
 
 TIMES = np.arange(N_TIMES) / SFREQ
 SHARED = Path(paths.project_root()).parent / "shared" / "data" / "eegmmidb-lr"

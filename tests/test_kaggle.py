@@ -25,11 +25,11 @@ from kit import COMPETITION, __version__
 from kit.app import cli
 from kit.app import kaggle as kk
 from kit.app.kaggle import credentials as kcred
-from kit.data.demo import write_demo_dataset
 from kit.core.errors import DataError, KitError
 from kit.data.dataset import load_dataset
-from kit.store.paths import project_root
+from kit.data.demo import write_demo_dataset
 from kit.pipeline.submission import write_submission
+from kit.store.paths import project_root
 
 KEY = "0123456789abcdef0123456789abcdef"  # a fake Kaggle API key: must never be printed
 

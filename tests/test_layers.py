@@ -123,8 +123,10 @@ def _write(root: Path, files: dict[str, str]) -> Path:
     ({"core/a.py": "from kit.app import cli\n", "app/cli.py": ""}, "core imports kit.app.cli from the higher layer app"),
     ({"data/a.py": "def f():\n    from ..deep.nets import Net\n", "deep/nets.py": "class Net: pass\n"},
      "data imports kit.deep.nets from the higher layer deep"),
-    ({"eval/a.py": "from kit.eval.b import x\n", "eval/b.py": "from .a import y\n"}, "import cycle: kit.eval.a -> kit.eval.b -> kit.eval.a"),
-    ({"deep/a.py": "from kit.deep.b import _helper\n", "deep/b.py": "def _helper(): pass\n"}, "imports the private kit.deep.b._helper"),
+    ({"eval/a.py": "from kit.eval.b import x\n", "eval/b.py": "from .a import y\n"},
+     "import cycle: kit.eval.a -> kit.eval.b -> kit.eval.a"),
+    ({"deep/a.py": "from kit.deep.b import _helper\n", "deep/b.py": "def _helper(): pass\n"},
+     "imports the private kit.deep.b._helper"),
     ({"misc.py": ""}, "outside the layers"),
 ])
 def test_the_check_catches_each_kind_of_violation(tmp_path, files, expected):

@@ -4,8 +4,17 @@ import pytest
 import torch
 from torch import nn
 
-from kit.deep.nets import (AttentionPoolHead, BankEncoderLayer, ExpertBank, MaskedAutoencoder, SpatioTemporalFusion,
-                        count_parameters, model_stack, pool_time, upsample_time)
+from kit.deep.nets import (
+    AttentionPoolHead,
+    BankEncoderLayer,
+    ExpertBank,
+    MaskedAutoencoder,
+    SpatioTemporalFusion,
+    count_parameters,
+    model_stack,
+    pool_time,
+    upsample_time,
+)
 
 
 def test_expert_parameter_count_matches_third_place():

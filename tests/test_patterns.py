@@ -12,10 +12,9 @@ import pytest  # noqa: E402
 
 from kit.core.errors import KitError  # noqa: E402
 from kit.data.layout import CH_NAMES  # noqa: E402
-from kit.deep.fusion import EXPERT_ARRAYS, fusion_pattern, zscore_by_subject  # noqa: E402
+from kit.deep.fusion import EXPERT_ARRAYS, fusion_pattern  # noqa: E402
 from kit.methods.lda import haufe_pattern  # noqa: E402
-from kit.methods.patterns import (band_permutation_importance, bandpower_patterns, starter_patterns,  # noqa: E402
-                                  thetacov_patterns)
+from kit.methods.patterns import band_permutation_importance, bandpower_patterns, starter_patterns, thetacov_patterns  # noqa: E402
 from kit.report import plots  # noqa: E402
 from kit.report.models import window_mean  # noqa: E402
 from kit.store.artifacts import save_npz  # noqa: E402

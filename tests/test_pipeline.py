@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kit.pipeline import stages as pipeline
-from kit.data.demo import write_demo_dataset
 from kit.core.errors import KitError
+from kit.data.demo import write_demo_dataset
 from kit.eval.metric import competition_score
+from kit.pipeline import stages as pipeline
 from kit.pipeline.submission import read_labels, score_submission, validate_submission
 
 STAGES = ("starter", "thetacov", "bandpower", "riemann", "mae", "experts", "fusion", "fusion_lda", "ensemble")

@@ -8,8 +8,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from kit.report import plots  # noqa: E402
 from kit.core.errors import KitError  # noqa: E402
+from kit.report import plots  # noqa: E402
 
 CH = ["F3", "F4", "C3", "C4", "Cz", "C5", "C6", "CP3", "CP4", "CP5", "CP6", "P7", "P8", "Pz", "O1", "O2"]
 TIMES = np.arange(200) / 200.0
@@ -114,8 +114,9 @@ def test_shape_errors(data):
 
 
 def test_auc_timecourse(tmp_path):
-    from kit.report.common import METHOD_COLORS
     from matplotlib.colors import to_hex
+
+    from kit.report.common import METHOD_COLORS
 
     curve = np.full(200, 0.5)
     curve[80:121] = 0.6

@@ -18,17 +18,17 @@ import pytest
 import torch
 
 from kit import __version__ as KIT_VERSION
-from kit.store import artifacts
+from kit.core.errors import CheckpointError, SubmissionError
+from kit.data.demo import write_demo_dataset
 from kit.deep import experts_loso as experts
+from kit.deep.mae import load_mae, pretrain_mae
 from kit.methods.registry import ANCHORS, ENSEMBLE_COMPONENTS
 from kit.pipeline import stages as pipeline
 from kit.pipeline.profiles import stage_config
-from kit.store.artifacts import atomic_write, config_hash, load_checkpoint, save_checkpoint
-from kit.data.demo import write_demo_dataset
-from kit.core.errors import CheckpointError, SubmissionError
-from kit.deep.mae import load_mae, pretrain_mae
-from kit.store.paths import project_root
 from kit.pipeline.submission import write_submission
+from kit.store import artifacts
+from kit.store.artifacts import atomic_write, config_hash, load_checkpoint, save_checkpoint
+from kit.store.paths import project_root
 
 TINY = {"mae": dict(n_layers=1, d_ff=16, sequences_per_epoch=256),
         "experts": dict(max_steps=2, eval_every=1, n_support=4, n_query=4, meta_batch=1),

@@ -161,8 +161,8 @@ def test_notebook_01_runs_on_a_tiny_demo(tmp_path, monkeypatch):
     """The EDA notebook end to end: figures, the starter's predictions for 05, an executed copy."""
     import numpy as np
 
-    from kit.store.artifacts import load_npz
     from kit.data.demo import write_demo_dataset
+    from kit.store.artifacts import load_npz
 
     if not (project_root() / "notebooks" / "01_eda_theta_power.py").is_file():
         pytest.skip("notebook 01 not present")

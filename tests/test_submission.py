@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from kit.store import paths
 from kit.core.errors import SubmissionError
-from kit.pipeline.submission import (expected_ids, read_labels, score_submission, validate_submission,
-                            write_submission)
+from kit.pipeline.submission import expected_ids, read_labels, score_submission, validate_submission, write_submission
+from kit.store import paths
 
 SHARED = Path(paths.project_root()).parent / "shared"
 EXAMPLE = SHARED / "reference" / "public_submission_example.csv.gz"

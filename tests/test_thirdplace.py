@@ -7,8 +7,15 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from kit.deep.thirdplace import (SampleExperts, ThirdPlaceConfig, expert_parameters, fomaml_train, predict_samples,
-                                 thirdplace_features, train_thirdplace)
+from kit.deep.thirdplace import (
+    SampleExperts,
+    ThirdPlaceConfig,
+    expert_parameters,
+    fomaml_train,
+    predict_samples,
+    thirdplace_features,
+    train_thirdplace,
+)
 from kit.pipeline.profiles import stage_config
 
 SMOKE = replace(stage_config("thirdplace", "smoke"), n_layers=1)

@@ -16,14 +16,33 @@ from kit.core.runtime import thread_limit
 from kit.data.demo import KINDS, ensure_data
 from kit.eval.stats import N_BOOT
 from kit.methods.registry import METHODS
-from kit.pipeline.benchmark import (NULL_LIMIT, NULL_SCALE, bench_folder, bench_job, bench_part, bench_parts,
-                                    kind_folders, memory_probe, merge_bench_times, null_copy, null_study, rule_study)
+from kit.pipeline.benchmark import (
+    NULL_LIMIT,
+    NULL_SCALE,
+    bench_folder,
+    bench_job,
+    bench_part,
+    bench_parts,
+    kind_folders,
+    memory_probe,
+    merge_bench_times,
+    null_copy,
+    null_study,
+    rule_study,
+)
 from kit.pipeline.profiles import PROFILES
-from kit.report.bench import (diagnostic_table, folder_table, kind_table, memory_line, rule_table, save_figure,
-                              summary_json, write_report)
+from kit.report.bench import (
+    diagnostic_table,
+    folder_table,
+    kind_table,
+    memory_line,
+    rule_table,
+    save_figure,
+    summary_json,
+    write_report,
+)
 from kit.store.artifacts import atomic_write
 from kit.store.paths import output_root
-
 
 BACKENDS = ("loky", "dask", "ray")
 """joblib backends ``kit bench`` spreads its tasks with: loky (processes on this machine), dask (a Dask

@@ -37,7 +37,6 @@ from kit.core.errors import KitError
 from kit.core.log import configure
 
 
-
 def _fmt_window(window) -> str:
     """``samples a-b (n samples, t0-t1 s)``; times at the competition's 200 Hz, cue at 0 s."""
     from kit.data.layout import SFREQ
@@ -282,7 +281,22 @@ def cmd_kaggle_dataset(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------- parser
-COMMANDS = {"demo-data": cmd_demo_data, "inspect": cmd_inspect, "run": cmd_run, "cv": cmd_cv, "bench": cmd_bench, "profile-stages": cmd_profile_stages, "null-study": cmd_null_study, "rules": cmd_rules, "validate": cmd_validate, "predict": cmd_predict, "score": cmd_score, "submit": cmd_submit, "kaggle-kernel": cmd_kaggle_kernel, "kaggle-dataset": cmd_kaggle_dataset}
+COMMANDS = {
+    "demo-data": cmd_demo_data,
+    "inspect": cmd_inspect,
+    "run": cmd_run,
+    "cv": cmd_cv,
+    "bench": cmd_bench,
+    "profile-stages": cmd_profile_stages,
+    "null-study": cmd_null_study,
+    "rules": cmd_rules,
+    "validate": cmd_validate,
+    "predict": cmd_predict,
+    "score": cmd_score,
+    "submit": cmd_submit,
+    "kaggle-kernel": cmd_kaggle_kernel,
+    "kaggle-dataset": cmd_kaggle_dataset,
+}
 """Command name -> handler of its parsed arguments."""
 
 

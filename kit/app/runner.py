@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from kit.store.artifacts import atomic_write
 from kit.core.errors import KitError
 from kit.data.demo import ensure_data
 from kit.data.layout import discover
+from kit.store.artifacts import atomic_write
 from kit.store.paths import output_root, project_root
 
 NOTEBOOKS = ("01_eda_theta_power", "02_mae_pretraining", "03_fomaml_experts", "04_fusion", "05_ensembling")

@@ -19,12 +19,30 @@ import numpy as np
 
 from kit import __version__
 from kit.core.errors import DataError
-from kit.data.layout import (CH_NAMES, N_TIMES, SFREQ, TEST_IDS, TRAIN_IDS, default_demo_dir, is_data_folder,
-                             resolve_data_dir)
+from kit.data.layout import CH_NAMES, N_TIMES, SFREQ, TEST_IDS, TRAIN_IDS, default_demo_dir, is_data_folder, resolve_data_dir
 from kit.data.mat_write import write_mat
-from kit.data.simulate import (BETA_UV, EFFECT_MEAN, EFFECT_SD, EVOKED_JITTER, EVOKED_LAT, EVOKED_MEAN, EVOKED_SD,
-                               EVOKED_SIGMA, EVOKED_UV, KINDS, LATE_THETA_UV, LATERAL_MEAN, LATERAL_ONSET, LATERAL_SD,
-                               MU_UV, SIGNFLIP_MEAN, SIGNFLIP_POSITIVE, SIGNFLIP_SD, check_kind, simulate_subject)
+from kit.data.simulate import (
+    BETA_UV,
+    EFFECT_MEAN,
+    EFFECT_SD,
+    EVOKED_JITTER,
+    EVOKED_LAT,
+    EVOKED_MEAN,
+    EVOKED_SD,
+    EVOKED_SIGMA,
+    EVOKED_UV,
+    KINDS,
+    LATE_THETA_UV,
+    LATERAL_MEAN,
+    LATERAL_ONSET,
+    LATERAL_SD,
+    MU_UV,
+    SIGNFLIP_MEAN,
+    SIGNFLIP_POSITIVE,
+    SIGNFLIP_SD,
+    check_kind,
+    simulate_subject,
+)
 from kit.store.artifacts import atomic_write
 
 __all__ = ["DEFAULT_SCALE", "KINDS", "MIN_PER_CLASS", "TEST_COUNTS", "TRAIN_COUNTS", "ensure_data",

@@ -15,8 +15,6 @@ from kit.core.errors import DataError
 from kit.data.layout import SFREQ
 from kit.store.artifacts import atomic_write
 
-
-
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 

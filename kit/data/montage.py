@@ -7,7 +7,6 @@ from typing import Sequence
 from kit.core.errors import KitError
 from kit.data.layout import CH_NAMES, SFREQ
 
-
 REGIONS: dict[str, tuple[str, ...]] = {
     "frontal": ("Fp", "AF", "F", "FC", "FT"),
     "central": ("C", "T"),

@@ -46,13 +46,13 @@ from tqdm.auto import tqdm
 
 from kit.core.errors import KitError
 from kit.core.runtime import get_device, keeps_global_rng, seed_everything
-from kit.eval.crossfit import CROSSFIT_GROUPS, cross_fit_predict
-from kit.eval.cv import cross_val_predict_loso
-from kit.eval.metric import subject_auc
 from kit.deep.cross_channel import CrossChannelFusion
 from kit.deep.experts import head_inputs, val_split
 from kit.deep.mae import load_mae
 from kit.deep.nets import pool_time
+from kit.eval.crossfit import CROSSFIT_GROUPS, cross_fit_predict
+from kit.eval.cv import cross_val_predict_loso
+from kit.eval.metric import subject_auc
 from kit.methods.riemann import RiemannTS, tangent_matrix
 from kit.store.artifacts import load_checkpoint, save_checkpoint, save_npz
 

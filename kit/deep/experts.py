@@ -35,13 +35,13 @@ import torch
 from scipy.special import expit
 from tqdm.auto import tqdm
 
-from kit.store.artifacts import config_hash, load_checkpoint, save_checkpoint
-from kit.eval.metric import subject_auc
 from kit.core.errors import CheckpointError, KitError
+from kit.core.runtime import keeps_global_rng, seed_everything
 from kit.deep.mae import MAEConfig
 from kit.deep.maml import META_MODES, draw_step, outer_loss, subject_tasks
 from kit.deep.nets import AttentionPoolHead, ExpertBank, MaskedAutoencoder, model_slice
-from kit.core.runtime import keeps_global_rng, seed_everything
+from kit.eval.metric import subject_auc
+from kit.store.artifacts import config_hash, load_checkpoint, save_checkpoint
 
 
 @dataclass

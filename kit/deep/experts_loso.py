@@ -15,8 +15,19 @@ import torch
 
 from kit.core.errors import KitError
 from kit.core.runtime import get_device
-from kit.deep.experts import (ExpertsConfig, Job, expert_test_outputs, experts_probabilities, fit_heads, head_inputs,
-                              head_state, predict_model, reusable, run_hash, save_bank)
+from kit.deep.experts import (
+    ExpertsConfig,
+    Job,
+    expert_test_outputs,
+    experts_probabilities,
+    fit_heads,
+    head_inputs,
+    head_state,
+    predict_model,
+    reusable,
+    run_hash,
+    save_bank,
+)
 from kit.deep.mae import load_mae
 from kit.deep.nets import AttentionPoolHead, model_stack, pool_time
 from kit.eval.crossfit import CROSSFIT_GROUPS, crossfit_plan

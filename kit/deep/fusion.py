@@ -41,13 +41,13 @@ from scipy.special import expit
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from tqdm.auto import tqdm
 
-from kit.store.artifacts import load_checkpoint, load_npz, save_checkpoint, save_npz
 from kit.core.errors import KitError
-from kit.eval.metric import subject_auc
-from kit.signal.features import zscore_per_subject
-from kit.deep.nets import SpatioTemporalFusion, upsample_time
-from kit.methods.lda import haufe_pattern
 from kit.core.runtime import get_device, keeps_global_rng, seed_everything
+from kit.deep.nets import SpatioTemporalFusion, upsample_time
+from kit.eval.metric import subject_auc
+from kit.methods.lda import haufe_pattern
+from kit.signal.features import zscore_per_subject
+from kit.store.artifacts import load_checkpoint, load_npz, save_checkpoint, save_npz
 
 FUSION_KINDS = ("lda", "net")
 """The fusion models ``FusionConfig.kind`` chooses among ("auto": by inner score)."""

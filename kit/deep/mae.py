@@ -16,7 +16,6 @@ nearest visible sample of its sequence.
 from __future__ import annotations
 
 import logging
-
 import os
 import time
 from dataclasses import dataclass
@@ -26,10 +25,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from kit.store.artifacts import config_hash, load_checkpoint, save_checkpoint
 from kit.core.errors import KitError
-from kit.deep.nets import MaskedAutoencoder, pool_time
 from kit.core.runtime import get_device, keeps_global_rng, seed_everything
+from kit.deep.nets import MaskedAutoencoder, pool_time
+from kit.store.artifacts import config_hash, load_checkpoint, save_checkpoint
 
 logger = logging.getLogger(__name__)
 

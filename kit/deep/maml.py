@@ -25,7 +25,6 @@ The pattern of :func:`fast_adapt` follows learn2learn's.
 
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 from torch import nn

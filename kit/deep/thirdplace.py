@@ -126,7 +126,7 @@ def fomaml_train(x: torch.Tensor, y: np.ndarray, subject: np.ndarray, init: dict
         A non-finite loss.
     """
     dev = get_device()
-    gen = seed_everything(cfg.seed)
+    seed_everything(cfg.seed)  # weight initialisation and dropout; the tasks are drawn by rng
     rng = np.random.default_rng(cfg.seed)
     n, E, T, K = x.shape
     model = SampleExperts(E, T, K, cfg).to(dev)

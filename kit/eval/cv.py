@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import LeaveOneGroupOut
 
-from kit.store.artifacts import atomic_write
 from kit.core.errors import KitError
 from kit.eval.metric import CHANCE, MIN_LEN, competition_score
+from kit.store.artifacts import atomic_write
 
 Fold = tuple[np.ndarray, np.ndarray]
 

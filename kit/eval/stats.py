@@ -10,7 +10,6 @@ from kit.core.errors import KitError
 from kit.eval.cv import loso_score
 from kit.eval.metric import CHANCE, MIN_LEN, auc_curves, window_score
 
-
 N_BOOT = 2000
 """Bootstrap resamples of the subjects."""
 

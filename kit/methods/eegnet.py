@@ -38,9 +38,8 @@ window metric then scores the trial-level AUC over the whole second).
 
 from __future__ import annotations
 
-import logging
-
 import copy
+import logging
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -51,8 +50,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from kit.core.errors import KitError
-from kit.signal.features import euclidean_alignment, zscore_per_subject
 from kit.core.runtime import get_device, seed_everything
+from kit.signal.features import euclidean_alignment, zscore_per_subject
 
 logger = logging.getLogger(__name__)
 

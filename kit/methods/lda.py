@@ -6,7 +6,6 @@ J. Multivar. Anal. 2004, as in :class:`sklearn.discriminant_analysis.LinearDiscr
 
 from __future__ import annotations
 
-
 import numpy as np
 from scipy.stats import ttest_ind
 

@@ -24,8 +24,8 @@ from kit.eval.cv import cross_val_predict_loso
 from kit.methods.bandpower import BandPowerConfig, BandPowerLDA
 from kit.methods.eegnet import EEGNetClassifier, EEGNetConfig
 from kit.methods.lda import check_xy
-from kit.methods.starter import StarterConfig, StarterLDA
 from kit.methods.riemann import RiemannConfig, RiemannTS
+from kit.methods.starter import StarterConfig, StarterLDA
 from kit.methods.thetacov import ThetaCov, ThetaCovConfig
 
 

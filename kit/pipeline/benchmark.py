@@ -33,16 +33,16 @@ correlated (a relabelling test of the band-power anchor on a 0.2-scale null
 copy gave a spread of 0.025, against 0.015 for independent subjects), and
 at that size a clean method passes 0.53 by chance about one run in eight.
 
-``python -m kit bench`` (:mod:`kit.app.bench`, tables by :mod:`kit.report.bench`) writes ``reports/bench.md`` (a table per folder),
+``python -m kit bench`` (:mod:`kit.app.bench`, tables by :mod:`kit.report.bench`) writes ``reports/bench.md`` (a table per
+folder),
 ``reports/figures/bench_auc_<data>.png`` (AUC time courses) and prints a
 JSON summary as its last line.
 """
 
 from __future__ import annotations
 
-import logging
-
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -61,8 +61,7 @@ from kit.eval.crossfit import served_inner_auc
 from kit.eval.cv import loso_score
 from kit.eval.metric import auc_curves
 from kit.eval.stats import N_BOOT, bootstrap_difference, summarize
-from kit.methods.registry import (ANCHOR_LEVERS, ANCHORS, ENSEMBLE_COMPONENTS, EXPERT_LEVERS, METHODS,
-                                  baseline_predictions)
+from kit.methods.registry import ANCHOR_LEVERS, ANCHORS, ENSEMBLE_COMPONENTS, EXPERT_LEVERS, METHODS, baseline_predictions
 from kit.pipeline import levers, stages
 from kit.pipeline.ensemble import RULES, fit_ensemble
 from kit.pipeline.profiles import stage_config
@@ -182,7 +181,8 @@ def bench_folder(data, profile: str = "quick", *, methods=tuple(METHODS), n_boot
     if {"experts", levers.TENT, "fusion_lda"} & set(deep):
         preds["experts"] = timed("experts", lambda: stages.run_experts_stage(run))["oof"]
     if levers.TENT in deep:
-        preds[levers.TENT] = timed(levers.TENT, lambda: levers.run_tent_stage(run))["oof"]  # (n_train, n_times): no test predictions
+        # (n_train, n_times): no test predictions
+        preds[levers.TENT] = timed(levers.TENT, lambda: levers.run_tent_stage(run))["oof"]
     if "fusion_lda" in deep:
         preds["fusion_lda"] = timed("fusion_lda", lambda: stages.run_fusion_lda_stage(run))["oof"]
     if "fusion" in deep:
@@ -374,7 +374,8 @@ print(json.dumps({"n_trials": len(ds), "X_bytes": ds.X.nbytes, "features_bytes":
 
 
 def memory_probe(scale: float = 1.0, *, seed: int = 0) -> dict:
-    """Peak memory of loading a data folder and building its deep features (kit.signal.sequences.deep_features), in a fresh process.
+    """Peak memory of loading a data folder and building its deep features (kit.signal.sequences.deep_features), in a
+    fresh process.
 
     Simulates a demo folder at ``scale`` (1.0 = the real 10,209 + 1,734
     trials) into a temporary folder, then a child Python process runs

@@ -8,16 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
 from kit.core.errors import KitError
-from kit.deep.experts import ExpertsConfig
 from kit.deep.channel_fusion import ChannelFusionConfig
+from kit.deep.experts import ExpertsConfig
 from kit.deep.fusion import FusionConfig
 from kit.deep.mae import MAEConfig
 from kit.deep.thirdplace import ThirdPlaceConfig
 from kit.methods.eegnet import EEGNetConfig
 from kit.pipeline.ensemble import EnsembleConfig
-
 
 PROFILES: dict[str, dict[str, dict]] = {
     # quick: minutes on 2 CPU cores at the demo size; sequences pooled 8x (25 model samples)

@@ -11,10 +11,9 @@ moved aside to ``{stage}@{old_hash}`` (never overwritten).
 
 from __future__ import annotations
 
-import logging
-
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil

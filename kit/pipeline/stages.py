@@ -19,17 +19,16 @@ import numpy as np
 import pandas as pd
 
 from kit.core.errors import KitError
+from kit.deep.channel_fusion import ChannelFusionConfig, fusion_inputs, train_channel_fusion
 from kit.deep.experts import ExpertsConfig
 from kit.deep.experts_loso import train_experts_loso
-from kit.deep.channel_fusion import ChannelFusionConfig, fusion_inputs, train_channel_fusion
 from kit.deep.fusion import FusionConfig, train_fusion_loso
 from kit.deep.mae import MAEConfig, pretrain_mae
 from kit.eval.crossfit import CROSSFIT_GROUPS
 from kit.eval.cv import loso_score
 from kit.eval.metric import auc_curves
 from kit.eval.stats import bootstrap_difference
-from kit.methods.registry import (ANCHOR_LEVERS, ANCHORS, ENSEMBLE_COMPONENTS, PIPELINE_METHODS,
-                                  baseline_predictions)
+from kit.methods.registry import ANCHOR_LEVERS, ANCHORS, ENSEMBLE_COMPONENTS, PIPELINE_METHODS, baseline_predictions
 from kit.pipeline.ensemble import RULES, EnsembleConfig, apply_ensemble, candidate_to_json, describe, fit_ensemble
 from kit.pipeline.profiles import baseline_params, stage_config
 from kit.pipeline.run import Run, data_tag, open_run
@@ -273,7 +272,7 @@ def run_ensemble_stage(run: Run, cfg: EnsembleConfig | None = None, *, component
     _, A = auc_curves(fit.nested, tr.y, tr.subject)
     _, B = auc_curves(oof[best], tr.y, tr.subject)
     difference = bootstrap_difference(A, B)
-    table = score_table(scores)
+    table = score_table(scores, tr.sfreq)
     folder = run.stage_dir("ensemble")
     test_pred = apply_ensemble(fit.chosen, {k: v["test"] for k, v in comps.items()}, te.subject)
     write_json(folder / "blend.json", {"rule": cfg.rule, "components": list(comps), "ch_names": list(tr.ch_names),
@@ -294,12 +293,14 @@ def run_ensemble_stage(run: Run, cfg: EnsembleConfig | None = None, *, component
     return EnsembleResult(table, fit.chosen, path, scores, cfg.rule, rules, fit.per_subject, best, difference)
 
 
-def score_table(scores: dict[str, dict]) -> pd.DataFrame:
-    """One row per method of :func:`kit.eval.cv.loso_score` dicts: ``loso_score``, ``window`` "start-stop" (samples), ``mean_auc``."""
+def score_table(scores: dict[str, dict], sfreq: float = 200.0) -> pd.DataFrame:
+    """One row per method of :func:`kit.eval.cv.loso_score` dicts: ``loso_score``, ``window`` (the first and last
+    sample's times, s after the cue, e.g. ``"0.350-0.605 s"``; ``"-"`` without a window), ``mean_auc``."""
     rows = []
     for method, s in scores.items():
+        start, stop = s["window"]
         rows.append({"method": method, "loso_score": round(s["loso_score"], 4),
-                     "window": "-" if s["window"][0] is None else f"{s['window'][0]}-{s['window'][1]}",
+                     "window": "-" if start is None else f"{start / sfreq:.3f}-{stop / sfreq:.3f} s",
                      "mean_auc": round(s["mean_auc"], 4)})
     return pd.DataFrame(rows)
 

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kit.store.artifacts import atomic_write
 from kit.core.errors import KitError, SubmissionError
 from kit.eval.metric import CHANCE, MIN_LEN, WindowScore, competition_score
+from kit.store.artifacts import atomic_write
 
 HEADER = "id,prediction"
 DIGITS = 6

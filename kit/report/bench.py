@@ -19,7 +19,6 @@ from kit.pipeline.ensemble import RULES
 from kit.report.plots import plot_auc_timecourse
 from kit.store.artifacts import atomic_write
 
-
 # ----------------------------------------------------------------------------- ensemble rules
 
 

@@ -10,8 +10,17 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from kit.eval.clusters import ClusterTest, cluster_effect_size
-from kit.report.common import (EMO_COLOR, HATCH_NOT_SIGNIFICANT, legend_outside, mark_cue_and_window, mark_untrusted,
-                               not_significant_handle, save_figure, scalp_order, untrusted_handle)
+from kit.report.common import (
+    EMO_COLOR,
+    HATCH_NOT_SIGNIFICANT,
+    legend_outside,
+    mark_cue_and_window,
+    mark_untrusted,
+    not_significant_handle,
+    save_figure,
+    scalp_order,
+    untrusted_handle,
+)
 
 
 def plot_cluster_test(test: ClusterTest, *, band: str = "theta", unit: str = "z log power", n_trials: int | None = None,

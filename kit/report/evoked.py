@@ -12,8 +12,17 @@ from matplotlib.figure import Figure
 from kit.core.errors import KitError
 from kit.data.montage import channel_groups
 from kit.eval.clusters import ClusterTest
-from kit.report.common import (EMO_COLOR, NEU_COLOR, channel_names, channel_selection, check_epochs, class_means,
-                               legend_outside, mark_cue_and_window, save_figure)
+from kit.report.common import (
+    EMO_COLOR,
+    NEU_COLOR,
+    channel_names,
+    channel_selection,
+    check_epochs,
+    class_means,
+    legend_outside,
+    mark_cue_and_window,
+    save_figure,
+)
 
 
 def plot_evoked_by_class(X: np.ndarray, y: np.ndarray, subject: np.ndarray, times: np.ndarray,

@@ -11,9 +11,21 @@ from matplotlib.figure import Figure
 
 from kit.core.errors import KitError
 from kit.data.montage import channel_info
-from kit.report.common import (EMO_COLOR, NEU_COLOR, check_epochs, class_means, label_sensors, legend_outside,
-                               mark_cue_and_window, mark_untrusted, method_color, save_figure, scalp_order,
-                               untrusted_handle, window_mask)
+from kit.report.common import (
+    EMO_COLOR,
+    NEU_COLOR,
+    check_epochs,
+    class_means,
+    label_sensors,
+    legend_outside,
+    mark_cue_and_window,
+    mark_untrusted,
+    method_color,
+    save_figure,
+    scalp_order,
+    untrusted_handle,
+    window_mask,
+)
 
 
 def plot_topomaps(maps: Mapping[str, np.ndarray], ch_names: Sequence[str], *, unit: str = "a.u.",

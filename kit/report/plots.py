@@ -29,13 +29,27 @@ from matplotlib.figure import Figure
 
 from kit.core.errors import KitError
 from kit.eval.clusters import subject_differences
-from kit.report.common import (EMO_COLOR, NEU_COLOR, WINDOW, channel_names, channel_selection, check_epochs,
-                               class_means, grid_shape, legend_outside, mark_cue_and_window, mark_untrusted,
-                               method_color, method_key, method_linestyle, save_figure, untrusted_handle)
 from kit.report.clusters import plot_cluster_test
+from kit.report.common import (
+    EMO_COLOR,
+    NEU_COLOR,
+    WINDOW,
+    channel_names,
+    channel_selection,
+    check_epochs,
+    class_means,
+    grid_shape,
+    legend_outside,
+    mark_cue_and_window,
+    mark_untrusted,
+    method_color,
+    method_key,
+    method_linestyle,
+    save_figure,
+    untrusted_handle,
+)
 from kit.report.evoked import plot_evoked_by_class, plot_mne_compare_evokeds
-from kit.report.models import (plot_attention_by_class, plot_band_importance, plot_channel_auc, plot_channel_matrix,
-                               plot_topomaps)
+from kit.report.models import plot_attention_by_class, plot_band_importance, plot_channel_auc, plot_channel_matrix, plot_topomaps
 from kit.report.scores import plot_permutation_test, plot_subject_auc
 from kit.report.spectral import plot_montage, plot_psd_by_class, plot_topomap_difference
 from kit.report.timefreq import plot_edge_effect, plot_tfr_test

@@ -16,8 +16,18 @@ from matplotlib.figure import Figure
 
 from kit.data.montage import channel_info
 from kit.eval.clusters import subject_differences
-from kit.report.common import (EMO_COLOR, NEU_COLOR, channel_names, channel_selection, check_epochs, class_means,
-                               label_sensors, legend_outside, save_figure, window_mask)
+from kit.report.common import (
+    EMO_COLOR,
+    NEU_COLOR,
+    channel_names,
+    channel_selection,
+    check_epochs,
+    class_means,
+    label_sensors,
+    legend_outside,
+    save_figure,
+    window_mask,
+)
 
 
 def plot_topomap_difference(P: np.ndarray, y: np.ndarray, times: np.ndarray, ch_names: Sequence[str], *,

@@ -34,8 +34,7 @@ Modules: :mod:`.credentials` (credentials, :func:`submit`), :mod:`.wheel` (the k
 
 from kit.app.kaggle.credentials import TOKEN_HELP, Credentials, find_credentials, kaggle_config_dir, scrub, submit
 from kit.app.kaggle.in_kernel import KAGGLE_INPUT_ROOT, find_competition_data, kaggle_setup, publish_submission
-from kit.app.kaggle.kernel import (ALL, DEFAULT_DATASET_SLUG, build_dataset, build_kernel, kernel_notebook,
-                                   kernel_summary)
+from kit.app.kaggle.kernel import ALL, DEFAULT_DATASET_SLUG, build_dataset, build_kernel, kernel_notebook, kernel_summary
 from kit.app.kaggle.wheel import DIST_NAME, VENDORED, build_wheel, dependency_wheel, wheel_bytes, wheel_name
 
 __all__ = ["ALL", "DEFAULT_DATASET_SLUG", "DIST_NAME", "KAGGLE_INPUT_ROOT", "TOKEN_HELP", "VENDORED", "Credentials",

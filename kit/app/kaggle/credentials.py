@@ -19,8 +19,6 @@ from typing import Mapping
 from kit import COMPETITION
 from kit.core.errors import KitError, SubmissionError, import_failure
 
-
-
 TOKEN_HELP = ("create one at https://www.kaggle.com/settings (API -> Create New Token) and save it as "
               "~/.kaggle/kaggle.json (chmod 600), or set KAGGLE_USERNAME and KAGGLE_KEY")
 

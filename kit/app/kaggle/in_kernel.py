@@ -8,10 +8,8 @@ from pathlib import Path
 
 import kit
 from kit import COMPETITION, __version__
-from kit.store.artifacts import atomic_write
 from kit.core.errors import DataError
-
-
+from kit.store.artifacts import atomic_write
 
 KAGGLE_INPUT_ROOT = Path("/kaggle/input")
 """Where Kaggle mounts a kernel's inputs (``$KIT_KAGGLE_INPUT`` replaces it for tests)."""
@@ -72,8 +70,8 @@ def kaggle_setup(*, expect_gpu: bool = False, input_root: str | os.PathLike | No
     DataError
         Inside a kernel (the input root exists) without the competition data attached.
     """
-    from kit.store.paths import output_root
     from kit.core.runtime import get_device
+    from kit.store.paths import output_root
 
     log = log or (lambda _msg: None)
     root = Path(input_root or os.environ.get("KIT_KAGGLE_INPUT") or KAGGLE_INPUT_ROOT)

@@ -11,12 +11,10 @@ import re
 from pathlib import Path
 
 from kit import COMPETITION, __version__
-from kit.store.artifacts import atomic_write, write_json
-from kit.core.errors import KitError
-
 from kit.app.kaggle.credentials import find_credentials
-from kit.app.kaggle.wheel import VENDORED, DIST_NAME, build_wheel, dependency_wheel, wheel_bytes, wheel_name
-
+from kit.app.kaggle.wheel import DIST_NAME, VENDORED, build_wheel, dependency_wheel, wheel_bytes, wheel_name
+from kit.core.errors import KitError
+from kit.store.artifacts import atomic_write, write_json
 
 DEFAULT_DATASET_SLUG = "sleep-emotion-kit"
 """Default slug of the Kaggle dataset holding the kit's wheel."""
@@ -154,8 +152,8 @@ def kernel_notebook(notebook: str = ALL, *, profile: str = "quick", gpu: bool = 
     """
     import nbformat
 
-    from kit.pipeline.profiles import PROFILES
     from kit.app.runner import NOTEBOOKS, inject_parameters, notebooks_dir, read_notebook
+    from kit.pipeline.profiles import PROFILES
 
     if profile not in PROFILES:
         raise KitError(f"profile {profile!r}: expected one of {sorted(PROFILES)}")

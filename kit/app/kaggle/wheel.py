@@ -18,8 +18,6 @@ from kit import COMPETITION, __version__
 from kit.core.errors import KitError
 from kit.store.artifacts import atomic_write
 
-
-
 DIST_NAME = "sleep-emotion-kit"
 """Distribution name of the kit (``pyproject.toml``); the import name is ``kit``."""
 
