@@ -173,7 +173,7 @@ print(f"0.4-0.6 s, all channels: emotional > neutral in {(D > 0).sum()} of {D.si
 # significant clusters, `xx`: clusters with p >= 0.05, `//`: samples the edge effect spoils)...
 
 # %%
-from kit.eval import clusters
+from kit.eval import clusters, effects
 
 ct = clusters.cluster_test_time(P_tr, tr.y, tr.subject, tr.times, ch_names=tr.ch_names, seed=0)
 print(f"cluster-forming threshold |t| > {ct.threshold:.2f} (two-sided p < {ct.threshold_p:g}, "
@@ -181,7 +181,7 @@ print(f"cluster-forming threshold |t| > {ct.threshold:.2f} (two-sided p < {ct.th
       f"{ct.n_permutations} sign-flip permutations")
 fig = plots.plot_cluster_test(ct, band="theta", n_trials=len(tr), trusted=TRUSTED, save_dir=FIGURES,
                               name="01_theta_cluster_test")
-pd.DataFrame(clusters.cluster_table(ct), columns=clusters.CLUSTER_COLUMNS).drop(columns="where")
+pd.DataFrame(effects.cluster_table(ct), columns=effects.CLUSTER_COLUMNS).drop(columns="where")
 
 # %% [markdown]
 # ...then over channels x time, with neighbours on the scalp from the 10-20 template
@@ -192,7 +192,7 @@ pd.DataFrame(clusters.cluster_table(ct), columns=clusters.CLUSTER_COLUMNS).drop(
 cst = clusters.cluster_test_space_time(P_tr, tr.y, tr.subject, tr.times, ch_names=tr.ch_names, seed=0)
 fig = plots.plot_cluster_test(cst, band="theta", n_trials=len(tr), save_dir=FIGURES,
                               name="01_theta_cluster_test_channels")
-pd.DataFrame(clusters.cluster_table(cst), columns=clusters.CLUSTER_COLUMNS).head(5)  # the 5 with the smallest p
+pd.DataFrame(effects.cluster_table(cst), columns=effects.CLUSTER_COLUMNS).head(5)  # the 5 with the smallest p
 
 # %% [markdown]
 # ## Every band
@@ -222,7 +222,7 @@ band_table.round({"smallest p": 3})
 T_tr = tfr.tfr_by_trial(tr.X, tr.subject, tr.sfreq)  # (n_trials, n_times, n_freqs), z log power
 tt = clusters.cluster_test_tfr(T_tr, tr.y, tr.subject, tr.times, tfr.FREQS, seed=0)
 fig = plots.plot_tfr_test(tt, n_trials=len(tr), save_dir=FIGURES, name="01_tfr_difference")
-pd.DataFrame(clusters.cluster_table(tt), columns=clusters.CLUSTER_COLUMNS).head(5)
+pd.DataFrame(effects.cluster_table(tt), columns=effects.CLUSTER_COLUMNS).head(5)
 
 # %% [markdown]
 # ## The evoked response

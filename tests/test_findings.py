@@ -14,7 +14,7 @@ import pytest  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from kit.core.errors import KitError  # noqa: E402
-from kit.eval import clusters  # noqa: E402
+from kit.eval import clusters, effects  # noqa: E402
 from kit.report import findings  # noqa: E402
 
 TIMES = np.arange(200) / 200.0
@@ -44,7 +44,7 @@ def test_cluster_sentence_names_the_window_p_and_dz_of_a_known_cluster():
     D = rng.normal(0, 1, (14, 200))
     D[:, 80:121] += 1.0
     test = _time_test(D, [(80, 120, 0.004), (10, 20, 0.4)])
-    es = clusters.cluster_effect_size(test, test.clusters[0])
+    es = effects.cluster_effect_size(test, test.clusters[0])
     text = findings.cluster_sentence(test, what="theta")
     assert text.startswith("theta: a cluster at 0.400-0.600 s, emotional > neutral")
     assert "p = 0.004" in text and f"sum of t = {test.clusters[0].t_sum:.1f}" in text
@@ -86,16 +86,16 @@ def test_eda_findings_say_what_the_tests_found_and_nothing_else():
 def test_dz_interval_inverts_the_noncentral_t():
     rng = np.random.default_rng(2)
     v = rng.normal(0.6, 1.0, 14)
-    es = clusters.dz_interval(v)
+    es = effects.dz_interval(v)
     assert es.dz == pytest.approx(v.mean() / v.std(ddof=1))
     t, n = es.dz * np.sqrt(14), 14
     assert stats.nct.cdf(t, n - 1, es.low * np.sqrt(n)) == pytest.approx(0.975, abs=1e-6)
     assert stats.nct.cdf(t, n - 1, es.high * np.sqrt(n)) == pytest.approx(0.025, abs=1e-6)
     assert es.low < es.dz < es.high
     with pytest.raises(KitError, match="at least 3"):
-        clusters.dz_interval([1.0, 2.0])
+        effects.dz_interval([1.0, 2.0])
     for values in (rng.normal(3.0, 0.5, 14), -rng.normal(3.0, 0.5, 14), rng.normal(1.0, 0.05, 5)):
-        big = clusters.dz_interval(values)  # large |t|: scipy's nct is NaN in parts of the bracket
+        big = effects.dz_interval(values)  # large |t|: scipy's nct is NaN in parts of the bracket
         assert np.isfinite([big.low, big.high]).all() and big.low < big.dz < big.high
 
 
@@ -107,8 +107,8 @@ def test_cluster_table_reports_statistic_p_and_effect_size():
     P[y == 1, :, 80:120] += 0.8
     test = clusters.cluster_test_time(P, y, subject, TIMES, ch_names=["Cz", "Pz"], n_permutations=256, seed=0)
     assert test.n_permutations == 256 and test.threshold_p == 0.05
-    rows = clusters.cluster_table(test)
-    assert all(tuple(r) == clusters.CLUSTER_COLUMNS for r in rows)
+    rows = effects.cluster_table(test)
+    assert all(tuple(r) == effects.CLUSTER_COLUMNS for r in rows)
     top = rows[0]
     assert top["significant"] and top["p"] < 0.05 and top["sum of t"] > 0 and top["dz low"] > 0
     assert top["window (s)"].startswith("0.4")
@@ -128,10 +128,10 @@ def test_label_permutation_test_shuffles_within_subjects():
         seen.append([labels[subject == s].sum() for s in (1, 2, 3)])
         return float(np.corrcoef(x, labels)[0, 1])
 
-    r = clusters.label_permutation_test(score, y, subject, n_permutations=50, seed=0)
+    r = effects.label_permutation_test(score, y, subject, n_permutations=50, seed=0)
     assert r["p_value"] == pytest.approx(1 / 51)  # no shuffle comes near the true labels
     assert all(s == seen[0] for s in seen)  # each subject keeps its class counts
-    noise = clusters.label_permutation_test(lambda lab: float(np.corrcoef(rng.normal(size=120), lab)[0, 1]), y,
+    noise = effects.label_permutation_test(lambda lab: float(np.corrcoef(rng.normal(size=120), lab)[0, 1]), y,
                                             subject, n_permutations=50, seed=0)
     assert noise["p_value"] > 0.05
 

@@ -4,7 +4,7 @@ The starter's features (theta Hilbert log power z-scored per subject, :func:`kit
 use no label, so they are computed once; each permutation shuffles the labels within every subject and refits
 the starter's per-sample LDAs in every leave-one-subject-out fold from per-subject sums
 (:func:`starter_loso_decision`, the model of :class:`kit.methods.starter.StarterLDA`;
-:func:`kit.eval.clusters.label_permutation_test`).
+:func:`kit.eval.effects.label_permutation_test`).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from kit.core.errors import KitError
-from kit.eval.clusters import label_permutation_test
 from kit.eval.cv import loso_score
+from kit.eval.effects import label_permutation_test
 from kit.methods.starter import StarterLDA
 
 
@@ -77,12 +77,12 @@ def starter_permutation_test(X: np.ndarray, y: np.ndarray, subject: np.ndarray, 
     sfreq : float
         Sampling rate, Hz.
     n_permutations, seed
-        See :func:`kit.eval.clusters.label_permutation_test`.
+        See :func:`kit.eval.effects.label_permutation_test`.
 
     Returns
     -------
     dict
-        :func:`kit.eval.clusters.label_permutation_test`'s keys, and ``method`` ("starter"),
+        :func:`kit.eval.effects.label_permutation_test`'s keys, and ``method`` ("starter"),
         ``subject_auc`` {subject: AUC with the true labels, mean over samples}, ``null_subject_auc``
         (n_permutations, n_subjects) the same under every permutation, ``chance_band`` (2.5th, 97.5th
         percentile of those: where 95 % of a subject's AUCs fall by chance).

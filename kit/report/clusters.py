@@ -9,7 +9,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from kit.eval.clusters import ClusterTest, cluster_effect_size
+from kit.eval.clusters import ClusterTest
+from kit.eval.effects import cluster_effect_size
 from kit.report.common import (
     EMO_COLOR,
     HATCH_NOT_SIGNIFICANT,

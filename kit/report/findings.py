@@ -17,7 +17,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from kit.eval.clusters import ClusterTest, TFRTest, cluster_effect_size
+from kit.eval.clusters import ClusterTest, TFRTest
+from kit.eval.effects import cluster_effect_size
 
 COMPETITION_TRIALS = 10209
 """Training trials of the competition's recordings (COMPETITION.md), to tell them from other folders."""

@@ -87,7 +87,7 @@ def plot_permutation_test(result: Mapping, *, title: str = "", save_dir: str | o
     Parameters
     ----------
     result : mapping
-        From :func:`kit.eval.clusters.label_permutation_test` (``observed``, ``null``, ``p_value``,
+        From :func:`kit.eval.effects.label_permutation_test` (``observed``, ``null``, ``p_value``,
         ``n_permutations``; ``method`` optional).
     title : str
         Axes title; default names the method, the permutations and p.

@@ -9,7 +9,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from kit.eval.clusters import TFRTest, cluster_effect_size
+from kit.eval.clusters import TFRTest
+from kit.eval.effects import cluster_effect_size
 from kit.report.common import legend_outside, mark_cue_and_window, save_figure
 from kit.signal.edges import EdgeEffect
 
