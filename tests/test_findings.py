@@ -245,7 +245,7 @@ def test_submission_has_six_significant_digits(tmp_path):
 
 
 def test_settle_progress_bars_writes_the_final_state():
-    from kit.app.runner import settle_progress_bars
+    from kit.app.notebook import settle_progress_bars
 
     nb = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell("x")

@@ -6,7 +6,7 @@ import jupytext
 import nbformat
 import pytest
 
-from kit.app import runner
+from kit.app import notebook, prefetch, runner
 from kit.core.errors import KitError
 from kit.store.paths import project_root
 
@@ -41,15 +41,15 @@ def _stdout(nb):
 
 
 def test_inject_parameters_after_parameters_cell():
-    nb = runner.inject_parameters(jupytext.reads(NOTEBOOK, fmt="py:percent"), {"DATA": "/x y", "PROFILE": "full"})
+    nb = notebook.inject_parameters(jupytext.reads(NOTEBOOK, fmt="py:percent"), {"DATA": "/x y", "PROFILE": "full"})
     tags = [c.metadata.get("tags", []) for c in nb.cells]
     assert tags[1] == ["parameters"] and tags[2] == ["injected-parameters"]
     values = {}
     exec(nb.cells[2].source, values)  # papermill writes Python literals
     assert {k: values[k] for k in ("DATA", "PROFILE")} == {"DATA": "/x y", "PROFILE": "full"}
-    nb = runner.inject_parameters(nb, {"PROFILE": "quick"})  # a second injection replaces the first
+    nb = notebook.inject_parameters(nb, {"PROFILE": "quick"})  # a second injection replaces the first
     assert sum("injected-parameters" in t for t in (c.metadata.get("tags", []) for c in nb.cells)) == 1
-    plain = runner.inject_parameters(jupytext.reads("# %%\nx = 1\n", fmt="py:percent"), {"A": 1})
+    plain = notebook.inject_parameters(jupytext.reads("# %%\nx = 1\n", fmt="py:percent"), {"A": 1})
     assert "injected-parameters" in plain.cells[0].metadata["tags"] and "A = 1" in plain.cells[0].source
 
 
@@ -108,7 +108,7 @@ def test_a_failing_notebook_ends_the_background_anchors(tmp_path, monkeypatch):
         started.append((proc, fh))
         return proc, fh, log_path
 
-    monkeypatch.setattr(runner, "_start_prefetch", fake_prefetch)
+    monkeypatch.setattr(prefetch, "start_prefetch", fake_prefetch)
     (tmp_path / "04_fusion.py").write_text(FAILING)
     (tmp_path / "05_ensembling.py").write_text("# %%\nx = 1\n")
     data = write_demo_dataset(tmp_path / "demo", scale=0.02, seed=1)
@@ -120,7 +120,7 @@ def test_a_failing_notebook_ends_the_background_anchors(tmp_path, monkeypatch):
 
 
 def test_a_bad_data_folder_fails_before_any_process_starts(tmp_path, monkeypatch):
-    monkeypatch.setattr(runner, "_start_prefetch", lambda *a, **k: pytest.fail("a process was started"))
+    monkeypatch.setattr(prefetch, "start_prefetch", lambda *a, **k: pytest.fail("a process was started"))
     (tmp_path / "data" / "training").mkdir(parents=True)
     (tmp_path / "data" / "training" / "stray.mat").write_bytes(b"not a mat")
     for name in ("04_fusion", "05_ensembling"):

@@ -170,7 +170,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_profile_stages(args: argparse.Namespace) -> int:
     """``python -m kit profile-stages``: each stage's wall time and peak memory, the critical path; last line JSON."""
-    from kit.app.runner import PREFETCH
+    from kit.app.prefetch import PREFETCH
     from kit.data.demo import ensure_data
     from kit.pipeline.timing import STAGES, format_profile, profile_stages
 

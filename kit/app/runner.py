@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
+from kit.app import prefetch
+from kit.app.notebook import inject_parameters, notebook_source, notebooks_dir, read_notebook, settle_progress_bars
+from kit.app.prefetch import PREFETCH
 from kit.core.errors import KitError
 from kit.data.demo import ensure_data
 from kit.data.layout import discover
@@ -32,21 +33,6 @@ NOTEBOOKS = ("01_eda_theta_power", "02_mae_pretraining", "03_fomaml_experts", "0
 
 DEFAULT_TIMEOUT = 3600
 """Seconds one cell may run before the run is stopped."""
-
-PREFETCH = {"05_ensembling": ("thetacov", "bandpower", "riemann", "eegnet")}
-"""Anchors a notebook needs that no earlier notebook computes: a full run trains them in a second process
-while the notebooks before it execute (each notebook uses one core), and waits for them before it."""
-
-_PREFETCH_CODE = (
-    "import sys, time\n"
-    "t0 = time.perf_counter()\n"
-    "from kit.pipeline import stages\n"
-    "run = stages.open_run(sys.argv[1] or None, sys.argv[2], verbose=True)\n"
-    "for name in sys.argv[3:]:\n"
-    "    stages.run_baseline_stage(run, name)\n"
-    "print(f'anchors wall time: {time.perf_counter() - t0:.1f} s', flush=True)\n"
-)
-_PREFETCH_DONE = re.compile(r"anchors wall time: ([0-9.]+) s")
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
@@ -68,99 +54,6 @@ class NotebookRun:
     name: str
     output: Path
     seconds: float
-
-
-def notebooks_dir() -> Path:
-    """The project's ``notebooks/`` folder."""
-    return project_root() / "notebooks"
-
-
-def read_notebook(path: str | os.PathLike):
-    """Read a notebook from its jupytext ``.py`` (preferred) or its ``.ipynb``.
-
-    Parameters
-    ----------
-    path : path
-        ``notebooks/NN_name.py``, ``.ipynb`` or the stem without suffix.
-
-    Returns
-    -------
-    nbformat.NotebookNode
-
-    Raises
-    ------
-    KitError
-        If neither file exists or the file cannot be parsed.
-    """
-    import jupytext
-
-    source = notebook_source(path)
-    try:
-        nb = jupytext.read(source)
-    except Exception as exc:  # jupytext/nbformat raise many parser errors
-        raise KitError(f"{source}: not a readable notebook ({type(exc).__name__}: {exc})") from exc
-    for index, cell in enumerate(nb.cells):  # nbformat 4.5 wants cell ids; jupytext's .py carries none
-        cell.setdefault("id", f"cell-{index}")
-    nb.nbformat, nb.nbformat_minor = 4, max(5, nb.get("nbformat_minor", 5))
-    return nb
-
-
-def notebook_source(path: str | os.PathLike) -> Path:
-    """The file a notebook is read from: ``path`` itself, else ``{path}.py``, else ``{path}.ipynb``.
-
-    Raises
-    ------
-    KitError
-        If none exists.
-    """
-    path = Path(path)
-    candidates = [path] if path.suffix in (".py", ".ipynb") else [path.with_suffix(".py"), path.with_suffix(".ipynb")]
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    raise KitError(f"{candidates[0]}: notebook not found")
-
-
-def inject_parameters(nb, parameters: Mapping[str, Any]):
-    """Insert a cell tagged ``injected-parameters`` after the ``parameters`` cell: papermill's own injection.
-
-    :func:`papermill.parameterize.parameterize_notebook` (values written as Python literals; a second injection
-    replaces the first; with no cell tagged ``parameters`` the new cell goes first).  The kit executes the
-    notebook with :mod:`nbclient` itself rather than with ``papermill.execute_notebook``: it needs a per-kernel
-    environment (``KIT_DATA``, threads) without changing this process's, the kernel process's own log kept out of
-    the console, an atomic write of the executed copy and one-line errors naming the cell and source line.
-
-    Parameters
-    ----------
-    nb : nbformat.NotebookNode
-        The notebook (a Python kernel).
-    parameters : mapping of str -> value
-        str, numbers, None, bool, lists, dicts.
-
-    Returns
-    -------
-    nbformat.NotebookNode
-        The parameterised notebook (a new object).
-    """
-    from papermill.parameterize import parameterize_notebook
-
-    if not parameters:
-        return nb
-    nb.metadata.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3", "language": "python"})
-    nb.metadata.setdefault("papermill", {})  # papermill records the parameters there
-    for cell in nb.cells:  # papermill reads every cell's tags
-        cell.metadata.setdefault("tags", [])
-    out = parameterize_notebook(nb, dict(parameters), kernel_name="python3", language="python")
-    out.metadata.pop("papermill", None)  # its bookkeeping is for papermill's own executions
-    for index, cell in enumerate(out.cells):
-        cell.setdefault("id", f"cell-{index}")
-        if not cell.metadata.get("tags"):
-            cell.metadata.pop("tags", None)
-    for cell in nb.cells:
-        if not cell.metadata.get("tags"):
-            cell.metadata.pop("tags", None)
-    nb.metadata.pop("papermill", None)
-    return out
 
 
 def _error_line(nb, exc: Exception) -> str:
@@ -267,52 +160,6 @@ def run_notebook(path: str | os.PathLike, *, parameters: Mapping[str, Any] | Non
     return NotebookRun(name=name, output=output, seconds=seconds)
 
 
-def settle_progress_bars(nb) -> int:
-    """Give each tqdm notebook bar of an executed notebook its final state as text.
-
-    With ipywidgets, ``tqdm.auto`` draws a widget: the saved notebook stores one output per bar whose text
-    (``text/plain``, what a viewer without widgets shows) is the bar when it *started* ("0%"), and the bar's
-    final state only in the notebook's widget state.  This rewrites that text from the stored widget state
-    ("experts: 37%| 299/800 [00:41<01:10]"), so every bar reads as it ended, in one line.
-
-    Parameters
-    ----------
-    nb : nbformat.NotebookNode
-        Executed by nbclient (``store_widget_state``, its default); modified in place.
-
-    Returns
-    -------
-    int
-        Bars rewritten.
-    """
-    import html
-
-    state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
-    if not state:
-        return 0
-
-    def model(ref):
-        return state.get(str(ref).replace("IPY_MODEL_", ""), {})
-
-    def text(value):
-        return html.unescape(str(value)).replace("\u2007", " ").strip()
-
-    done = 0
-    for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            view = out.get("data", {}).get("application/vnd.jupyter.widget-view+json")
-            box = model(view.get("model_id")) if isinstance(view, dict) else {}
-            children = [model(c) for c in box.get("state", {}).get("children", [])]
-            if box.get("model_name") != "HBoxModel" or len(children) != 3:
-                continue
-            left, bar, right = (c.get("state", {}) for c in children)
-            if "value" not in bar or "max" not in bar:
-                continue
-            out["data"]["text/plain"] = f"{text(left.get('value', ''))}| {text(right.get('value', ''))}"
-            done += 1
-    return done
-
-
 def run_notebooks(names: Iterable[str] = NOTEBOOKS, *, data: str | os.PathLike | None = None,
                   profile: str = "quick", out_dir: str | os.PathLike | None = None,
                   timeout: int = DEFAULT_TIMEOUT, notebooks: str | os.PathLike | None = None,
@@ -379,11 +226,11 @@ def run_notebooks(names: Iterable[str] = NOTEBOOKS, *, data: str | os.PathLike |
     try:
         for k, name in enumerate(names):
             if name in PREFETCH and k > 0:  # only worth it when earlier notebooks run meanwhile
-                background[name] = _start_prefetch(PREFETCH[name], data_dir, profile,
+                background[name] = prefetch.start_prefetch(PREFETCH[name], data_dir, profile,
                                                    out_dir / f"{name}.anchors.log", cwd=cwd, log=log)
         for k, name in enumerate(names, 1):
             if name in background:
-                anchors_s = _wait_prefetch(*background.pop(name), log=log)
+                anchors_s = prefetch.wait_prefetch(*background.pop(name), log=log)
                 if anchors_s is not None:
                     timings[f"anchors ({', '.join(PREFETCH[name])}, background)"] = anchors_s
             log(f"[{k}/{len(names)}] {name} (profile={profile}) ...")
@@ -394,7 +241,7 @@ def run_notebooks(names: Iterable[str] = NOTEBOOKS, *, data: str | os.PathLike |
             timings[name] = run.seconds
     finally:
         for proc, fh, _ in background.values():  # a notebook failed: end the anchors' process, close its log
-            _stop_prefetch(proc, fh)
+            prefetch.stop_prefetch(proc, fh)
     if NOTEBOOKS[-1] in names:
         finish_run(data_dir, profile, timings, out_dir=out_dir, log=log)
     return runs
@@ -443,51 +290,3 @@ def finish_run(data, profile: str, timings: Mapping[str, float], *, out_dir: str
     return summary
 
 
-def _start_prefetch(anchors, data, profile: str, log_path: Path, *, cwd=None, log=print):
-    """Start a process computing the ``anchors``' stages (:func:`kit.pipeline.stages.run_baseline_stage`).
-
-    It runs with one thread per numeric library, writes its progress to ``log_path``, and its stage
-    artifacts land where the notebook will look for them (same data, profile and output root), so the
-    notebook finds them fresh and skips them; if the process fails, the notebook computes them itself.
-    """
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-           "PYTHONPATH": os.pathsep.join([str(project_root()), *filter(None, [os.environ.get("PYTHONPATH")])])}
-    if data is not None:
-        env["KIT_DATA"] = str(data)
-    fh = open(log_path, "w")  # noqa: SIM115 - closed by _wait_prefetch
-    proc = subprocess.Popen([sys.executable, "-c", _PREFETCH_CODE, str(data or ""), profile, *anchors],
-                            cwd=cwd or project_root(), env=env, stdout=fh, stderr=subprocess.STDOUT)
-    log(f"[anchors] {', '.join(anchors)} training in the background (progress: {log_path})")
-    return proc, fh, log_path
-
-
-def _stop_prefetch(proc, fh, timeout: float = 10.0) -> None:
-    """End a background anchor process (terminate, then kill after ``timeout`` s) and close its log file."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    fh.close()
-
-
-def _wait_prefetch(proc, fh, log_path: Path, *, log=print) -> float | None:
-    """Wait for a background anchor process; on failure say so (the notebook then computes them itself).
-
-    Returns the process's own wall time in s (the last line of its log), or None when it failed."""
-    t0 = time.perf_counter()
-    if proc.poll() is None:
-        log("[anchors] waiting for the background anchors ...")
-    code = proc.wait()
-    fh.close()
-    if code != 0:
-        tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] or [""]
-        log(f"[anchors] background process failed ({tail[0]}); the notebook computes them itself")
-        return None
-    if time.perf_counter() - t0 > 1:
-        log(f"[anchors] ready after {time.perf_counter() - t0:.0f} s more")
-    found = _PREFETCH_DONE.findall(log_path.read_text(errors="replace"))
-    return float(found[-1]) if found else None

@@ -152,7 +152,8 @@ def kernel_notebook(notebook: str = ALL, *, profile: str = "quick", gpu: bool = 
     """
     import nbformat
 
-    from kit.app.runner import NOTEBOOKS, inject_parameters, notebooks_dir, read_notebook
+    from kit.app.notebook import inject_parameters, notebooks_dir, read_notebook
+    from kit.app.runner import NOTEBOOKS
     from kit.pipeline.profiles import PROFILES
 
     if profile not in PROFILES:
