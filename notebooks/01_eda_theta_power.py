@@ -151,7 +151,7 @@ fig = plots.plot_subject_difference(P_tr, tr.y, tr.subject, tr.times, tr.ch_name
                                     save_dir=FIGURES, name="01_theta_difference_by_subject")
 
 # %%
-from kit.eval.clusters import dz_interval as clusters_dz
+from kit.eval.effects import dz_interval as clusters_dz
 
 W = (tr.times >= 0.4) & (tr.times <= 0.6)
 subjects, D = plots.subject_differences(P_tr[:, :, W].mean(axis=(1, 2)), tr.y, tr.subject)
