@@ -40,6 +40,7 @@ DATA = None  # data folder; None = $KIT_DATA, the Kaggle input, data/raw or the 
 PROFILE = "quick"  # "quick" or "full"
 FORCE = False  # recompute the baselines even if their artifacts exist
 RULE = None  # None = the default rule (kit.pipeline.ensemble.EnsembleConfig.rule); or "best", "significant", "stack", "grid"
+COMPARE = None  # rules scored beside RULE; None = EnsembleConfig.compare (every rule but grid, the slow one)
 
 # %%
 import dataclasses
@@ -72,6 +73,8 @@ run.verbose = False
 cfg = stage_config("ensemble", PROFILE)
 if RULE is not None:
     cfg = dataclasses.replace(cfg, rule=RULE)
+if COMPARE is not None:
+    cfg = dataclasses.replace(cfg, compare=tuple(COMPARE))
 print(f"rule {cfg.rule}; post-processings tried: " + ", ".join(
     k if k != "smooth" else f"moving average over {p:g} samples ({p / run.train.sfreq:.3f} s)" for k, p in cfg.post))
 result = stages.run_ensemble_stage(run, cfg, components=COMPONENTS)
@@ -80,7 +83,8 @@ pd.DataFrame([{"method": k, "LOSO score": round(v["loso_score"], 4), "window (s)
                "mean AUC over samples": round(v["mean_auc"], 4)} for k, v in result.scores.items()])
 
 # %% [markdown]
-# Every rule scored the same way (nested LOSO; the submission uses the configured rule). The
+# The rules of `COMPARE` and the configured one, scored the same way (nested LOSO; the submission
+# uses the configured rule; `python -m kit rules` scores every rule on several folders). The
 # ensemble against the best single component (chosen with hindsight), with a paired bootstrap
 # interval over subjects, is in the one line at the end.
 

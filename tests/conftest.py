@@ -15,6 +15,20 @@ def _one_torch_thread():
     set_threads(1)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_output_root(tmp_path_factory):
+    """Every test writes its artifacts, submissions and reports under a temporary root (``$KIT_OUTPUT``), never
+    into the clone's own ``artifacts/`` (a test folder named ``demo`` would otherwise replace the demo's stages).
+    A test that needs its own root still sets ``KIT_OUTPUT`` with ``monkeypatch.setenv``."""
+    before = os.environ.get("KIT_OUTPUT")
+    os.environ["KIT_OUTPUT"] = str(tmp_path_factory.mktemp("kit_output"))
+    yield
+    if before is None:
+        os.environ.pop("KIT_OUTPUT", None)
+    else:
+        os.environ["KIT_OUTPUT"] = before
+
+
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory):
     """One ``python -m kit run --profile smoke`` on a tiny simulated folder (scale 0.03, seed 3), in a temporary

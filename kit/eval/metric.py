@@ -106,8 +106,10 @@ def per_sample_auc(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
     n0 = pos.size - n1
     if n1 == 0 or n0 == 0:
         raise KitError(f"labels: one class only ({n1} emotional, {n0} neutral trials); AUC is undefined")
-    ranks = rankdata(pred, axis=0, method="average")
-    u = ranks[pos].sum(axis=0) - n1 * (n1 + 1) / 2.0
+    # ranked along the contiguous axis (a third faster than down the columns); ranks are half-integers,
+    # so their sums are exact in float64 in any order
+    ranks = rankdata(np.ascontiguousarray(pred.T), axis=1, method="average")  # (n_times, n_trials)
+    u = ranks[:, pos].sum(axis=1) - n1 * (n1 + 1) / 2.0
     return u / (n1 * n0)
 
 

@@ -69,6 +69,7 @@ class EnsembleConfig:
     threshold: float = 0.5  # metric threshold
     min_len: int = 10  # metric's shortest run in samples (50 ms)
     components: tuple = ()  # names to combine; empty = every component given
+    compare: tuple = ("best", "significant", "stack", "sigstack")  # rules stage 05 also scores (grid: ~8x their time)
 
 
 @dataclass
