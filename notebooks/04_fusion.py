@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from kit.deep.channel_fusion import channel_attention, fusion_inputs, load_channel_fusion
+from kit.deep.channel_fusion import channel_attention, load_channel_fusion
 from kit.deep.fusion import fusion_pattern
 from kit.eval.cv import loso_score
 from kit.pipeline import stages
@@ -86,7 +86,7 @@ table
 
 # %%
 ds = run.dataset
-inputs = fusion_inputs(run.features, ds.X, ds.subject, ds.sfreq, run.artifacts / "mae" / "mae.pt", cfg)
+inputs = stages.fusion_stage_inputs(run, cfg)  # what stage 04 read (its inputs.npz)
 train_rows = np.flatnonzero(~ds.is_test)
 att = np.zeros((len(train_rows), len(ds.ch_names) + 1, len(ds.ch_names) + 1))
 for k, s in enumerate(np.unique(tr.subject)):

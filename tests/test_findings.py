@@ -179,6 +179,7 @@ def _summary():
                               {"subject": 7, "trials": 479, "mean": 0.62, "sd": 0.0, "min": 0.62, "max": 0.62,
                                "above_half": 1.0}],
             "timings": {"01_eda_theta_power": 80.0, "anchors (background)": 308.0}, "device": "cpu",
+            "stage_seconds": {"mae": 20.4, "experts": 61.0},
             "torch_threads": 1}
 
 
@@ -191,7 +192,8 @@ def test_ensemble_line_and_summary_text():
     text = findings.summary_text(s)
     for piece in ("submissions/x.csv", "0.6133  95 % CI [0.5810, 0.6420]", "[0.5500, 0.6700]", "eegnet 0.5200 (w 0.00)",
                   "S1: 372 trials, mean P(emotional) 0.510 ± 0.080", "S7: 479 trials", "every trial on one side",
-                  "anchors (background) 308 s", "device:          cpu, torch threads 1"):
+                  "anchors (background) 308 s", "stage time:      mae 20 s, experts 61 s",
+                  "device:          cpu, torch threads 1"):
         assert piece in text, piece
     md = findings.ensemble_findings(s)
     assert md.startswith("### What this run found") and "cannot be told apart" in md

@@ -4,6 +4,7 @@ Runs on a tiny simulated data folder with the ``smoke`` profile (every stage doe
 real arrays, with few steps), in a temporary output root.
 """
 
+import dataclasses
 import json
 
 import numpy as np
@@ -67,15 +68,35 @@ def test_stage_predictions_align_with_the_data(finished_run, monkeypatch):
         assert np.isfinite(c["oof"]).all() and ((c["oof"] >= 0) & (c["oof"] <= 1)).all(), name
     result = json.loads((out / "artifacts" / "demo" / "ensemble" / "result.json").read_text())
     assert [r["method"] for r in result["table"]] == [*pipeline.ENSEMBLE_COMPONENTS, "ensemble"]
-    from kit.pipeline.ensemble import RULES
+    from kit.pipeline.ensemble import EnsembleConfig
 
-    assert set(result["rules"]) == set(RULES) and result["rule"] == "stack"
+    assert set(result["rules"]) == {"stack", *EnsembleConfig().compare} and result["rule"] == "stack"
+    assert "grid" not in result["rules"]  # the slow rule only where asked for (kit rules, COMPARE)
     table = {r["method"]: r["loso_score"] for r in result["table"]}
     assert result["rules"]["stack"] == pytest.approx(table["ensemble"], abs=1e-4)  # the submission's rule
     assert [r["subject"] for r in result["per_subject"]] == sorted(set(run.train.subject.tolist()))
     d, lo, hi = result["difference"]
     assert result["best_component"] == max(pipeline.ENSEMBLE_COMPONENTS, key=table.get)
     assert lo <= d <= hi and d == pytest.approx(table["ensemble"] - table[result["best_component"]], abs=2e-4)
+
+
+def test_fusion_inputs_read_back_equal_the_computed_ones(finished_run, monkeypatch):
+    """Notebook 04 reads stage 04's inputs.npz; the same arrays as computing them again, bit for bit."""
+    from kit.deep.channel_fusion import fusion_inputs
+
+    data, out, _ = finished_run
+    monkeypatch.setenv("KIT_OUTPUT", str(out))
+    run = pipeline.Run(data, "smoke", verbose=False)
+    cfg = pipeline.stage_config("fusion", "smoke")
+    assert (out / "artifacts" / "demo" / "fusion" / "inputs.npz").is_file()
+    read = pipeline.fusion_stage_inputs(run, cfg)
+    ds = run.dataset
+    again = fusion_inputs(run.features, ds.X, ds.subject, ds.sfreq, run.artifacts / "mae" / "mae.pt", cfg)
+    assert read["seq"].shape[0] == read["cov"].shape[0] == read["tangent"].shape[0] == len(ds.y)
+    for k in ("seq", "cov", "tangent"):
+        assert np.array_equal(np.asarray(read[k]), np.asarray(again[k])), k
+    other = pipeline.fusion_stage_inputs(run, dataclasses.replace(cfg, use_tokens=False))  # not what the stage read
+    assert other["seq"] is None and np.array_equal(other["tangent"], again["tangent"])
 
 
 def test_rerun_skips_finished_stages_and_cv_reports_json(finished_run, monkeypatch, caplog):

@@ -220,6 +220,12 @@ def run_notebooks(names: Iterable[str] = NOTEBOOKS, *, data: str | os.PathLike |
     if any(n in PREFETCH for n in names[1:]) or NOTEBOOKS[-1] in names:
         data_dir = data if data is not None else ensure_data(None)  # simulates the demo once, here
         discover(data_dir)  # a folder the kit cannot read fails now, in one line, before any process starts
+    if names == list(NOTEBOOKS):  # a whole run: how long it should take here (measured stage costs x trials)
+        from kit.pipeline.estimate import expected_line
+
+        line = expected_line(data_dir, profile, background=PREFETCH[NOTEBOOKS[-1]])
+        if line:
+            log(line)
     runs = []
     timings: dict[str, float] = {}  # notebook or background process -> wall time, s
     background = {}  # notebook -> (process, log file, log path) training its anchors ahead of it

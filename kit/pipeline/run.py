@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import shutil
+import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -62,6 +63,7 @@ class Run:
     profile: str = "quick"
     artifacts: Path = field(default=None)
     verbose: bool = True
+    _started: dict = field(default_factory=dict, init=False, repr=False)  # stage -> perf_counter at its start
 
     def __post_init__(self):
         set_threads()
@@ -189,11 +191,18 @@ class Run:
             folder.rename(aside)
             why = "forced rerun" if old.get("hash") == stamp["hash"] else "config changed"
             self.log(f"[{stage}] {why}: previous artifacts moved to {aside}")
+        self._started[stage] = time.perf_counter()  # mark_done records the stage's compute time
         return False
 
     def mark_done(self, stage: str, stamp: dict) -> None:
-        """Write ``stage.json`` last, once the stage's files are complete (a crash before it leaves the stage unfinished)."""
-        write_json(self.stage_dir(stage) / "stage.json", stamp)
+        """Write ``stage.json`` last, once the stage's files are complete (a crash before it leaves the stage unfinished).
+
+        With the stamp goes ``seconds``: the stage's wall time since :meth:`is_fresh` found it to compute (the run
+        summary's per-stage times, :func:`kit.pipeline.summary.stage_times`).
+        """
+        started = self._started.pop(stage, None)
+        extra = {} if started is None else {"seconds": round(time.perf_counter() - started, 1)}
+        write_json(self.stage_dir(stage) / "stage.json", {**stamp, **extra})
 
 
 def open_run(data=None, profile: str = "quick", **kw) -> Run:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from kit.core.errors import KitError
 from kit.deep.channel_fusion import ChannelFusionConfig, fusion_inputs, train_channel_fusion
@@ -33,7 +34,7 @@ from kit.pipeline.ensemble import RULE_FUNCTIONS, RULES, EnsembleConfig, apply_e
 from kit.pipeline.profiles import baseline_params, stage_config
 from kit.pipeline.run import Run, data_tag, open_run
 from kit.pipeline.submission import write_submission
-from kit.store.artifacts import config_dict, load_npz, save_models, save_npz, write_json
+from kit.store.artifacts import atomic_write, config_dict, load_npz, save_models, save_npz, write_json
 from kit.store.paths import output_root
 
 
@@ -126,7 +127,9 @@ def run_experts_stage(run: Run, cfg: ExpertsConfig | None = None, *, force: bool
 def run_fusion_stage(run: Run, cfg: ChannelFusionConfig | None = None, *, force: bool = False,
                      stage: str = "fusion", n_groups: int | None = CROSSFIT_GROUPS) -> dict[str, np.ndarray]:
     """Stage 04: the cross-channel fusion (:mod:`kit.deep.channel_fusion`) on the frozen MAE encoder and the
-    re-centred band covariances; LOSO, cross-fitted and test predictions, fold models ``fold{k}.pt``.
+    re-centred band covariances; LOSO, cross-fitted and test predictions, fold models ``fold{k}.pt``, and the
+    inputs it read, ``inputs.npz`` (:func:`fusion_stage_inputs`: notebook 04's attention maps read them instead
+    of encoding every trial again, two minutes at the competition's size).
 
     Parameters
     ----------
@@ -146,13 +149,13 @@ def run_fusion_stage(run: Run, cfg: ChannelFusionConfig | None = None, *, force:
     mae_path = run.artifacts / "mae" / "mae.pt"
     if cfg.use_tokens and not mae_path.exists():
         raise KitError(f"{mae_path}: not found; run notebook 02 (MAE pretraining) first")
-    stamp = run.stamp(stage, {"fusion": config_dict(cfg), "crossfit_groups": n_groups},
-                      ("mae",) if cfg.use_tokens else ())
+    stamp = _fusion_stamp(run, stage, cfg, n_groups)
     if run.is_fresh(stage, stamp, force, ("predictions.npz",)):
         return load_npz(run.artifacts / stage / "predictions.npz")
     ds = run.dataset
     t0 = time.perf_counter()
     inputs = fusion_inputs(run.features, ds.X, ds.subject, ds.sfreq, mae_path, cfg)
+    _save_inputs(run.stage_dir(stage) / "inputs.npz", inputs)
     arrays = train_channel_fusion(inputs, ds.y, ds.subject, ds.is_test, ds.X.shape[2], cfg, run.stage_dir(stage),
                                   sfreq=ds.sfreq, n_groups=n_groups, progress=run.verbose)
     arrays.pop("models")
@@ -161,6 +164,35 @@ def run_fusion_stage(run: Run, cfg: ChannelFusionConfig | None = None, *, force:
     run.mark_done(stage, stamp)
     run.log(f"[{stage}] LOSO and cross-fitted fusion models in {time.perf_counter() - t0:.1f} s")
     return arrays
+
+
+def _fusion_stamp(run: Run, stage: str, cfg: ChannelFusionConfig, n_groups: int | None) -> dict:
+    return run.stamp(stage, {"fusion": config_dict(cfg), "crossfit_groups": n_groups}, ("mae",) if cfg.use_tokens else ())
+
+
+def _save_inputs(path: Path, inputs: dict) -> None:
+    """:func:`kit.deep.channel_fusion.fusion_inputs` to ``path`` (one ``.npz``, written atomically, unset inputs left out)."""
+    with atomic_write(path) as fh:
+        np.savez(fh, **{k: v.numpy() if isinstance(v, torch.Tensor) else v for k, v in inputs.items() if v is not None})
+
+
+def fusion_stage_inputs(run: Run, cfg: ChannelFusionConfig | None = None, *, stage: str = "fusion") -> dict:
+    """What the finished fusion stage read, for every trial (dataset order): ``seq``, ``cov`` (tensors) and
+    ``tangent`` (ndarray), or None where the config leaves one out (:func:`kit.deep.channel_fusion.fusion_inputs`).
+
+    Read from the stage's ``inputs.npz`` when the stage is finished with ``cfg`` (the same arrays, bit for bit);
+    computed again otherwise (a stage written by kit <= 0.3, or another config).
+    """
+    cfg = cfg or stage_config("fusion", run.profile)
+    path = run.artifacts / stage / "inputs.npz"
+    stamp = _fusion_stamp(run, stage, cfg, CROSSFIT_GROUPS)
+    if path.is_file() and run.read_stamp(stage).get("hash") == stamp["hash"]:
+        with np.load(path, allow_pickle=False) as z:
+            got = {k: z[k] for k in z.files}
+        return {"seq": torch.from_numpy(got["seq"]) if "seq" in got else None,
+                "cov": torch.from_numpy(got["cov"]) if "cov" in got else None, "tangent": got.get("tangent")}
+    ds = run.dataset
+    return fusion_inputs(run.features, ds.X, ds.subject, ds.sfreq, run.artifacts / "mae" / "mae.pt", cfg)
 
 
 def run_fusion_lda_stage(run: Run, cfg: FusionConfig | None = None, *, force: bool = False) -> dict[str, np.ndarray]:
@@ -250,6 +282,7 @@ def run_ensemble_stage(run: Run, cfg: EnsembleConfig | None = None, *, component
         ``table``: one row per component and the ensemble (LOSO score, window,
         mean per-subject AUC); ``submission``: ``submissions/{tag}_{profile}_ensemble.csv``.
     """
+    t0 = time.perf_counter()
     cfg = cfg or stage_config("ensemble", run.profile)
     comps = load_components(run, components)
     tr, te = run.train, run.test
@@ -293,7 +326,8 @@ def run_ensemble_stage(run: Run, cfg: EnsembleConfig | None = None, *, component
                                          "per_subject": fit.per_subject, "best_component": best,
                                          "difference": list(difference),
                                          "table": table.to_dict(orient="records"),
-                                         "submission": str(path) if path else None})
+                                         "submission": str(path) if path else None,
+                                         "seconds": round(time.perf_counter() - t0, 1)})
     return EnsembleResult(table, fit.chosen, path, scores, cfg.rule, rules, fit.per_subject, best, difference)
 
 

@@ -98,7 +98,8 @@ def run_summary(artifacts: str | os.PathLike, *, timings: dict[str, float] | Non
         ``n_subjects``), ``components`` (list of ``name``, ``weight``, ``loso_score``: every component, weight
         0 when the blend left it out), ``best_component`` (``name``, ``loso_score``), ``difference``
         (``value``, ``low``, ``high``: ensemble - best component, paired bootstrap), ``test_subjects``
-        (:func:`test_subject_check`), ``timings``, ``device``, ``torch_threads``, ``python``.
+        (:func:`test_subject_check`), ``timings``, ``stage_seconds`` (:func:`stage_times`), ``device``,
+        ``torch_threads``, ``python``.
 
     Raises
     ------
@@ -142,10 +143,28 @@ def run_summary(artifacts: str | os.PathLike, *, timings: dict[str, float] | Non
         "difference": {"value": d, "low": lo, "high": hi},
         "test_subjects": test_subject_check(pred["test"], pred["test_subject"]) if len(pred["test"]) else [],
         "timings": {k: round(float(v), 1) for k, v in (timings or {}).items()},
+        "stage_seconds": stage_times(artifacts),
         "device": str(get_device()),
         "torch_threads": int(os.environ.get("KIT_THREADS", 1)),
         "python": platform.python_version(),
     }
+
+
+def stage_times(artifacts: str | os.PathLike) -> dict[str, float]:
+    """Compute time of each stage of a run, s: ``{stage: seconds}`` from the ``seconds`` its ``stage.json`` (or the
+    ensemble's ``result.json``) records, in the order the stages ran; stages reused from an earlier run keep the
+    time they took then, stages written by kit <= 0.3 (no time recorded) are left out."""
+    found = []
+    for path in Path(artifacts).glob("*/stage.json"):
+        if "@" in path.parent.name:  # a stale stage moved aside
+            continue
+        seconds = json.loads(path.read_text()).get("seconds")
+        if seconds is not None:
+            found.append((path.stat().st_mtime_ns, path.parent.name, float(seconds)))
+    result = Path(artifacts) / "ensemble" / "result.json"
+    if result.is_file() and (seconds := json.loads(result.read_text()).get("seconds")) is not None:
+        found.append((result.stat().st_mtime_ns, "ensemble", float(seconds)))
+    return {name: seconds for _, name, seconds in sorted(found)}
 
 
 def write_summary(path: str | os.PathLike, summary: dict) -> Path:

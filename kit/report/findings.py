@@ -398,6 +398,9 @@ def summary_text(summary: Mapping) -> str:
         lines += [f"  {r}" for r in _subject_rows(summary)]
     if summary.get("timings"):
         lines.append("wall time:       " + ", ".join(f"{k} {v:.0f} s" for k, v in summary["timings"].items()))
+    if summary.get("stage_seconds"):
+        lines.append("stage time:      " + ", ".join(f"{k} {v:.0f} s" for k, v in summary["stage_seconds"].items())
+                     + " (each stage's compute time; a stage reused from an earlier run keeps its time then)")
     lines.append(f"device:          {summary['device']}, torch threads {summary['torch_threads']}")
     lines.append("=" * 72)
     return "\n".join(lines)
