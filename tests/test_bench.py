@@ -18,7 +18,7 @@ from kit.eval.metric import auc_curves, competition_score
 from kit.methods.bandpower import BandPowerLDA
 from kit.methods.lda import ledoit_wolf_lda
 from kit.methods.registry import EXPERT_LEVERS, METHODS, cross_fit_baseline, run_baseline
-from kit.pipeline import benchmark, levers
+from kit.pipeline import benchmark, levers, studies
 from kit.pipeline.ensemble import fit_ensemble
 from kit.pipeline.profiles import stage_config
 from kit.report import bench
@@ -146,7 +146,7 @@ def test_null_copy_matches_the_demo_and_is_reused(tmp_path):
 
 
 def test_memory_probe_reports_peak_rss_of_a_fresh_process():
-    m = benchmark.memory_probe(scale=0.01)
+    m = studies.memory_probe(scale=0.01)
     assert m["n_trials"] > 200
     assert m["features_bytes"] == m["n_trials"] * 16 * 200 * 7 * 4  # float32, 7 deep features
     assert m["rss_after_imports_kib"] <= m["rss_after_load_kib"] <= m["peak_rss_kib"]

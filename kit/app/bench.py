@@ -23,14 +23,11 @@ from kit.pipeline.benchmark import (
     bench_job,
     bench_part,
     bench_parts,
-    kind_folders,
-    memory_probe,
     merge_bench_times,
     null_copy,
-    null_study,
-    rule_study,
 )
 from kit.pipeline.profiles import PROFILES
+from kit.pipeline.studies import kind_folders, memory_probe, null_study, rule_study
 from kit.report.bench import (
     diagnostic_table,
     folder_table,
