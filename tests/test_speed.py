@@ -13,7 +13,7 @@ from kit.core.errors import KitError
 from kit.data.demo import write_demo_dataset
 from kit.methods.eegnet import DepthwiseConv1d, EEGNet, EEGNetClassifier, EEGNetConfig, window_moments
 from kit.methods.registry import run_baseline
-from kit.pipeline import estimate, timing
+from kit.pipeline import critical, estimate, timing
 from kit.pipeline.run import Run
 
 
@@ -126,13 +126,13 @@ def test_critical_path_puts_the_stages_on_the_runs_two_processes():
     t = {"load": 1, "features": 10, "features_cached": 2, "starter": 5, "thetacov": 3, "bandpower": 4,
          "riemann": 6, "eegnet": 100, "mae": 7, "experts": 20, "fusion": 8, "fusion_lda": 1, "ensemble": 9,
          "nb01": 30, "nb02": 3, "nb03": 2, "nb04": 5, "nb05": 40}
-    path = timing.critical_path(t)
+    path = critical.critical_path(t)
     # notebooks 01-04 with starter, mae, experts, fusion, fusion_lda, the features written (02) and read (03)
     assert sum(path.foreground.values()) == 30 + 5 + 3 + 7 + 2 + 20 + 5 + 8 + 1 + (10 - 2) + 2
     assert sum(path.background.values()) == 1 + 3 + 4 + 6 + 100
     assert path.critical == "background" and path.slowest == "eegnet" and path.total == 114 + 40
     t["eegnet"] = 10
-    path = timing.critical_path(t)
+    path = critical.critical_path(t)
     assert path.critical == "foreground" and path.slowest == "nb05" and path.total == 91 + 40
 
 
