@@ -50,7 +50,7 @@ from IPython.display import Markdown, display
 
 from kit.eval import cv
 from kit.pipeline import stages
-from kit.report import findings, plots
+from kit.report import findings, notebook_findings, plots
 from kit.signal import features, tfr
 from kit.store.paths import output_root
 
@@ -326,6 +326,6 @@ fig = plots.plot_subject_auc({"starter": score["per_subject_auc"]}, chance_band=
 pd.Series(score["per_subject_auc"], name="AUC (mean over samples)").rename_axis("subject").round(3).to_frame().T
 
 # %%
-display(Markdown(findings.eda_findings(time_test=ct, space_test=cst, band_rows=band_rows, tfr_test=tt,
+display(Markdown(notebook_findings.eda_findings(time_test=ct, space_test=cst, band_rows=band_rows, tfr_test=tt,
                                        evoked_tests=evoked_tests, starter=score, times=tr.times, trusted=TRUSTED,
                                        permutation=perm, sleep=KIND["sleep"])))

@@ -49,7 +49,7 @@ from kit.deep.mae import load_mae, nearest_visible_error, reconstruction_error
 from kit.deep.nets import count_parameters
 from kit.pipeline import stages
 from kit.pipeline.profiles import stage_config
-from kit.report import findings
+from kit.report import findings, notebook_findings
 from kit.report.common import legend_outside, method_color
 from kit.report.plots import save_figure
 from kit.signal.sequences import deep_feature_names, describe_deep_features
@@ -133,5 +133,5 @@ fig.tight_layout()
 _ = save_figure(fig, FIGURES, "02_mae_reconstruction")
 
 # %%
-display(Markdown(findings.mae_findings(mse, ref, n_params=count_parameters(model), n_trials=len(F),
+display(Markdown(notebook_findings.mae_findings(mse, ref, n_params=count_parameters(model), n_trials=len(F),
                                        epochs=len(history))))

@@ -56,7 +56,7 @@ from kit.eval.cv import loso_score
 from kit.eval.metric import subject_auc
 from kit.pipeline import stages
 from kit.pipeline.profiles import stage_config
-from kit.report import findings
+from kit.report import findings, notebook_findings
 from kit.report.plots import plot_attention_by_class, plot_auc_timecourse, plot_channel_auc
 from kit.signal.edges import edge_effect
 from kit.store.paths import output_root
@@ -116,5 +116,5 @@ fig = plot_auc_timecourse({"experts (mean of 16)": np.array(mean_score["curve"])
                           name="03_experts_auc_timecourse")
 
 # %%
-display(Markdown(findings.experts_findings(per_channel, mean_score, tr.times, steps=steps, max_steps=cfg.max_steps,
+display(Markdown(notebook_findings.experts_findings(per_channel, mean_score, tr.times, steps=steps, max_steps=cfg.max_steps,
                                            n_subjects=len(tr.subjects))))

@@ -49,7 +49,7 @@ from kit.deep.fusion import fusion_pattern
 from kit.eval.cv import loso_score
 from kit.pipeline import stages
 from kit.pipeline.profiles import stage_config
-from kit.report import findings
+from kit.report import findings, notebook_findings
 from kit.report.plots import plot_auc_timecourse, plot_channel_matrix, plot_topomaps
 from kit.store.paths import output_root
 
@@ -126,4 +126,4 @@ fig = plot_auc_timecourse({k: np.array(v["curve"]) for k, v in scores.items()}, 
                           save_dir=FIGURES, name="04_fusion_auc_timecourse")
 
 # %%
-display(Markdown(findings.fusion_findings(scores, tr.times, moved=moved, n_folds=len(fused["best_epoch"]))))
+display(Markdown(notebook_findings.fusion_findings(scores, tr.times, moved=moved, n_folds=len(fused["best_epoch"]))))

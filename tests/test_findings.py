@@ -15,7 +15,7 @@ from scipy import stats  # noqa: E402
 
 from kit.core.errors import KitError  # noqa: E402
 from kit.eval import clusters, effects  # noqa: E402
-from kit.report import findings  # noqa: E402
+from kit.report import findings, notebook_findings  # noqa: E402
 
 TIMES = np.arange(200) / 200.0
 CH = ["F3", "F4", "C3", "C4", "Cz", "C5", "C6", "CP3", "CP4", "CP5", "CP6", "P7", "P8", "Pz", "O1", "O2"]
@@ -45,14 +45,14 @@ def test_cluster_sentence_names_the_window_p_and_dz_of_a_known_cluster():
     D[:, 80:121] += 1.0
     test = _time_test(D, [(80, 120, 0.004), (10, 20, 0.4)])
     es = effects.cluster_effect_size(test, test.clusters[0])
-    text = findings.cluster_sentence(test, what="theta")
+    text = notebook_findings.cluster_sentence(test, what="theta")
     assert text.startswith("theta: a cluster at 0.400-0.600 s, emotional > neutral")
     assert "p = 0.004" in text and f"sum of t = {test.clusters[0].t_sum:.1f}" in text
     assert f"dz = {es.dz:.2f} [{es.low:.2f}, {es.high:.2f}]" in text
     assert "0.050-0.100" not in text  # the cluster with p >= 0.05 is not named as found
-    none = findings.cluster_sentence(_time_test(D, [(10, 20, 0.31)]), what="theta")
+    none = notebook_findings.cluster_sentence(_time_test(D, [(10, 20, 0.31)]), what="theta")
     assert none == "theta: no cluster at p < 0.05 (smallest p = 0.310, 0.050-0.100 s)."
-    assert "no sample passed |t| > 2.16" in findings.cluster_sentence(_time_test(D, []), what="theta")
+    assert "no sample passed |t| > 2.16" in notebook_findings.cluster_sentence(_time_test(D, []), what="theta")
 
 
 def test_eda_findings_say_what_the_tests_found_and_nothing_else():
@@ -66,7 +66,7 @@ def test_eda_findings_say_what_the_tests_found_and_nothing_else():
     perm = {"p_value": 0.21, "n_permutations": 100, "null_mean": 0.505, "null_p95": 0.531}
     rows = [{"band": "alpha", "significant": 0, "clusters": "-", "min_p": 0.063},
             {"band": "theta", "significant": 0, "clusters": "-", "min_p": 0.105}]
-    text = findings.eda_findings(time_test=null, space_test=space, band_rows=rows, tfr_test=tfr,
+    text = notebook_findings.eda_findings(time_test=null, space_test=space, band_rows=rows, tfr_test=tfr,
                                  evoked_tests={"frontal": space}, starter=starter, times=TIMES, trusted=(0.15, 0.85),
                                  permutation=perm, sleep=False)
     assert "Theta power over time (channel mean): no cluster at p < 0.05 (smallest p = 0.620" in text
@@ -78,7 +78,7 @@ def test_eda_findings_say_what_the_tests_found_and_nothing_else():
     for word in ("spindle", "K-complex", "NREM", "sleep"):
         assert word not in text  # not sleep data: no sleep physiology
     sig = _time_test(D + np.r_[np.zeros(80), np.ones(41), np.zeros(79)], [(80, 120, 0.01)])
-    sleep = findings.eda_findings(time_test=sig, space_test=space, band_rows=rows, tfr_test=tfr, evoked_tests={},
+    sleep = notebook_findings.eda_findings(time_test=sig, space_test=space, band_rows=rows, tfr_test=tfr, evoked_tests={},
                                   starter=starter, times=TIMES, sleep=True)
     assert "A theta cluster overlaps 0.4-0.6 s" in sleep
 
@@ -357,17 +357,17 @@ def test_blend_stability_reads_the_weights_of_every_held_out_subject():
 
 
 def test_deep_stage_findings_quote_their_numbers():
-    good = findings.mae_findings(0.30, 0.45, n_params=16839, n_trials=2000, epochs=5)
+    good = notebook_findings.mae_findings(0.30, 0.45, n_params=16839, n_trials=2000, epochs=5)
     assert "0.3000" in good and "33 % below copying the nearest visible sample (0.4500)" in good
-    bad = findings.mae_findings(1.02, 0.46, n_params=16839, n_trials=300, epochs=1)
+    bad = notebook_findings.mae_findings(1.02, 0.46, n_params=16839, n_trials=300, epochs=1)
     assert "not below copying" in bad and "in 1 epoch the encoder" in bad
     score = {"loso_score": 0.5618, "window": [0, 199], "mean_auc": 0.5618}
-    text = findings.experts_findings({"F3": 0.55, "C4": 0.46, "Cz": 0.51}, score, TIMES, steps=[[4], [2], [3]],
+    text = notebook_findings.experts_findings({"F3": 0.55, "C4": 0.46, "Cz": 0.51}, score, TIMES, steps=[[4], [2], [3]],
                                      max_steps=4, n_subjects=3)
     assert "2 of 3 channel experts" in text and "best F3 0.550, worst C4 0.460" in text
     assert "window 0.000-0.995 s" in text and "ended 2 of 3 models before the 4 steps" in text
     none = {"loso_score": 0.5, "window": [None, None], "mean_auc": 0.47}
-    fusion = findings.fusion_findings({"fusion": score, "fusion_lda": none}, TIMES, moved=0, n_folds=14)
+    fusion = notebook_findings.fusion_findings({"fusion": score, "fusion_lda": none}, TIMES, moved=0, n_folds=14)
     assert "fusion: LOSO 0.5618 (window 0.000-0.995 s; mean AUC 0.5618) — the best" in fusion
     assert "fusion_lda: LOSO 0.5000 (no window above chance; mean AUC 0.4700)." in fusion
     assert "at zero in all 14 folds" in fusion
