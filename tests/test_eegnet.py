@@ -7,7 +7,9 @@ import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 
 from kit.core.errors import KitError
-from kit.methods.eegnet import EEGNet, EEGNetClassifier, EEGNetConfig, count_parameters
+from kit.deep.nets import count_parameters
+from kit.methods.eegnet import EEGNetClassifier, EEGNetConfig
+from kit.methods.eegnet_net import EEGNet
 from kit.methods.registry import run_baseline
 
 SFREQ = 200.0

@@ -11,7 +11,8 @@ import torch
 from kit.app.cli import main
 from kit.core.errors import KitError
 from kit.data.demo import write_demo_dataset
-from kit.methods.eegnet import DepthwiseConv1d, EEGNet, EEGNetClassifier, EEGNetConfig, window_moments
+from kit.methods.eegnet import EEGNetClassifier, EEGNetConfig
+from kit.methods.eegnet_net import DepthwiseConv1d, EEGNet, window_moments
 from kit.methods.registry import run_baseline
 from kit.pipeline import critical, estimate, timing
 from kit.pipeline.run import Run
