@@ -33,7 +33,7 @@ from kit.data.demo import ensure_data
 from kit.eval.cv import load_or_create_folds
 from kit.pipeline.profiles import PROFILES, FeatureConfig, stage_config
 from kit.signal import features as features_module
-from kit.signal import sequences
+from kit.signal import filters, sequences
 from kit.signal.features import euclidean_alignment
 from kit.signal.sequences import deep_features
 from kit.store.artifacts import atomic_write, config_dict, config_hash, write_json
@@ -119,13 +119,13 @@ class Run:
         """``artifacts/{tag}/cache/features-{key}.npy``, or None when ``$KIT_FEATURE_CACHE`` is ``0``.
 
         ``key`` hashes :attr:`fingerprint` (the trials, labels and subjects), the feature config, the
-        sampling rate, the kit's version and the source of :mod:`kit.signal.sequences` and
-        :mod:`kit.signal.features` (the code of the features).
+        sampling rate, the kit's version and the source of :mod:`kit.signal.sequences`,
+        :mod:`kit.signal.features` and :mod:`kit.signal.filters` (the code of the features).
         """
         if os.environ.get("KIT_FEATURE_CACHE", "1").strip() == "0":
             return None
         code = hashlib.blake2b(digest_size=8)
-        for module in (sequences, features_module):
+        for module in (sequences, features_module, filters):
             code.update(Path(module.__file__).read_bytes())
         key = config_hash({"data": self.fingerprint, "features": config_dict(self.feature_config),
                            "sfreq": float(self.dataset.sfreq), "kit": __version__, "code": code.hexdigest()})

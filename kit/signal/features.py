@@ -13,13 +13,19 @@ participant, Abdellahi, Tsimpanouli & Lewis 2025) and the 3rd-place design
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Mapping
 
 import numpy as np
-from scipy.signal import butter, hilbert, sosfiltfilt
 
 from kit.core.errors import KitError
+from kit.signal.filters import (
+    analytic_direct,
+    apply_operator,
+    bandpass_direct,
+    butter_bandpass,
+    filter_operator,
+    lowpass_direct,
+)
 
 BANDS: dict[str, tuple[float, float]] = {
     "delta": (0.5, 4.0),
@@ -38,89 +44,8 @@ CHUNK_TRIALS = 256
 
 OPERATOR_MAX_TIMES = 1024
 """Longest signal (samples) that :func:`bandpass`, :func:`lowpass` and :func:`band_power` filter as one matrix
-product (:func:`filter_operator`); longer signals (a whole recording) go through ``sosfiltfilt`` itself."""
-
-
-def filter_operator(kind: str, sfreq: float, edges: tuple[float, ...], order: int, n_times: int,
-                    padtype: str | None = "constant", padlen: int | None = None) -> np.ndarray:
-    """The filter of :func:`bandpass` / :func:`lowpass` / :func:`band_power` on ``n_times`` samples, as a matrix.
-
-    Every step is linear in the trial (the edge extension, ``sosfiltfilt`` with its initial conditions
-    scaled by the first sample, the Hilbert transform, the cut back to the trial), so the whole of it is a
-    ``(n_times, n_times)`` matrix ``M``: row ``j`` is the output for a unit impulse at sample ``j``, and
-    ``Y = X @ M`` for any ``X (..., n_times)``.  ``M`` is computed once (by the direct path on the
-    identity) and kept (:func:`functools.lru_cache`); one matrix product then replaces the per-signal
-    recursive filter: about 5x faster for a band-pass and 20x for the Hilbert power, equal to the direct
-    path to float64 rounding (relative 1e-13, ``tests/test_speed.py``).
-
-    Parameters
-    ----------
-    kind : {"bandpass", "lowpass", "analytic"}
-        ``analytic``: the complex analytic signal of :func:`band_power`'s band-passed, edge-extended trial.
-    sfreq : float
-        Hz.
-    edges : tuple of float
-        ``(low, high)`` Hz for a band, ``(cutoff,)`` Hz for the low-pass.
-    order : int
-        Butterworth order of the single-pass design.
-    n_times : int
-        Samples per signal.
-    padtype, padlen
-        As :func:`bandpass` (``bandpass`` kind only).
-
-    Returns
-    -------
-    ndarray, shape (n_times, n_times)
-        float64; complex128 for ``analytic``.  Read-only (shared by every call).
-    """
-    op = _operator(kind, float(sfreq), tuple(float(e) for e in edges), int(order), int(n_times), padtype,
-                   None if padlen is None else int(padlen))
-    return op
-
-
-@lru_cache(maxsize=64)
-def _operator(kind, sfreq, edges, order, n_times, padtype, padlen):
-    eye = np.eye(n_times)[:, None, :]  # n_times impulses, as (n, 1, n_times) trials
-    if kind == "bandpass":
-        M = _bandpass_direct(eye, sfreq, edges, order, padtype, padlen)
-    elif kind == "lowpass":
-        M = _lowpass_direct(eye, sfreq, edges[0], order)
-    elif kind == "analytic":
-        M = _analytic_direct(eye, _sos(sfreq, edges, order))
-    else:
-        raise KitError(f"filter_operator: unknown kind {kind!r}")
-    M = np.ascontiguousarray(M[:, 0, :])
-    M.setflags(write=False)
-    return M
-
-
-def _apply(X: np.ndarray, M: np.ndarray, chunk: int = 4096) -> np.ndarray:
-    """``X @ M`` along the last axis in float64, in chunks of ``chunk`` signals (bounded temporaries)."""
-    flat = X.reshape(-1, X.shape[-1])
-    out = np.empty(flat.shape, np.float64)
-    for lo in range(0, len(flat), chunk):
-        np.matmul(np.asarray(flat[lo:lo + chunk], np.float64), M, out=out[lo:lo + chunk])
-    return out.reshape(X.shape)
-
-
-def _bandpass_direct(X, sfreq, band, order, padtype, padlen):
-    n_times = X.shape[-1]
-    if padlen is None:
-        padlen = n_times - 1
-    return sosfiltfilt(_sos(sfreq, band, order), X, axis=-1, padtype=padtype, padlen=min(int(padlen), n_times - 1))
-
-
-def _lowpass_direct(X, sfreq, cutoff, order):
-    sos = butter(order, float(cutoff), btype="lowpass", fs=sfreq, output="sos")
-    return sosfiltfilt(sos, X, axis=-1, padtype="constant", padlen=X.shape[-1] - 1)
-
-
-def _analytic_direct(X, sos):
-    """:func:`band_power`'s analytic signal: edge-extended by ``n_times - 1``, band-passed, Hilbert, cut back."""
-    n_times = X.shape[-1]
-    pad = n_times - 1
-    xp = np.pad(np.asarray(X, np.float64), ((0, 0), (0, 0), (pad, pad)), mode="edge")
-    return hilbert(sosfiltfilt(sos, xp, axis=-1, padtype=None), axis=-1)[..., pad:pad + n_times]
+product (:func:`kit.signal.filters.filter_operator`); longer signals (a whole recording) go through
+``sosfiltfilt`` itself."""
 
 
 def check_trials(X: np.ndarray, name: str = "X") -> np.ndarray:
@@ -131,14 +56,6 @@ def check_trials(X: np.ndarray, name: str = "X") -> np.ndarray:
     if not np.issubdtype(X.dtype, np.number):
         raise KitError(f"{name}: expected a numeric array, got dtype {X.dtype}")
     return X
-
-
-def _sos(sfreq: float, band: tuple[float, float], order: int) -> np.ndarray:
-    low, high = float(band[0]), float(band[1])
-    nyq = sfreq / 2.0
-    if not (0.0 < low < high < nyq):
-        raise KitError(f"band {band} Hz: need 0 < low < high < Nyquist ({nyq:g} Hz)")
-    return butter(order, (low, high), btype="bandpass", fs=sfreq, output="sos")
 
 
 def bandpass(X: np.ndarray, sfreq: float, band: tuple[float, float], order: int = 4, *,
@@ -192,11 +109,11 @@ def bandpass(X: np.ndarray, sfreq: float, band: tuple[float, float], order: int 
     n_times = X.shape[-1]
     if n_times < 2:
         raise KitError(f"bandpass: need at least 2 samples along the last axis, got shape {X.shape}")
-    _sos(sfreq, band, order)  # validates the band
+    butter_bandpass(sfreq, band, order)  # validates the band
     if n_times <= OPERATOR_MAX_TIMES:
-        out = _apply(X, filter_operator("bandpass", sfreq, band, order, n_times, padtype, padlen))
+        out = apply_operator(X, filter_operator("bandpass", sfreq, band, order, n_times, padtype, padlen))
     else:
-        out = _bandpass_direct(X, sfreq, band, order, padtype, padlen)
+        out = bandpass_direct(X, sfreq, band, order, padtype, padlen)
     return out if X.dtype == np.float64 else out.astype(np.float32)
 
 
@@ -234,9 +151,9 @@ def lowpass(X: np.ndarray, sfreq: float, cutoff: float = 30.0, order: int = 4) -
     if not 0.0 < cutoff < sfreq / 2.0:
         raise KitError(f"lowpass: cut-off {cutoff:g} Hz must be in (0, {sfreq / 2:g}) Hz")
     if n_times <= OPERATOR_MAX_TIMES:
-        out = _apply(X, filter_operator("lowpass", sfreq, (cutoff,), order, n_times))
+        out = apply_operator(X, filter_operator("lowpass", sfreq, (cutoff,), order, n_times))
     else:
-        out = _lowpass_direct(X, sfreq, cutoff, order)
+        out = lowpass_direct(X, sfreq, cutoff, order)
     return out if X.dtype == np.float64 else out.astype(np.float32)
 
 
@@ -282,7 +199,7 @@ def band_power(X: np.ndarray, sfreq: float, bands: Mapping[str, tuple[float, flo
     bands = dict(bands)
     if not bands:
         raise KitError("band_power: no bands given")
-    soses = [_sos(sfreq, b, order) for b in bands.values()]  # validates every band first
+    soses = [butter_bandpass(sfreq, b, order) for b in bands.values()]  # validates every band first
     n_trials, n_chans, n_times = X.shape
     out = np.empty((n_trials, n_chans, n_times, len(bands)), dtype=np.float32)
     if n_times <= OPERATOR_MAX_TIMES:  # the whole chain as two real matrices per band (filter_operator)
@@ -297,7 +214,7 @@ def band_power(X: np.ndarray, sfreq: float, bands: Mapping[str, tuple[float, flo
     for lo in range(0, n_trials, max(1, int(chunk))):
         xc = np.asarray(X[lo:lo + chunk], dtype=np.float64)
         for b, sos in enumerate(soses):
-            env2 = np.abs(_analytic_direct(xc, sos)) ** 2
+            env2 = np.abs(analytic_direct(xc, sos)) ** 2
             out[lo:lo + chunk, :, :, b] = np.log(env2 + EPS)
     return out
 
