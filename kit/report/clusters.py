@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from kit.core.docs import fill_doc
 from kit.eval.clusters import ClusterTest
 from kit.eval.effects import cluster_effect_size
 from kit.report.common import (
@@ -24,13 +25,14 @@ from kit.report.common import (
 )
 
 
+@fill_doc
 def plot_cluster_test(test: ClusterTest, *, band: str = "theta", unit: str = "z log power", n_trials: int | None = None,
                       trusted: tuple[float, float] | None = None, save_dir: str | os.PathLike | None = None,
                       name: str = "cluster_test") -> Figure:
     """The emotional-minus-neutral difference over subjects with the test's clusters marked.
 
     A test over time (:func:`kit.eval.clusters.cluster_test_time`): the mean difference ± SEM over subjects,
-    significant clusters shaded red (their span, sum of t, p-value and Cohen's dz with its 95 % interval in the
+    significant clusters shaded red (their span, sum of t, p-value and Cohen's dz with its 95 %% interval in the
     legend), clusters with p >= alpha hatched ``xx`` (:data:`kit.report.common.HATCH_NOT_SIGNIFICANT`), the
     samples the filter edge effect spoils hatched ``//`` (``trusted``); both hatches are named in the legend,
     which sits outside the data.  A spatio-temporal test (:func:`kit.eval.clusters.cluster_test_space_time`):
@@ -48,14 +50,12 @@ def plot_cluster_test(test: ClusterTest, *, band: str = "theta", unit: str = "z 
         Labelled trials behind the test, shown in the title beside the subjects.
     trusted : (float, float), optional
         First and last time (s) free of the filter edge effect; outside, the samples are hatched.
-    save_dir : path, optional
-        Folder for ``{name}.png`` and ``{name}.pdf``.
-    name : str
-        File stem.
+    %(save_dir)s
 
     Returns
     -------
     Figure
+        One axes: the difference curve over time, or the t map (channels x time) with its colour bar.
     """
     times, D = test.times, test.differences
     n = len(test.subjects)

@@ -286,6 +286,18 @@ def class_means(P: np.ndarray, y: np.ndarray, subject: np.ndarray | None = None)
     return out
 
 
+def draw_class_means(ax, x: np.ndarray, stats: dict, *, lw: float = 1.2) -> None:
+    """Each class's mean (a line) and ± SEM (a band) on ``ax``, neutral then emotional, in the class colours.
+
+    ``stats`` is :func:`class_means`' ``{label: (mean, sem)}``, each of shape ``x.shape``; the lines are
+    labelled "neutral" and "emotional" for the legend.
+    """
+    for label, color, text in ((0, NEU_COLOR, "neutral"), (1, EMO_COLOR, "emotional")):
+        mean, sem = stats[label]
+        ax.plot(x, mean, color=color, lw=lw, label=text)
+        ax.fill_between(x, mean - sem, mean + sem, color=color, alpha=0.25, lw=0)
+
+
 def mark_cue_and_window(ax, window: tuple[float, float] | None) -> None:
     """Dashed line at the cue (0 s) and, when given, the window (s) shaded grey."""
     ax.axvline(0.0, color="0.3", lw=0.8, ls="--")

@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from kit.core.docs import fill_doc
 from kit.core.errors import KitError
 from kit.data.montage import channel_groups
 from kit.eval.clusters import ClusterTest
@@ -19,12 +20,14 @@ from kit.report.common import (
     channel_selection,
     check_epochs,
     class_means,
+    draw_class_means,
     legend_outside,
     mark_cue_and_window,
     save_figure,
 )
 
 
+@fill_doc
 def plot_evoked_by_class(X: np.ndarray, y: np.ndarray, subject: np.ndarray, times: np.ndarray,
                          ch_names: Sequence[str], *, groups: Mapping[str, Sequence[str]] | None = None,
                          tests: Mapping[str, ClusterTest] | None = None, cutoff: float | None = None,
@@ -49,8 +52,7 @@ def plot_evoked_by_class(X: np.ndarray, y: np.ndarray, subject: np.ndarray, time
         ``channels=groups[region]``); significant clusters are shaded and named in the panel.
     cutoff : float, optional
         The low-pass cut-off in Hz, for the title.
-    save_dir, name
-        Folder and file stem of the PNG and PDF.
+    %(save_dir)s
 
     Returns
     -------
@@ -79,10 +81,7 @@ def plot_evoked_by_class(X: np.ndarray, y: np.ndarray, subject: np.ndarray, time
             for c in test.significant():
                 ax.axvspan(c.tmin, c.tmax, color=EMO_COLOR, alpha=0.15, lw=0, zorder=0,
                            label=f"{c.tmin:.2f}-{c.tmax:.2f} s, p = {c.p_value:.3f}")
-        for label, color, text in ((0, NEU_COLOR, "neutral"), (1, EMO_COLOR, "emotional")):
-            mean, sem = stats[label]
-            ax.plot(times, mean, color=color, lw=1.2, label=text)
-            ax.fill_between(times, mean - sem, mean + sem, color=color, alpha=0.25, lw=0)
+        draw_class_means(ax, times, stats)
         ax.set_title(f"{region} ({' '.join(chans)})", fontsize=8)
         ax.set_xlabel("time after cue (s)", fontsize=8)
         ax.tick_params(labelsize=7)
@@ -101,10 +100,11 @@ def plot_evoked_by_class(X: np.ndarray, y: np.ndarray, subject: np.ndarray, time
     return fig
 
 
+@fill_doc
 def plot_mne_compare_evokeds(epochs, channels: Sequence[str], *, save_dir: str | os.PathLike | None = None,
                              name: str = "mne_compare_evokeds") -> Figure:
     """MNE's own figure of the two classes' evoked responses: one ``mne.Evoked`` per subject and class, compared
-    with :func:`mne.viz.plot_compare_evokeds` (mean over subjects with its 95 % confidence band, over the mean of
+    with :func:`mne.viz.plot_compare_evokeds` (mean over subjects with its 95 %% confidence band, over the mean of
     ``channels``).
 
     Parameters
@@ -114,12 +114,12 @@ def plot_mne_compare_evokeds(epochs, channels: Sequence[str], *, save_dir: str |
         :meth:`kit.data.dataset.Dataset.to_epochs` makes them (test trials are ignored).
     channels : sequence of str
         Channels averaged (``combine="mean"``).
-    save_dir, name
-        Folder and stem of the PNG and PDF.
+    %(save_dir)s
 
     Returns
     -------
     Figure
+        MNE's figure: one axes, the mean of ``channels`` per class.
 
     Raises
     ------

@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from kit.core.docs import fill_doc
 from kit.core.errors import KitError
 from kit.data.montage import channel_info
 from kit.report.common import (
@@ -28,6 +29,7 @@ from kit.report.common import (
 )
 
 
+@fill_doc
 def plot_topomaps(maps: Mapping[str, np.ndarray], ch_names: Sequence[str], *, unit: str = "a.u.",
                   title: str = "", save_dir: str | os.PathLike | None = None, name: str = "topomaps") -> Figure:
     """One scalp map per entry (weights, patterns, ...), each with its own symmetric colour scale.
@@ -41,12 +43,12 @@ def plot_topomaps(maps: Mapping[str, np.ndarray], ch_names: Sequence[str], *, un
         Colour-bar label.
     title : str
         Figure title (give n subjects and trials there).
-    save_dir, name
-        Folder and stem of the PNG and PDF.
+    %(save_dir)s
 
     Returns
     -------
     Figure
+        One head per map, each with its colour bar.
 
     Raises
     ------
@@ -76,6 +78,7 @@ def plot_topomaps(maps: Mapping[str, np.ndarray], ch_names: Sequence[str], *, un
     return fig
 
 
+@fill_doc
 def plot_channel_matrix(maps: Mapping[str, np.ndarray], ch_names: Sequence[str], *, unit: str = "a.u.",
                         title: str = "", mask: np.ndarray | Mapping[str, np.ndarray] | None = None,
                         save_dir: str | os.PathLike | None = None, name: str = "channel_matrix") -> Figure:
@@ -88,11 +91,12 @@ def plot_channel_matrix(maps: Mapping[str, np.ndarray], ch_names: Sequence[str],
     ----------
     maps : mapping panel title -> ndarray, shape (n_chans, n_chans)
     ch_names : sequence of str
-    unit, title, save_dir, name
+    unit, title
         As in :func:`plot_topomaps`.
     mask : ndarray of bool, shape (n_chans, n_chans), or mapping panel title -> such array, optional
         True where an entry was dropped (e.g. by a stability selection): drawn grey and named in the legend,
         so that a dropped entry is not read as a zero.  One array applies to every panel.
+    %(save_dir)s
 
     Raises
     ------
@@ -140,6 +144,7 @@ def plot_channel_matrix(maps: Mapping[str, np.ndarray], ch_names: Sequence[str],
     return fig
 
 
+@fill_doc
 def plot_channel_auc(auc: Sequence[float] | np.ndarray, ch_names: Sequence[str], *,
                      per_subject: np.ndarray | None = None,
                      chance: float = 0.5, title: str = "", save_dir: str | os.PathLike | None = None,
@@ -158,12 +163,12 @@ def plot_channel_auc(auc: Sequence[float] | np.ndarray, ch_names: Sequence[str],
         The level bars start from.
     title : str
         Axes title (give n subjects there).
-    save_dir, name
-        Folder and stem of the PNG and PDF.
+    %(save_dir)s
 
     Returns
     -------
     Figure
+        One axes, a bar per channel.
 
     Raises
     ------
@@ -197,9 +202,13 @@ def plot_channel_auc(auc: Sequence[float] | np.ndarray, ch_names: Sequence[str],
     return fig
 
 
+@fill_doc
 def plot_band_importance(result: dict, *, n_trials: int | None = None, save_dir: str | os.PathLike | None = None,
                          name: str = "band_importance") -> Figure:
     """Permutation importance of each band, mean ± SEM over held-out subjects.
+
+    Each bar is the drop in the held-out subjects' AUC when that band's features are shuffled; the title names
+    the model's AUC and the number of held-out subjects (and trials).
 
     Parameters
     ----------
@@ -207,8 +216,12 @@ def plot_band_importance(result: dict, *, n_trials: int | None = None, save_dir:
         From :func:`kit.methods.patterns.band_permutation_importance`.
     n_trials : int, optional
         For the title.
-    save_dir, name
-        As for every figure.
+    %(save_dir)s
+
+    Returns
+    -------
+    Figure
+        One axes, a bar per band (± SEM).
     """
     imp, sem, bands = np.asarray(result["importance"]), np.asarray(result["sem"]), list(result["bands"])
     n = len(result["per_subject"])
@@ -222,6 +235,7 @@ def plot_band_importance(result: dict, *, n_trials: int | None = None, save_dir:
     return fig
 
 
+@fill_doc
 def plot_attention_by_class(attention: np.ndarray, y: np.ndarray, subject: np.ndarray, times: np.ndarray, *,
                             trusted: tuple[float, float] | None = None, save_dir: str | os.PathLike | None = None,
                             name: str = "attention_by_class") -> Figure:
@@ -243,8 +257,7 @@ def plot_attention_by_class(attention: np.ndarray, y: np.ndarray, subject: np.nd
     trusted : (float, float), optional
         First and last time (s) free of the filter edge effect of the features the experts read
         (:func:`kit.signal.edges.edge_effect`); the samples outside are hatched.
-    save_dir, name
-        As for every figure.
+    %(save_dir)s
 
     Raises
     ------

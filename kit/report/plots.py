@@ -27,6 +27,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from kit.core.docs import fill_doc
 from kit.core.errors import KitError
 from kit.eval.clusters import subject_differences
 from kit.report.clusters import plot_cluster_test
@@ -38,6 +39,7 @@ from kit.report.common import (
     channel_selection,
     check_epochs,
     class_means,
+    draw_class_means,
     grid_shape,
     legend_outside,
     mark_cue_and_window,
@@ -62,6 +64,7 @@ __all__ = ["EMO_COLOR", "NEU_COLOR", "WINDOW", "class_means", "plot_auc_timecour
            "subject_differences"]
 
 
+@fill_doc
 def plot_band_power_by_class(P: np.ndarray, y: np.ndarray, times: np.ndarray,
                              ch_names: Sequence[str] | None = None, *, subject: np.ndarray | None = None,
                              band: str = "theta", unit: str = "log power", window: tuple[float, float] | None = WINDOW,
@@ -89,10 +92,7 @@ def plot_band_power_by_class(P: np.ndarray, y: np.ndarray, times: np.ndarray,
     trusted : (float, float) or None
         First and last time (s) free of filter edge effects (:func:`kit.signal.edges.edge_effect`); the
         samples outside are hatched.
-    save_dir : path, optional
-        Folder for ``{name}.png`` and ``{name}.pdf``.
-    name : str
-        File stem.
+    %(save_dir)s
 
     Returns
     -------
@@ -115,10 +115,7 @@ def plot_band_power_by_class(P: np.ndarray, y: np.ndarray, times: np.ndarray,
         ax.remove()
     for c, ax in enumerate(flat[: P.shape[1]]):
         mark_cue_and_window(ax, window)
-        for label, color, text in ((0, NEU_COLOR, "neutral"), (1, EMO_COLOR, "emotional")):
-            mean, sem = stats[label]
-            ax.plot(times, mean[c], color=color, lw=1.2, label=text)
-            ax.fill_between(times, mean[c] - sem[c], mean[c] + sem[c], color=color, alpha=0.25, lw=0)
+        draw_class_means(ax, times, {label: (mean[c], sem[c]) for label, (mean, sem) in stats.items()})
         if trusted is not None:
             mark_untrusted(ax, trusted)
         ax.set_title(names[c], fontsize=9)
@@ -145,6 +142,7 @@ def plot_band_power_by_class(P: np.ndarray, y: np.ndarray, times: np.ndarray,
 
 
 
+@fill_doc
 def plot_subject_difference(P: np.ndarray, y: np.ndarray, subject: np.ndarray, times: np.ndarray,
                             ch_names: Sequence[str] | None = None, *, channels: str | Sequence[str] | None = None,
                             band: str = "theta", unit: str = "log power",
@@ -173,10 +171,7 @@ def plot_subject_difference(P: np.ndarray, y: np.ndarray, subject: np.ndarray, t
         Title and y label.
     window : (float, float) or None
         Interval in s shaded grey.
-    save_dir : path, optional
-        Folder for ``{name}.png``.
-    name : str
-        File stem of the PNG.
+    %(save_dir)s
 
     Returns
     -------
@@ -228,6 +223,7 @@ def plot_subject_difference(P: np.ndarray, y: np.ndarray, subject: np.ndarray, t
 
 
 
+@fill_doc
 def plot_auc_timecourse(curves: Mapping[str, np.ndarray] | np.ndarray, times: np.ndarray,
                         window: tuple[int, int] | Mapping[str, tuple[int, int] | None] | None = None, *,
                         title: str = "time-resolved LOSO AUC", chance: float = 0.5,
@@ -255,10 +251,7 @@ def plot_auc_timecourse(curves: Mapping[str, np.ndarray] | np.ndarray, times: np
         Axes title.
     chance : float
         Level of the dashed chance line.
-    save_dir : path, optional
-        Folder for ``{name}.png`` and ``{name}.pdf``.
-    name : str
-        File stem.
+    %(save_dir)s
 
     Returns
     -------

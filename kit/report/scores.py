@@ -12,10 +12,12 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from kit.core.docs import fill_doc
 from kit.core.errors import KitError
 from kit.report.common import legend_outside, method_color, save_figure
 
 
+@fill_doc
 def plot_subject_auc(per_subject: Mapping[str, Mapping], *, chance_band: tuple[float, float] | None = None,
                      chance: float = 0.5, title: str = "", save_dir: str | os.PathLike | None = None,
                      name: str = "subject_auc") -> Figure:
@@ -33,12 +35,12 @@ def plot_subject_auc(per_subject: Mapping[str, Mapping], *, chance_band: tuple[f
         Level of the dashed chance line.
     title : str
         Axes title; default names the number of subjects.
-    save_dir, name
-        Folder and stem of the PNG and PDF.
+    %(save_dir)s
 
     Returns
     -------
     Figure
+        One axes: per method a box and the subjects' points.
 
     Raises
     ------
@@ -80,6 +82,7 @@ def plot_subject_auc(per_subject: Mapping[str, Mapping], *, chance_band: tuple[f
     return fig
 
 
+@fill_doc
 def plot_permutation_test(result: Mapping, *, title: str = "", save_dir: str | os.PathLike | None = None,
                           name: str = "permutation_test") -> Figure:
     """The null distribution of a LOSO score under label permutations, and the observed score.
@@ -91,12 +94,12 @@ def plot_permutation_test(result: Mapping, *, title: str = "", save_dir: str | o
         ``n_permutations``; ``method`` optional).
     title : str
         Axes title; default names the method, the permutations and p.
-    save_dir, name
-        Folder and stem of the PNG and PDF.
+    %(save_dir)s
 
     Returns
     -------
     Figure
+        One axes: the null distribution and the observed score.
     """
     import seaborn as sns
 

@@ -8,10 +8,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from kit.core.docs import fill_doc
 from kit.core.errors import KitError
 from kit.report.common import save_figure
 
 
+@fill_doc
 def plot_subject_shift(shift: dict, subject: np.ndarray, *, save_dir: str | os.PathLike | None = None,
                        name: str = "subject_shift") -> Figure:
     """Three panels: trials' tangent vectors (PCA, one colour per subject) before and after re-centring, and
@@ -23,12 +25,12 @@ def plot_subject_shift(shift: dict, subject: np.ndarray, *, save_dir: str | os.P
         :func:`kit.methods.riemann.subject_shift` output.
     subject : ndarray, shape (n_trials,)
         The subjects of the trials it was computed on.
-    save_dir, name
-        Folder and stem of the PNG and PDF (None: not saved).
+    %(save_dir)s
 
     Returns
     -------
     Figure
+        Three axes: the tangent vectors before and after re-centring, the distances.
 
     Raises
     ------

@@ -14,15 +14,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from kit.core.docs import fill_doc
 from kit.data.montage import channel_info
 from kit.eval.clusters import subject_differences
 from kit.report.common import (
-    EMO_COLOR,
-    NEU_COLOR,
     channel_names,
     channel_selection,
     check_epochs,
     class_means,
+    draw_class_means,
     label_sensors,
     legend_outside,
     save_figure,
@@ -30,6 +30,7 @@ from kit.report.common import (
 )
 
 
+@fill_doc
 def plot_topomap_difference(P: np.ndarray, y: np.ndarray, times: np.ndarray, ch_names: Sequence[str], *,
                             subject: np.ndarray | None = None, tmin: float = 0.4, tmax: float = 0.6,
                             band: str = "theta", unit: str = "log power", sfreq: float = 200.0,
@@ -59,10 +60,7 @@ def plot_topomap_difference(P: np.ndarray, y: np.ndarray, times: np.ndarray, ch_
         Title and colour-bar label.
     sfreq : float
         Sampling rate in Hz, only stored in the mne Info.
-    save_dir : path, optional
-        Folder for ``{name}.png``.
-    name : str
-        File stem of the PNG.
+    %(save_dir)s
 
     Returns
     -------
@@ -98,6 +96,7 @@ def plot_topomap_difference(P: np.ndarray, y: np.ndarray, times: np.ndarray, ch_
     return fig
 
 
+@fill_doc
 def plot_psd_by_class(X: np.ndarray, y: np.ndarray, sfreq: float, ch_names: Sequence[str] | None = None, *,
                       subject: np.ndarray | None = None, channels: str | Sequence[str] | None = None,
                       bands: Mapping[str, tuple[float, float]] | None = None, fmax: float = 30.0,
@@ -127,10 +126,7 @@ def plot_psd_by_class(X: np.ndarray, y: np.ndarray, sfreq: float, ch_names: Sequ
         Shaded and labelled; default :data:`kit.signal.features.BANDS`.
     fmax : float
         Highest frequency shown, Hz.
-    save_dir : path, optional
-        Folder for ``{name}.png``.
-    name : str
-        File stem of the PNG.
+    %(save_dir)s
 
     Returns
     -------
@@ -160,10 +156,7 @@ def plot_psd_by_class(X: np.ndarray, y: np.ndarray, sfreq: float, ch_names: Sequ
         ax.axvspan(lo, min(hi, fmax), color="0.92" if k % 2 else "0.85", lw=0, zorder=0)
         ax.text((lo + min(hi, fmax)) / 2, 1.0, band, transform=ax.get_xaxis_transform(), ha="center",
                 va="bottom", fontsize=8)
-    for lab, color, text in ((0, NEU_COLOR, "neutral"), (1, EMO_COLOR, "emotional")):
-        mean, sem = stats[lab]
-        ax.plot(freqs[keep], mean, color=color, lw=1.4, label=text)
-        ax.fill_between(freqs[keep], mean - sem, mean + sem, color=color, alpha=0.25, lw=0)
+    draw_class_means(ax, freqs[keep], stats, lw=1.4)
     ax.set_xlim(freqs[keep][0], fmax)
     ax.set_xlabel("frequency (Hz)")
     ax.set_ylabel("power (dB re 1 µV²/Hz)")
@@ -177,6 +170,7 @@ def plot_psd_by_class(X: np.ndarray, y: np.ndarray, sfreq: float, ch_names: Sequ
 
 
 
+@fill_doc
 def plot_montage(ch_names: Sequence[str], *, title: str = "", save_dir: str | os.PathLike | None = None,
                  name: str = "montage") -> Figure:
     """The channels on the scalp (mne's 10-20 template, seen from above, nose up), each named, and the
@@ -188,8 +182,7 @@ def plot_montage(ch_names: Sequence[str], *, title: str = "", save_dir: str | os
         10-20 names of the channels.
     title : str
         Axes title; default names the number of channels.
-    save_dir, name
-        Folder and stem of the PNG and PDF.
+    %(save_dir)s
 
     Returns
     -------

@@ -9,12 +9,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from kit.core.docs import fill_doc
 from kit.eval.clusters import TFRTest
 from kit.eval.effects import cluster_effect_size
 from kit.report.common import legend_outside, mark_cue_and_window, save_figure
 from kit.signal.edges import EdgeEffect
 
 
+@fill_doc
 def plot_tfr_test(test: TFRTest, *, n_trials: int | None = None, save_dir: str | os.PathLike | None = None,
                   name: str = "tfr_difference") -> Figure:
     """Emotional minus neutral time-frequency power, mean over subjects, with the significant clusters outlined.
@@ -25,10 +27,7 @@ def plot_tfr_test(test: TFRTest, *, n_trials: int | None = None, save_dir: str |
         From :func:`kit.eval.clusters.cluster_test_tfr`; ``differences`` (n_subjects, n_times, n_freqs).
     n_trials : int, optional
         Labelled trials behind the test, for the title.
-    save_dir : path, optional
-        Folder for ``{name}.png`` and ``{name}.pdf``.
-    name : str
-        File stem.
+    %(save_dir)s
 
     Returns
     -------
@@ -63,6 +62,7 @@ def plot_tfr_test(test: TFRTest, *, n_trials: int | None = None, save_dir: str |
     return fig
 
 
+@fill_doc
 def plot_edge_effect(effects: Mapping[str, EdgeEffect], times: np.ndarray, *,
                      save_dir: str | os.PathLike | None = None, name: str = "edge_effect") -> Figure:
     """Per band, how well a trial's band power at each sample matches that of the uncut recording.
@@ -73,8 +73,7 @@ def plot_edge_effect(effects: Mapping[str, EdgeEffect], times: np.ndarray, *,
         From :func:`kit.signal.edges.edge_effect`.
     times : ndarray, shape (n_times,)
         s after the cue.
-    save_dir, name
-        As for every figure.
+    %(save_dir)s
 
     Returns
     -------
