@@ -15,15 +15,17 @@ docdict["X_trials"] = """X : ndarray, shape (n_trials, n_chans, n_times)
     EEG in µV."""
 docdict["sfreq"] = """sfreq : float
     Sampling rate in Hz."""
+docdict["anchor_params"] = """Parameters
+----------
+config : dataclass, optional
+    The anchor's settings, an instance of its ``config_class``; default ``config_class()``.
+sfreq : float
+    Sampling rate in Hz (200)."""
 docdict["fit_params"] = """Parameters
 ----------
 X : ndarray, shape (n_trials, n_chans, n_times), µV
 y : ndarray, shape (n_trials,), 1 emotional / 0 neutral
 subject : ndarray, shape (n_trials,)"""
-docdict["trials_subject_sfreq"] = """X : ndarray, shape (n_trials, n_chans, n_times), µV
-subject : ndarray, shape (n_trials,)
-sfreq : float
-    Hz."""
 
 # ----------------------------------------------------------------------------- figures
 docdict["save_dir"] = """save_dir : path, optional

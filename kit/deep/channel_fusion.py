@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from scipy.special import expit
 from tqdm.auto import tqdm
 
+from kit.core.docs import fill_doc
 from kit.core.errors import KitError
 from kit.core.runtime import get_device, keeps_global_rng, seed_everything
 from kit.deep.cross_channel import CrossChannelFusion
@@ -78,15 +79,15 @@ class ChannelFusionConfig:
     seed: int = 0  # initialisation, batching and the validation split
 
 
+@fill_doc
 def covariance_inputs(X: np.ndarray, subject: np.ndarray, sfreq: float) -> np.ndarray:
     """The phase-carrying input: the riemann anchor's re-centred tangent coordinates of every band and window.
 
     Parameters
     ----------
-    X : ndarray, shape (n_trials, n_chans, n_times), µV
+    %(X_trials)s
     subject : ndarray, shape (n_trials,)
-    sfreq : float
-        Hz.
+    %(sfreq)s
 
     Returns
     -------

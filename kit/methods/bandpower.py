@@ -13,9 +13,10 @@ from scipy.special import expit
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from threadpoolctl import threadpool_limits
 
+from kit.core.docs import fill_doc
 from kit.core.errors import KitError
-from kit.methods.lda import check_xy, inner_candidate_auc, ledoit_wolf_lda
-from kit.signal.features import BANDS, bandpass, zscore_per_subject
+from kit.methods.lda import Anchor, check_xy, inner_candidate_auc, ledoit_wolf_lda
+from kit.signal.features import BANDS, bandpass, check_trials, zscore_per_subject
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,8 @@ def log_variance_features(Xb: np.ndarray, window: tuple[int, int]) -> np.ndarray
     return np.log(v + 1e-12).transpose(1, 0, 2)
 
 
-class BandPowerLDA:
+@fill_doc
+class BandPowerLDA(Anchor):
     """Band-power anchor: log-variance per channel and band, shrinkage LDA, one score per trial.
 
     1. band-pass every channel (zero-phase Butterworth, :func:`kit.signal.features.bandpass`)
@@ -93,16 +95,10 @@ class BandPowerLDA:
     motor-imagery recipe (Pfurtscheller & Neuper, Proc. IEEE 2001);
     shrinkage LDA for EEG: Blankertz et al., NeuroImage 2011.
 
-    Parameters
-    ----------
-    config : BandPowerConfig, optional
-    sfreq : float
-        Sampling rate in Hz (200).
+    %(anchor_params)s
     """
 
-    def __init__(self, config: BandPowerConfig | None = None, *, sfreq: float = 200.0):
-        self.config = config or BandPowerConfig()
-        self.sfreq = float(sfreq)
+    config_class = BandPowerConfig
 
     # -- the candidate feature sets
     def band_list(self) -> list[tuple[str, tuple[float, float]]]:
@@ -135,9 +131,7 @@ class BandPowerLDA:
         KitError
             Bad shape, a band outside (0, Nyquist), a window outside the trial.
         """
-        X = np.asarray(X)
-        if X.ndim != 3:
-            raise KitError(f"X: expected (n_trials, n_chans, n_times) µV, got shape {X.shape}")
+        X = check_trials(X)
         out = np.empty((X.shape[0], len(self.band_list()), len(self.config.windows), X.shape[1]))
         for b, (_, band) in enumerate(self.band_list()):
             Xb = bandpass(X, self.sfreq, band, self.config.order)[None]
@@ -161,14 +155,11 @@ class BandPowerLDA:
         return lda.coef_[0], float(lda.intercept_[0])
 
     # -- fit / predict
+    @fill_doc
     def fit(self, X: np.ndarray, y: np.ndarray, subject: np.ndarray) -> "BandPowerLDA":
         """Choose the feature set on inner LOSO folds of these trials, then fit the LDA on all of them.
 
-        Parameters
-        ----------
-        X : ndarray, shape (n_trials, n_chans, n_times), µV
-        y : ndarray, shape (n_trials,), 1 emotional / 0 neutral
-        subject : ndarray, shape (n_trials,)
+        %(fit_params)s
 
         Raises
         ------

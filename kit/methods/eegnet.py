@@ -27,10 +27,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from kit.core.docs import fill_doc
 from kit.core.errors import KitError
 from kit.core.runtime import get_device, seed_everything, thread_limit
 from kit.methods.eegnet_net import EEGNet
-from kit.signal.features import euclidean_alignment, zscore_per_subject
+from kit.signal.features import check_trials, euclidean_alignment, zscore_per_subject
 
 logger = logging.getLogger(__name__)
 
@@ -90,9 +91,7 @@ class EEGNetClassifier:
         self.device = torch.device(device) if device else get_device()
 
     def _inputs(self, X: np.ndarray, subject: np.ndarray) -> torch.Tensor:
-        X = np.asarray(X)
-        if X.ndim != 3:
-            raise KitError(f"X: expected (n_trials, n_chans, n_times) µV, got shape {X.shape}")
+        X = check_trials(X)
         if np.shape(subject) != (X.shape[0],):
             raise KitError(f"subject: shape {np.shape(subject)} does not match X's {X.shape[0]} trials")
         if self.config.align:
@@ -100,14 +99,11 @@ class EEGNetClassifier:
         Z = zscore_per_subject(np.asarray(X, np.float32), np.asarray(subject))
         return torch.from_numpy(np.ascontiguousarray(Z, dtype=np.float32))
 
+    @fill_doc
     def fit(self, X: np.ndarray, y: np.ndarray, subject: np.ndarray, *, verbose: bool = False) -> "EEGNetClassifier":
         """Train for ``config.epochs`` epochs (Adam, cross-entropy, max-norm after each step).
 
-        Parameters
-        ----------
-        X : ndarray, shape (n_trials, n_chans, n_times), µV
-        y : ndarray, shape (n_trials,), 1 emotional / 0 neutral
-        subject : ndarray, shape (n_trials,)
+        %(fit_params)s
 
         Raises
         ------

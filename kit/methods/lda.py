@@ -1,4 +1,5 @@
-"""The anchors' shared linear tools: input checks, Welch's t, stability selection, shrinkage LDA, inner selection.
+"""The anchors' shared base and linear tools: input checks, Welch's t, stability selection, shrinkage LDA, inner
+selection.
 
 Shrinkage LDA: Ledoit & Wolf, "A well-conditioned estimator for large-dimensional covariance matrices",
 J. Multivar. Anal. 2004, as in :class:`sklearn.discriminant_analysis.LinearDiscriminantAnalysis`.
@@ -9,9 +10,29 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import ttest_ind
 
+from kit.core.docs import fill_doc
 from kit.core.errors import KitError
 from kit.eval.cv import inner_loso_folds
 from kit.eval.metric import per_sample_auc
+from kit.signal.features import check_trials
+
+
+@fill_doc
+class Anchor:
+    """What every anchor of :mod:`kit.methods.registry` holds: its config dataclass and the sampling rate.
+
+    A subclass names its config's class as :attr:`config_class` and implements ``fit(X, y, subject)`` and
+    ``predict(X, subject)``.
+
+    %(anchor_params)s
+    """
+
+    config_class: type
+    """The anchor's config dataclass (each subclass sets it)."""
+
+    def __init__(self, config=None, *, sfreq: float = 200.0):
+        self.config = config or self.config_class()
+        self.sfreq = float(sfreq)
 
 
 def check_xy(X, y=None, subject=None, *, fit: bool) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
@@ -22,9 +43,7 @@ def check_xy(X, y=None, subject=None, *, fit: bool) -> tuple[np.ndarray, np.ndar
     KitError
         A wrong shape, or (``fit``) labels that are not 0/1 with both classes.
     """
-    X = np.asarray(X)
-    if X.ndim != 3:
-        raise KitError(f"X: expected (n_trials, n_chans, n_times) µV, got shape {X.shape}")
+    X = check_trials(X)
     subject = np.asarray(subject)
     if subject.shape != (X.shape[0],):
         raise KitError(f"subject: shape {subject.shape} does not match X's {X.shape[0]} trials")

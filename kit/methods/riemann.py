@@ -33,10 +33,11 @@ from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
+from kit.core.docs import fill_doc
 from kit.core.errors import KitError
-from kit.methods.lda import check_xy, inner_candidate_auc, ledoit_wolf_lda
+from kit.methods.lda import Anchor, check_xy, inner_candidate_auc, ledoit_wolf_lda
 from kit.signal.covariance import oas_covariances
-from kit.signal.features import BANDS, bandpass, zscore_per_subject
+from kit.signal.features import BANDS, bandpass, check_trials, zscore_per_subject
 
 FILTER_BANK: tuple = tuple(BANDS.items()) + (("alpha-beta", (8.0, 30.0)),)
 """The competition's five bands (theta is 4-8 Hz) and the motor-imagery band 8-30 Hz (name, (low, high) Hz)."""
@@ -93,14 +94,11 @@ def recentre(C: np.ndarray, subject: np.ndarray) -> np.ndarray:
     return out
 
 
-class RiemannTS:
+@fill_doc
+class RiemannTS(Anchor):
     """Filter-bank covariances, per-subject Riemannian re-centring, tangent space, shrinkage LDA (module docstring).
 
-    Parameters
-    ----------
-    config : RiemannConfig, optional
-    sfreq : float
-        Sampling rate in Hz (200).
+    %(anchor_params)s
 
     Attributes
     ----------
@@ -112,9 +110,7 @@ class RiemannTS:
         The linear model on the chosen tangent coordinates (log-odds of emotional).
     """
 
-    def __init__(self, config: RiemannConfig | None = None, *, sfreq: float = 200.0):
-        self.config = config or RiemannConfig()
-        self.sfreq = float(sfreq)
+    config_class = RiemannConfig
 
     # -- candidates
     def used_bands(self) -> list[tuple[str, tuple[float, float]]]:
@@ -156,9 +152,7 @@ class RiemannTS:
         KitError
             Bad shape, a band outside (0, Nyquist), a window outside the trial.
         """
-        X = np.asarray(X)
-        if X.ndim != 3:
-            raise KitError(f"X: expected (n_trials, n_chans, n_times) µV, got shape {X.shape}")
+        X = check_trials(X)
         c = self.config
         bands = self.used_bands()
         slices = [window_slice(w, self.sfreq, X.shape[2]) for w in c.windows]
@@ -223,14 +217,11 @@ class RiemannTS:
         raise KitError(f"RiemannConfig.classifier: {self.config.classifier!r}; choose 'lda' or 'logreg'")
 
     # -- fit / predict
+    @fill_doc
     def fit(self, X: np.ndarray, y: np.ndarray, subject: np.ndarray) -> "RiemannTS":
         """Features of ``X`` (:meth:`features`), then :meth:`fit_features`.
 
-        Parameters
-        ----------
-        X : ndarray, shape (n_trials, n_chans, n_times), µV
-        y : ndarray, shape (n_trials,), 1 emotional / 0 neutral
-        subject : ndarray, shape (n_trials,)
+        %(fit_params)s
 
         Raises
         ------
@@ -303,6 +294,7 @@ def tangent_matrix(v: np.ndarray, n_chans: int) -> np.ndarray:
     return M + np.triu(M, 1).swapaxes(-1, -2)
 
 
+@fill_doc
 def subject_shift(X: np.ndarray, subject: np.ndarray, sfreq: float = 200.0, *,
                   band: tuple[float, float] = (8.0, 30.0), window: tuple[float, float] = (0.0, 1.0),
                   order: int = 4) -> dict:
@@ -316,10 +308,9 @@ def subject_shift(X: np.ndarray, subject: np.ndarray, sfreq: float = 200.0, *,
 
     Parameters
     ----------
-    X : ndarray, shape (n_trials, n_chans, n_times), µV
+    %(X_trials)s
     subject : ndarray, shape (n_trials,)
-    sfreq : float
-        Hz.
+    %(sfreq)s
     band : (float, float)
         Hz.
     window : (float, float)

@@ -11,8 +11,9 @@ import numpy as np
 from scipy.special import expit
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
+from kit.core.docs import fill_doc
 from kit.core.errors import KitError
-from kit.methods.lda import check_xy
+from kit.methods.lda import Anchor, check_xy
 from kit.signal.features import BANDS, theta_power
 
 
@@ -25,7 +26,8 @@ class StarterConfig:
     shrinkage: float | str | None = None        # None: plain LDA; float in [0, 1]; "auto": Ledoit-Wolf
 
 
-class StarterLDA:
+@fill_doc
+class StarterLDA(Anchor):
     """The organisers' starter: one LDA per time sample on theta Hilbert power.
 
     Features: :func:`kit.signal.features.theta_power` (log |hilbert(theta)|², z-scored
@@ -42,30 +44,21 @@ class StarterLDA:
     the same.  ``shrinkage="auto"`` (Ledoit-Wolf) falls back to one sklearn
     LDA per sample.
 
-    Parameters
-    ----------
-    config : StarterConfig, optional
-    sfreq : float
-        Sampling rate in Hz (200).
+    %(anchor_params)s
     """
 
-    def __init__(self, config: StarterConfig | None = None, *, sfreq: float = 200.0):
-        self.config = config or StarterConfig()
-        self.sfreq = float(sfreq)
+    config_class = StarterConfig
 
     def features(self, X: np.ndarray, subject: np.ndarray) -> np.ndarray:
         """Theta log power z-scored per subject, (n_trials, n_chans, n_times) float64: what the LDAs see."""
         c = self.config
         return theta_power(X, self.sfreq, subject, band=c.band, order=c.order).astype(np.float64)
 
+    @fill_doc
     def fit(self, X: np.ndarray, y: np.ndarray, subject: np.ndarray) -> "StarterLDA":
         """Fit one LDA per sample.
 
-        Parameters
-        ----------
-        X : ndarray, shape (n_trials, n_chans, n_times), µV
-        y : ndarray, shape (n_trials,), 1 emotional / 0 neutral
-        subject : ndarray, shape (n_trials,)
+        %(fit_params)s
 
         Raises
         ------

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
+from kit.core.docs import fill_doc
 from kit.core.errors import KitError
-from kit.methods.lda import check_xy, stability_select
+from kit.methods.lda import Anchor, check_xy, stability_select
 from kit.signal.features import BANDS, bandpass, euclidean_alignment, zscore_per_subject
 
 
@@ -59,7 +60,8 @@ def covariance_features(Xf: np.ndarray, window: tuple[int, int]) -> np.ndarray:
     return C[:, iu[0], iu[1]]
 
 
-class ThetaCov:
+@fill_doc
+class ThetaCov(Anchor):
     """2nd-place recipe: theta channel covariance, stable features, shrinkage LDA.
 
     1. theta band-pass (4th-order Butterworth, zero phase, :func:`kit.signal.features.bandpass`);
@@ -72,16 +74,10 @@ class ThetaCov:
     7. one P(emotional) per trial, copied to all ``n_times`` samples (a flat
        AUC curve: if above 0.5, the metric's window is the whole second).
 
-    Parameters
-    ----------
-    config : ThetaCovConfig, optional
-    sfreq : float
-        Sampling rate in Hz (200).
+    %(anchor_params)s
     """
 
-    def __init__(self, config: ThetaCovConfig | None = None, *, sfreq: float = 200.0):
-        self.config = config or ThetaCovConfig()
-        self.sfreq = float(sfreq)
+    config_class = ThetaCovConfig
 
     def features(self, X: np.ndarray, subject: np.ndarray) -> np.ndarray:
         """Steps 1-4: per-subject z-scored covariance features, shape (n_trials, 136)."""
@@ -91,14 +87,11 @@ class ThetaCov:
         Xf = zscore_per_subject(bandpass(X, self.sfreq, c.band, c.order), subject)
         return zscore_per_subject(covariance_features(Xf, c.window), subject)
 
+    @fill_doc
     def fit(self, X: np.ndarray, y: np.ndarray, subject: np.ndarray) -> "ThetaCov":
         """Fit on training trials only.
 
-        Parameters
-        ----------
-        X : ndarray, shape (n_trials, n_chans, n_times), µV
-        y : ndarray, shape (n_trials,), 1 emotional / 0 neutral
-        subject : ndarray, shape (n_trials,)
+        %(fit_params)s
 
         Raises
         ------

@@ -110,12 +110,10 @@ def plot_psd_by_class(X: np.ndarray, y: np.ndarray, sfreq: float, ch_names: Sequ
 
     Parameters
     ----------
-    X : ndarray, shape (n_trials, n_chans, n_times)
-        EEG in µV.
+    %(X_trials)s
     y : ndarray, shape (n_trials,)
         1 emotional, 0 neutral; others ignored.
-    sfreq : float
-        Sampling rate in Hz.
+    %(sfreq)s
     ch_names : sequence of str, optional
         Needed when ``channels`` names channels.
     subject : ndarray, shape (n_trials,), optional

@@ -17,6 +17,7 @@ from typing import Mapping
 
 import numpy as np
 
+from kit.core.docs import fill_doc
 from kit.core.errors import KitError
 from kit.signal.filters import (
     analytic_direct,
@@ -58,6 +59,7 @@ def check_trials(X: np.ndarray, name: str = "X") -> np.ndarray:
     return X
 
 
+@fill_doc
 def bandpass(X: np.ndarray, sfreq: float, band: tuple[float, float], order: int = 4, *,
              padtype: str | None = "constant", padlen: int | None = None) -> np.ndarray:
     """Zero-phase Butterworth band-pass along the last axis.
@@ -84,8 +86,7 @@ def bandpass(X: np.ndarray, sfreq: float, band: tuple[float, float], order: int 
     ----------
     X : ndarray, shape (..., n_times)
         Signals in µV, e.g. (n_trials, n_chans, n_times).
-    sfreq : float
-        Sampling rate in Hz.
+    %(sfreq)s
     band : (float, float)
         Low and high cut-off in Hz, ``0 < low < high < sfreq / 2``.
     order : int
@@ -157,6 +158,7 @@ def lowpass(X: np.ndarray, sfreq: float, cutoff: float = 30.0, order: int = 4) -
     return out if X.dtype == np.float64 else out.astype(np.float32)
 
 
+@fill_doc
 def band_power(X: np.ndarray, sfreq: float, bands: Mapping[str, tuple[float, float]] = BANDS, *,
                order: int = 4, chunk: int = CHUNK_TRIALS) -> np.ndarray:
     """Log instantaneous power per band: ``log(|hilbert(bandpass(X))|^2 + EPS)``.
@@ -173,10 +175,8 @@ def band_power(X: np.ndarray, sfreq: float, bands: Mapping[str, tuple[float, flo
 
     Parameters
     ----------
-    X : ndarray, shape (n_trials, n_chans, n_times)
-        EEG in µV.
-    sfreq : float
-        Sampling rate in Hz.
+    %(X_trials)s
+    %(sfreq)s
     bands : mapping name -> (low, high) Hz
         Default :data:`BANDS` (delta, theta, alpha, sigma, beta); the output's
         last axis follows the mapping's order.
@@ -273,6 +273,7 @@ def zscore_per_subject(F: np.ndarray, subject: np.ndarray, *, out: np.ndarray | 
     return out
 
 
+@fill_doc
 def band_features(X: np.ndarray, subject: np.ndarray, sfreq: float,
                   bands: Mapping[str, tuple[float, float]] = BANDS) -> np.ndarray:
     """Per-subject z-scored log band power (the 3rd-place input: n_times x 5 per channel).
@@ -281,12 +282,10 @@ def band_features(X: np.ndarray, subject: np.ndarray, sfreq: float,
 
     Parameters
     ----------
-    X : ndarray, shape (n_trials, n_chans, n_times)
-        EEG in µV.
+    %(X_trials)s
     subject : ndarray, shape (n_trials,)
         Subject id per trial.
-    sfreq : float
-        Sampling rate in Hz.
+    %(sfreq)s
     bands : mapping name -> (low, high) Hz
 
     Returns
@@ -305,16 +304,15 @@ def band_features(X: np.ndarray, subject: np.ndarray, sfreq: float,
     return zscore_per_subject(P, subject, out=P)  # in place: one float32 array in all
 
 
+@fill_doc
 def theta_power(X: np.ndarray, sfreq: float, subject: np.ndarray | None = None, *,
                 band: tuple[float, float] = BANDS["theta"], order: int = 4) -> np.ndarray:
     """Theta (4-8 Hz) Hilbert log power, z-scored per subject: the organisers' starter feature.
 
     Parameters
     ----------
-    X : ndarray, shape (n_trials, n_chans, n_times)
-        EEG in µV.
-    sfreq : float
-        Sampling rate in Hz.
+    %(X_trials)s
+    %(sfreq)s
     subject : ndarray, shape (n_trials,), optional
         Subject id per trial; ``None`` treats all trials as one subject.
     band : (float, float)
@@ -338,6 +336,7 @@ def theta_power(X: np.ndarray, sfreq: float, subject: np.ndarray | None = None, 
     return zscore_per_subject(P, subject, out=P)
 
 
+@fill_doc
 def euclidean_alignment(X: np.ndarray, subject: np.ndarray, *, eps: float = 1e-6) -> np.ndarray:
     """Whiten each subject's trials by the inverse square root of its mean covariance.
 
@@ -347,8 +346,7 @@ def euclidean_alignment(X: np.ndarray, subject: np.ndarray, *, eps: float = 1e-6
 
     Parameters
     ----------
-    X : ndarray, shape (n_trials, n_chans, n_times)
-        EEG in µV.
+    %(X_trials)s
     subject : ndarray, shape (n_trials,)
     eps : float
         Eigenvalues below ``eps`` x the largest are raised to it (rank-deficient data).

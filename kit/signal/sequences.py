@@ -10,6 +10,7 @@ from typing import Mapping
 
 import numpy as np
 
+from kit.core.docs import fill_doc
 from kit.core.errors import KitError
 from kit.signal import features
 from kit.signal.features import BANDS, CHUNK_TRIALS, band_power, check_trials, zscore_per_subject
@@ -43,6 +44,7 @@ def describe_deep_features(bands: Mapping[str, tuple[float, float]] = BANDS,
     return rows
 
 
+@fill_doc
 def lowpass(X: np.ndarray, sfreq: float, cutoff: float, order: int = 4) -> np.ndarray:
     """Zero-phase Butterworth low-pass along the last axis, trials extended by their edge values.
 
@@ -50,8 +52,7 @@ def lowpass(X: np.ndarray, sfreq: float, cutoff: float, order: int = 4) -> np.nd
     ----------
     X : ndarray, shape (..., n_times)
         Signals in µV.
-    sfreq : float
-        Sampling rate in Hz.
+    %(sfreq)s
     cutoff : float
         Cut-off in Hz, ``0 < cutoff < sfreq / 2``.
     order : int
@@ -73,6 +74,7 @@ def lowpass(X: np.ndarray, sfreq: float, cutoff: float, order: int = 4) -> np.nd
     return out if X.dtype == np.float64 else out.astype(np.float32)
 
 
+@fill_doc
 def deep_features(X: np.ndarray, subject: np.ndarray, sfreq: float, *,
                   bands: Mapping[str, tuple[float, float]] = BANDS,
                   broad: Mapping[str, tuple[float, float]] = BROAD_BANDS,
@@ -103,11 +105,9 @@ def deep_features(X: np.ndarray, subject: np.ndarray, sfreq: float, *,
 
     Parameters
     ----------
-    X : ndarray, shape (n_trials, n_chans, n_times)
-        EEG in µV.
+    %(X_trials)s
     subject : ndarray, shape (n_trials,)
-    sfreq : float
-        Sampling rate in Hz.
+    %(sfreq)s
     bands, broad : mapping name -> (low, high) Hz
         Default :data:`BANDS` and :data:`BROAD_BANDS`.
     slow_cutoff : float or None

@@ -12,6 +12,7 @@ from typing import Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
+from kit.core.docs import fill_doc
 from kit.core.errors import KitError
 from kit.signal.features import EPS, check_trials, zscore_per_subject
 
@@ -28,6 +29,7 @@ def default_n_cycles(freqs: np.ndarray) -> np.ndarray:
     return np.asarray(freqs, np.float64) / 2.0
 
 
+@fill_doc
 def morlet_log_power(X: np.ndarray, sfreq: float, freqs: Sequence[float] = FREQS,
                      n_cycles: Sequence[float] | float | None = None, *, chunk: int = 32) -> np.ndarray:
     """Log Morlet power of each trial, channel, sample and frequency.
@@ -40,8 +42,7 @@ def morlet_log_power(X: np.ndarray, sfreq: float, freqs: Sequence[float] = FREQS
 
     Parameters
     ----------
-    X : ndarray, shape (n_trials, n_chans, n_times)
-        EEG in µV.
+    %(X_trials)s
     sfreq : float
         Hz.
     freqs : sequence of float
@@ -95,6 +96,7 @@ def morlet_log_power(X: np.ndarray, sfreq: float, freqs: Sequence[float] = FREQS
     return out
 
 
+@fill_doc
 def tfr_by_trial(X: np.ndarray, subject: np.ndarray, sfreq: float, freqs: Sequence[float] = FREQS, *,
                  n_cycles: Sequence[float] | float | None = None, channels: Sequence[int] | None = None,
                  progress: bool = True) -> np.ndarray:
@@ -108,8 +110,7 @@ def tfr_by_trial(X: np.ndarray, subject: np.ndarray, sfreq: float, freqs: Sequen
 
     Parameters
     ----------
-    X : ndarray, shape (n_trials, n_chans, n_times)
-        EEG in µV.
+    %(X_trials)s
     subject : ndarray, shape (n_trials,)
     sfreq, freqs, n_cycles
         As in :func:`morlet_log_power`.
