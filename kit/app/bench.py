@@ -26,15 +26,15 @@ from kit.pipeline.benchmark import (
     merge_bench_times,
     null_copy,
 )
-from kit.pipeline.profiles import PROFILES
+from kit.pipeline.profiles import check_profile
 from kit.pipeline.studies import kind_folders, memory_probe, null_study, rule_study
 from kit.report.bench import (
+    bench_auc_figure,
     diagnostic_table,
     folder_table,
     kind_table,
     memory_line,
     rule_table,
-    save_figure,
     summary_json,
     write_report,
 )
@@ -204,8 +204,7 @@ def run_bench(data=None, *, profile: str = "quick", out: str | os.PathLike | Non
         Unknown profile or method, a bad data folder, any stage's error.
     """
 
-    if profile not in PROFILES:
-        raise KitError(f"unknown profile {profile!r}; choose from {sorted(PROFILES)}")
+    check_profile(profile)
     t0 = time.perf_counter()
     folders = [ensure_data(d) for d in (data if isinstance(data, (list, tuple)) else [data])] if data else \
         [ensure_data(None)]
@@ -229,7 +228,7 @@ def run_bench(data=None, *, profile: str = "quick", out: str | os.PathLike | Non
             results = [bench_folder(folder, profile, methods=methods, n_boot=n_boot, seed=seed, null=is_null,
                                     verbose=verbose) for folder, is_null in tasks]
     for res in results:
-        save_figure(res, out.parent / "figures")
+        bench_auc_figure(res, out.parent / "figures")
         print(folder_table(res), flush=True)
     mem = None
     if memory:

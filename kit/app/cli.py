@@ -134,11 +134,10 @@ def cv_result(method: str, data: str | None, profile: str) -> dict:
         At least ``method``, ``loso_score``, ``window`` ([first, last] sample
         or [None, None]), ``per_subject_auc`` and ``mean_auc``.
     """
-    from kit.pipeline.profiles import PROFILES
+    from kit.pipeline.profiles import check_profile
     from kit.pipeline.stages import cv_method
 
-    if profile not in PROFILES:
-        raise KitError(f"profile {profile!r}: expected one of {sorted(PROFILES)}")
+    check_profile(profile)
     out = dict(cv_method(method, data=data, profile=profile))
     out["method"] = method
     return out

@@ -199,10 +199,9 @@ def run_notebooks(names: Iterable[str] = NOTEBOOKS, *, data: str | os.PathLike |
         Unknown profile, missing data folder or notebook, or a failing cell
         (the first failure stops the series).
     """
-    from kit.pipeline.profiles import PROFILES
+    from kit.pipeline.profiles import check_profile
 
-    if profile not in PROFILES:
-        raise KitError(f"profile {profile!r}: expected one of {sorted(PROFILES)}")
+    check_profile(profile)
     env = {}
     if data is not None:
         data = Path(data).expanduser().resolve()

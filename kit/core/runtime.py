@@ -1,4 +1,4 @@
-"""Device, seeds and threads: the few process-wide settings a training stage needs."""
+"""Device, seeds and threads: the few process-wide settings a training stage needs; its gradient step."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import os
 from contextlib import contextmanager
 
 import torch
+
+from kit.core.errors import KitError
 
 
 def get_device(prefer: str | None = None) -> torch.device:
@@ -78,3 +80,16 @@ def thread_limit(n: int):
             yield
     finally:
         torch.set_num_threads(old)
+
+
+def gradient_step(opt: torch.optim.Optimizer, loss: torch.Tensor, what: str, when: str) -> None:
+    """One optimiser step on ``loss``: zero the gradients, backward, step.
+
+    A loss that is not finite stops the training first, with ``KitError("{what} is {loss} at {when}; stopping")``
+    (e.g. ``"EEGNet: loss is nan at epoch 3; stopping"``).
+    """
+    if not torch.isfinite(loss):
+        raise KitError(f"{what} is {loss.item()} at {when}; stopping")
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()

@@ -106,7 +106,7 @@ def write_demo_dataset(out: str | os.PathLike, *, scale: float = DEFAULT_SCALE, 
     Returns
     -------
     Path
-        ``out``.
+        ``out``, the data folder as written.
 
     Raises
     ------

@@ -46,7 +46,7 @@ from tqdm.auto import tqdm
 
 from kit.core.docs import fill_doc
 from kit.core.errors import KitError
-from kit.core.runtime import get_device, keeps_global_rng, seed_everything
+from kit.core.runtime import get_device, gradient_step, keeps_global_rng, seed_everything
 from kit.deep.cross_channel import CrossChannelFusion
 from kit.deep.experts import head_inputs, val_split
 from kit.deep.mae import load_mae
@@ -232,11 +232,7 @@ def fit_fusion_model(inputs: dict, rows: np.ndarray, y: np.ndarray, subject: np.
             b = order[i:i + cfg.batch_size]
             logit = tr_off[b] + net(*_take(inputs, tr_rows[b], dev))
             loss = F.binary_cross_entropy_with_logits(logit, tr_y[b])
-            if not torch.isfinite(loss):
-                raise KitError(f"channel fusion: loss is {loss.item()} at epoch {epoch}; stopping")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            gradient_step(opt, loss, "channel fusion: loss", f"epoch {epoch}")
         if not val_m.any():
             best, best_epoch = copy.deepcopy(net.state_dict()), epoch
             continue

@@ -42,7 +42,7 @@ from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from tqdm.auto import tqdm
 
 from kit.core.errors import KitError
-from kit.core.runtime import get_device, keeps_global_rng, seed_everything
+from kit.core.runtime import get_device, gradient_step, keeps_global_rng, seed_everything
 from kit.deep.nets import SpatioTemporalFusion, upsample_time
 from kit.eval.metric import subject_auc
 from kit.methods.lda import haufe_pattern
@@ -110,11 +110,7 @@ def fit_net(c: np.ndarray, y: np.ndarray, cfg: FusionConfig) -> SpatioTemporalFu
             idx = order[i : i + cfg.batch_size].to(dev)
             logits = model(x[idx])  # (b, T)
             loss = F.binary_cross_entropy_with_logits(logits, yt[idx].expand_as(logits))
-            if not torch.isfinite(loss):
-                raise KitError(f"fusion net: loss is {loss.item()} at epoch {epoch + 1}; stopping")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            gradient_step(opt, loss, "fusion net: loss", f"epoch {epoch + 1}")
     return model.eval()
 
 

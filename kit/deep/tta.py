@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from kit.core.errors import KitError
+from kit.core.runtime import gradient_step
 from kit.deep.nets import AttentionPoolHead
 
 
@@ -68,9 +69,5 @@ def tent_adapt(head: AttentionPoolHead, x: torch.Tensor, target: torch.Tensor, c
         w = target[:, it].float()  # (M, B): each model's loss on its own trials only
         ent = binary_entropy(head(x[it])).mean(dim=-1)  # (M, B), mean over experts
         loss = ((ent * w).sum(dim=1) / w.sum(dim=1).clamp_min(1.0)).sum()
-        if not torch.isfinite(loss):
-            raise KitError(f"tent: entropy is {loss.item()} at step {step + 1}; stopping")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        gradient_step(opt, loss, "tent: entropy", f"step {step + 1}")
     return head.eval()

@@ -22,6 +22,7 @@ from sklearn.model_selection import LeaveOneGroupOut
 from kit.core.errors import KitError
 from kit.eval.metric import CHANCE, MIN_LEN, competition_score
 from kit.store.artifacts import atomic_write
+from kit.store.paths import existing_file
 
 Fold = tuple[np.ndarray, np.ndarray]
 
@@ -160,9 +161,7 @@ def load_folds(path: str | os.PathLike, subject: np.ndarray | None = None) -> pd
     KitError
         Missing or malformed file, or a table for another subject set.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise KitError(f"{path}: fold table not found")
+    path = existing_file(path, "fold table not found")
     try:
         table = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from kit.core.docs import fill_doc
 from kit.core.errors import KitError
-from kit.core.runtime import get_device, seed_everything, thread_limit
+from kit.core.runtime import get_device, gradient_step, seed_everything, thread_limit
 from kit.methods.eegnet_net import EEGNet
 from kit.signal.features import check_trials, euclidean_alignment, zscore_per_subject
 
@@ -139,11 +139,7 @@ class EEGNetClassifier:
                 if len(idx) < 2:  # batch norm needs two trials
                     continue
                 loss = F.cross_entropy(self.model_(x[idx].to(self.device)), t[idx].to(self.device))
-                if not torch.isfinite(loss):
-                    raise KitError(f"EEGNet: loss is {loss.item()} at epoch {epoch + 1}; stopping")
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
+                gradient_step(opt, loss, "EEGNet: loss", f"epoch {epoch + 1}")
                 self.model_.apply_max_norm(c.max_norm_spatial, c.max_norm_dense)
                 total += loss.item() * len(idx)
             self.history_.append(total / n)

@@ -53,6 +53,13 @@ PROFILES: dict[str, dict[str, dict]] = {
 eegnet anchor)."""
 
 
+def check_profile(profile: str) -> str:
+    """``profile`` itself; KitError unless it is a key of :data:`PROFILES`."""
+    if profile not in PROFILES:
+        raise KitError(f"unknown profile {profile!r}; choose from {sorted(PROFILES)}")
+    return profile
+
+
 def stage_config(stage: str, profile: str):
     """The config dataclass of ``stage`` ("features", "mae", "experts", "fusion", "fusion_lda", "ensemble") for ``profile``.
 
@@ -61,8 +68,7 @@ def stage_config(stage: str, profile: str):
     KitError
         Unknown stage or profile.
     """
-    if profile not in PROFILES:
-        raise KitError(f"unknown profile {profile!r}; choose from {sorted(PROFILES)}")
+    check_profile(profile)
     classes = {"features": FeatureConfig, "mae": MAEConfig, "experts": ExpertsConfig, "fusion": ChannelFusionConfig,
                "fusion_lda": FusionConfig, "thirdplace": ThirdPlaceConfig, "ensemble": EnsembleConfig}
     if stage not in classes:

@@ -26,12 +26,11 @@ import numpy as np
 import pandas as pd
 
 from kit import __version__
-from kit.core.errors import KitError
 from kit.core.runtime import set_threads
 from kit.data.dataset import Dataset, load_dataset
 from kit.data.demo import ensure_data
 from kit.eval.cv import load_or_create_folds
-from kit.pipeline.profiles import PROFILES, FeatureConfig, stage_config
+from kit.pipeline.profiles import FeatureConfig, check_profile, stage_config
 from kit.signal import features as features_module
 from kit.signal import filters, sequences
 from kit.signal.features import euclidean_alignment
@@ -67,8 +66,7 @@ class Run:
 
     def __post_init__(self):
         set_threads()
-        if self.profile not in PROFILES:
-            raise KitError(f"unknown profile {self.profile!r}; choose from {sorted(PROFILES)}")
+        check_profile(self.profile)
         if self.artifacts is None:
             self.artifacts = output_root() / "artifacts" / data_tag(self.data_root)
 

@@ -121,6 +121,18 @@ def write_submission(path: str | os.PathLike, pred: np.ndarray, subject: np.ndar
     return path
 
 
+def _read_ids(path: Path, header: str, parts: tuple[str, ...]) -> tuple[pd.DataFrame, pd.Series]:
+    """The file's rows (:func:`_read_two_columns`) and its ids as str; SubmissionError naming the first id that is
+    not ``parts`` integers joined by ``_`` (e.g. ``subject_trial_sample``) and its line."""
+    df = _read_two_columns(path, header)
+    ids = df["id"].astype(str)
+    ok = ids.str.fullmatch("_".join([r"\d{1,9}"] * len(parts)))
+    if not ok.all():
+        raise SubmissionError(f"{path}: {int((~ok).sum())} unparsable ids, expected {'_'.join(parts)} "
+                              f"(first '{_first(ids[~ok])}' on line {int(np.flatnonzero(~ok)[0]) + 2})")
+    return df, ids
+
+
 def _first_line(path: Path) -> str:
     opener = gzip.open if path.suffix == ".gz" else open
     try:
@@ -203,12 +215,7 @@ def validate_submission(path: str | os.PathLike, expected_ids: np.ndarray | None
         subject, trial, n_times = test.subject, test.trial, test.X.shape[-1]
     if expected_ids is None and subject is not None and trial is not None:
         expected_ids = _make_ids(subject, trial, n_times)
-    df = _read_two_columns(path, HEADER)
-    ids = df["id"].astype(str)
-    ok_id = ids.str.fullmatch(r"\d{1,9}_\d{1,9}_\d{1,9}")
-    if not ok_id.all():
-        raise SubmissionError(f"{path}: {int((~ok_id).sum())} unparsable ids, expected subject_trial_sample "
-                              f"(first '{_first(ids[~ok_id])}' on line {int(np.flatnonzero(~ok_id)[0]) + 2})")
+    df, ids = _read_ids(path, HEADER, ("subject", "trial", "sample"))
     raw = df["prediction"].astype(str).str.strip()
     pred = pd.to_numeric(raw, errors="coerce")
     unparsable = pred.isna() & ~raw.str.lower().isin(["nan", "-nan", "+nan"])
@@ -261,12 +268,7 @@ def read_labels(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.nda
         Missing file, wrong header, unparsable ids, duplicate ids, labels not in {0, 1}.
     """
     path = Path(path)
-    df = _read_two_columns(path, LABELS_HEADER)
-    ids = df["id"].astype(str)
-    ok = ids.str.fullmatch(r"\d{1,9}_\d{1,9}")
-    if not ok.all():
-        raise SubmissionError(f"{path}: {int((~ok).sum())} unparsable ids, expected subject_trial "
-                              f"(first '{_first(ids[~ok])}')")
+    df, ids = _read_ids(path, LABELS_HEADER, ("subject", "trial"))
     if ids.duplicated().any():
         raise SubmissionError(f"{path}: {int(ids.duplicated().sum())} duplicate ids "
                               f"(first {_first(ids[ids.duplicated()])})")

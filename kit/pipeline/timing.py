@@ -269,11 +269,10 @@ def profile_stages(data, *, profile: str = "quick", stages=STAGES, out_root: str
         Unknown stage or profile, a missing data folder, a child that failed (its last line of stderr).
     """
     from kit.data.dataset import load_dataset
-    from kit.pipeline.profiles import PROFILES
+    from kit.pipeline.profiles import check_profile
     from kit.pipeline.run import data_tag
 
-    if profile not in PROFILES:
-        raise KitError(f"unknown profile {profile!r}; choose from {sorted(PROFILES)}")
+    check_profile(profile)
     unknown = [s for s in stages if s not in STAGES]
     if unknown:
         raise KitError(f"profile-stages: unknown stages {unknown}; choose from {', '.join(STAGES)}")

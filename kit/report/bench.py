@@ -193,8 +193,9 @@ def write_report(path: Path, results: list[FolderResult], *, profile: str, comma
     return path
 
 
-def save_figure(res: FolderResult, folder: Path) -> Path:
-    """``bench_auc_<tag>.png``: every method's AUC time course with its scored window."""
+def bench_auc_figure(res: FolderResult, folder: Path) -> Path:
+    """``bench_auc_<tag>.png`` (and ``.pdf``): every method's AUC time course with its scored window, drawn by
+    :func:`kit.report.plots.plot_auc_timecourse` and written by :func:`kit.report.common.save_figure`."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)

@@ -33,6 +33,7 @@ import numpy as np
 
 from kit import __version__
 from kit.core.errors import CheckpointError
+from kit.store.paths import existing_file
 
 
 @contextlib.contextmanager
@@ -116,9 +117,7 @@ def load_checkpoint(path: str | os.PathLike, config_cls: type | None = None,
     """
     import torch
 
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint not found")
+    path = existing_file(path, "checkpoint not found", CheckpointError)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for corrupt or unsafe files
@@ -162,9 +161,7 @@ def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
     CheckpointError
         If the file is missing or unreadable.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: not found; run the stage that writes it first")
+    path = existing_file(path, "not found; run the stage that writes it first", CheckpointError)
     try:
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
@@ -195,9 +192,7 @@ def load_models(path: str | os.PathLike) -> dict:
     """
     import pickle
 
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: not found; run the stage that writes it first")
+    path = existing_file(path, "not found; run the stage that writes it first", CheckpointError)
     try:
         with open(path, "rb") as fh:
             payload = pickle.load(fh)

@@ -1,4 +1,4 @@
-"""Where the kit writes outputs: the project root and the output root.
+"""Where the kit writes outputs: the project root and the output root; a file that must exist.
 
 Outputs (``artifacts/``, ``submissions/``, ``reports/``) go under the output
 root: ``$KIT_OUTPUT`` > ``/kaggle/working`` inside a Kaggle kernel > the
@@ -11,7 +11,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from kit.core.errors import KitError
+
 KAGGLE_WORKING = Path("/kaggle/working")
+
+
+def existing_file(path: str | os.PathLike, missing: str = "file not found", error: type[KitError] = KitError) -> Path:
+    """``path`` as a :class:`~pathlib.Path`; ``error("{path}: {missing}")`` when it is not a file."""
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{path}: {missing}")
+    return path
 
 
 def project_root() -> Path:

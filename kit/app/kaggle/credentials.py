@@ -18,6 +18,7 @@ from typing import Mapping
 
 from kit import COMPETITION
 from kit.core.errors import KitError, SubmissionError, import_failure
+from kit.store.paths import existing_file
 
 TOKEN_HELP = ("create one at https://www.kaggle.com/settings (API -> Create New Token) and save it as "
               "~/.kaggle/kaggle.json (chmod 600), or set KAGGLE_USERNAME and KAGGLE_KEY")
@@ -218,9 +219,7 @@ def submit(path: str | os.PathLike, message: str, *, competition: str = COMPETIT
         No or malformed credentials (before ``kaggle`` is imported); Kaggle
         refusing them; a failed upload.  Never contains the key.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise SubmissionError(f"{path}: file not found")
+    path = existing_file(path, "file not found", SubmissionError)
     if not message or not message.strip():
         raise KitError(f"{path}: the submission message is empty; pass -m MESSAGE")
     creds = credentials or find_credentials()

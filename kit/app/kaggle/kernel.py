@@ -154,10 +154,9 @@ def kernel_notebook(notebook: str = ALL, *, profile: str = "quick", gpu: bool = 
 
     from kit.app.notebook import inject_parameters, notebooks_dir, read_notebook
     from kit.app.runner import NOTEBOOKS
-    from kit.pipeline.profiles import PROFILES
+    from kit.pipeline.profiles import check_profile
 
-    if profile not in PROFILES:
-        raise KitError(f"profile {profile!r}: expected one of {sorted(PROFILES)}")
+    check_profile(profile)
     names = list(NOTEBOOKS) if notebook == ALL else [notebook]
     unknown = [n for n in names if n not in NOTEBOOKS]
     if unknown:
@@ -214,7 +213,7 @@ def build_kernel(out: str | os.PathLike, notebook: str = ALL, *, user: str | Non
     Returns
     -------
     Path
-        ``out``.
+        ``out``, holding the notebook and its ``kernel-metadata.json``.
 
     Raises
     ------
@@ -278,7 +277,7 @@ def build_dataset(out: str | os.PathLike, *, user: str | None = None, slug: str 
     Returns
     -------
     Path
-        ``out``.
+        ``out``, holding the wheels and ``dataset-metadata.json``.
 
     Raises
     ------
