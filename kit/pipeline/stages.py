@@ -1,12 +1,9 @@
 """The stages end to end: what the notebooks and ``python -m kit cv`` call.
 
-A :class:`Run` ties a data folder and a profile to an artifacts folder,
-``{output_root}/artifacts/{data_tag}/{stage}/``, so runs on different data
-folders never share files.  Each stage writes ``stage.json`` (its config
-hash, the data fingerprint and the upstream stages' hashes) beside its
-weights and ``predictions.npz``; a stage whose ``stage.json`` matches is
-skipped unless ``force=True``.  When the config changed, the old folder is
-moved aside to ``{stage}@{old_hash}`` (never overwritten).
+Each stage runs on a :class:`kit.pipeline.run.Run` (a data folder and a profile, their artifacts folder) and
+keeps its outputs in ``{output_root}/artifacts/{data_tag}/{stage}/`` beside its ``stage.json``: a stage whose
+``stage.json`` matches its config and inputs is read back, not computed again, unless ``force=True`` (the
+cache itself is described in :mod:`kit.pipeline.run`).
 """
 
 from __future__ import annotations
@@ -91,6 +88,14 @@ def run_mae_stage(run: Run, cfg: MAEConfig | None = None, *, force: bool = False
     return run.artifacts / "mae" / "mae.pt"
 
 
+def mae_checkpoint(run: Run, *, required: bool = True) -> Path:
+    """Stage 02's encoder, ``artifacts/{data_tag}/mae/mae.pt``; KitError when ``required`` and it is not there."""
+    path = run.artifacts / "mae" / "mae.pt"
+    if required and not path.exists():
+        raise KitError(f"{path}: not found; run notebook 02 (MAE pretraining) first")
+    return path
+
+
 def run_experts_stage(run: Run, cfg: ExpertsConfig | None = None, *, force: bool = False,
                       stage: str = "experts", n_groups: int | None = CROSSFIT_GROUPS) -> dict[str, np.ndarray]:
     """Stage 03: the channel experts under LOSO; reads ``mae.pt``, writes fold weights and predictions.
@@ -110,9 +115,7 @@ def run_experts_stage(run: Run, cfg: ExpertsConfig | None = None, *, force: bool
         No MAE checkpoint.
     """
     cfg = cfg or stage_config("experts", run.profile)
-    mae_path = run.artifacts / "mae" / "mae.pt"
-    if not mae_path.exists():
-        raise KitError(f"{mae_path}: not found; run notebook 02 (MAE pretraining) first")
+    mae_path = mae_checkpoint(run)
     stamp = run.stamp(stage, {"experts": config_dict(cfg), "crossfit_groups": n_groups}, ("mae",))
     if run.is_fresh(stage, stamp, force, ("predictions.npz",)):
         return load_npz(run.artifacts / stage / "predictions.npz")
@@ -133,12 +136,9 @@ def run_fusion_stage(run: Run, cfg: ChannelFusionConfig | None = None, *, force:
 
     Parameters
     ----------
-    cfg : ChannelFusionConfig, optional
-        Default: the profile's.
-    stage : str
-        Stage folder (the bench writes its levers, e.g. ``fusion_tokens``, beside ``fusion``).
-    n_groups : int or None
-        Cross-fitting groups (None: LOSO folds only).
+    cfg, stage, n_groups
+        As for :func:`run_experts_stage` (``cfg`` a :class:`ChannelFusionConfig`; the bench's levers are
+        ``fusion_tokens`` and ``fusion_cov``).
 
     Raises
     ------
@@ -146,9 +146,7 @@ def run_fusion_stage(run: Run, cfg: ChannelFusionConfig | None = None, *, force:
         No MAE checkpoint.
     """
     cfg = cfg or stage_config("fusion", run.profile)
-    mae_path = run.artifacts / "mae" / "mae.pt"
-    if cfg.use_tokens and not mae_path.exists():
-        raise KitError(f"{mae_path}: not found; run notebook 02 (MAE pretraining) first")
+    mae_path = mae_checkpoint(run, required=cfg.use_tokens)
     stamp = _fusion_stamp(run, stage, cfg, n_groups)
     if run.is_fresh(stage, stamp, force, ("predictions.npz",)):
         return load_npz(run.artifacts / stage / "predictions.npz")
@@ -192,7 +190,7 @@ def fusion_stage_inputs(run: Run, cfg: ChannelFusionConfig | None = None, *, sta
         return {"seq": torch.from_numpy(got["seq"]) if "seq" in got else None,
                 "cov": torch.from_numpy(got["cov"]) if "cov" in got else None, "tangent": got.get("tangent")}
     ds = run.dataset
-    return fusion_inputs(run.features, ds.X, ds.subject, ds.sfreq, run.artifacts / "mae" / "mae.pt", cfg)
+    return fusion_inputs(run.features, ds.X, ds.subject, ds.sfreq, mae_checkpoint(run, required=False), cfg)
 
 
 def run_fusion_lda_stage(run: Run, cfg: FusionConfig | None = None, *, force: bool = False) -> dict[str, np.ndarray]:
