@@ -195,12 +195,14 @@ class Run:
     def mark_done(self, stage: str, stamp: dict) -> None:
         """Write ``stage.json`` last, once the stage's files are complete (a crash before it leaves the stage unfinished).
 
-        With the stamp goes ``seconds``: the stage's wall time since :meth:`is_fresh` found it to compute (the run
-        summary's per-stage times, :func:`kit.pipeline.summary.stage_times`).
+        Beside it, ``seconds.json``: the stage's wall time since :meth:`is_fresh` found it to compute (the run
+        summary's per-stage times, :func:`kit.pipeline.summary.stage_times`), kept out of ``stage.json`` so that
+        two runs with the same seed write the same bytes there.
         """
         started = self._started.pop(stage, None)
-        extra = {} if started is None else {"seconds": round(time.perf_counter() - started, 1)}
-        write_json(self.stage_dir(stage) / "stage.json", {**stamp, **extra})
+        if started is not None:
+            write_json(self.stage_dir(stage) / "seconds.json", {"seconds": round(time.perf_counter() - started, 1)})
+        write_json(self.stage_dir(stage) / "stage.json", stamp)
 
 
 def open_run(data=None, profile: str = "quick", **kw) -> Run:

@@ -151,12 +151,12 @@ def run_summary(artifacts: str | os.PathLike, *, timings: dict[str, float] | Non
 
 
 def stage_times(artifacts: str | os.PathLike) -> dict[str, float]:
-    """Compute time of each stage of a run, s: ``{stage: seconds}`` from the ``seconds`` its ``stage.json`` (or the
-    ensemble's ``result.json``) records, in the order the stages ran; stages reused from an earlier run keep the
-    time they took then, stages written by kit <= 0.3 (no time recorded) are left out."""
+    """Compute time of each stage of a run, s: ``{stage: seconds}`` from the ``seconds.json`` beside its
+    ``stage.json`` (the ensemble's ``result.json``), in the order the stages finished; stages reused from an
+    earlier run keep the time they took then, stages written by kit <= 0.3 (no time recorded) are left out."""
     found = []
-    for path in Path(artifacts).glob("*/stage.json"):
-        if "@" in path.parent.name:  # a stale stage moved aside
+    for path in Path(artifacts).glob("*/seconds.json"):
+        if "@" in path.parent.name or not (path.parent / "stage.json").is_file():  # moved aside, or unfinished
             continue
         seconds = json.loads(path.read_text()).get("seconds")
         if seconds is not None:
