@@ -21,7 +21,7 @@ from pathlib import Path
 from kit.core.errors import KitError
 from kit.pipeline.timing import critical_path
 
-MEASURED_ON = "2 cores, AMD EPYC (KVM), 23 GiB, torch 2.13 CPU; kit 0.3, the commit after issue 25"
+MEASURED_ON = "2 cores, AMD EPYC (KVM), 23 GiB, torch 2.13 CPU; kit 0.3 (issue 25), load average about 3"
 """The machine (and code) :data:`MEASURED` was measured on."""
 
 COUNTS = {"load": "all", "features": "all", "features_cached": "all", "starter": "train", "thetacov": "train",
@@ -32,7 +32,16 @@ COUNTS = {"load": "all", "features": "all", "features_cached": "all", "starter":
 fusion's inputs) or ``"train"`` (models fitted and statistics computed on the labelled trials)."""
 
 MEASURED: dict[str, list[tuple[int, int, dict[str, float]]]] = {
-    "quick": [],
+    "quick": [
+        (2389, 2042, {"load": 0.5, "features": 3.1, "features_cached": 0.1, "starter": 11.8, "thetacov": 7.4,
+          "bandpower": 20.1, "riemann": 22.4, "eegnet": 146.4, "mae": 29.5, "experts": 96.8, "fusion": 100.1,
+          "fusion_lda": 1.5, "ensemble": 9.2, "nb01": 79.6, "nb02": 15.8, "nb03": 4.3, "nb04": 7.1,
+          "nb05": 29.1}),
+        (11943, 10209, {"load": 0.8, "features": 17.9, "features_cached": 2.1, "starter": 64.4, "thetacov": 31.1,
+          "bandpower": 100.2, "riemann": 98.5, "eegnet": 588.2, "mae": 30.6, "experts": 297.0,
+          "fusion": 425.9, "fusion_lda": 2.5, "nb01": 84.5, "nb02": 13.1, "nb03": 4.3, "nb04": 11.4,
+          "nb05": 125.3, "ensemble": 44.8}),
+    ],
 }
 """Profile -> ``[(n_trials, n_train, {stage: CPU s}), ...]``: the stage tables of ``python -m kit profile-stages``
 on :data:`MEASURED_ON` (the demo folder at scale 0.2 and a simulated folder at scale 1)."""
@@ -42,7 +51,9 @@ def fit_costs(measured) -> dict[str, tuple[str, float, float]]:
     """Per stage ``(count, fixed s, s per 1,000 trials)`` through the measurements (a line through two sizes).
 
     With one measurement the cost is taken as proportional to the trials; a line that would give a negative
-    fixed cost is replaced by the proportional one through the larger size.
+    fixed cost is replaced by the proportional one through the larger size, and one that falls with the trials
+    (a stage of fixed steps, such as the MAE's, measured once each under a different load) by a constant, the
+    larger of the two times.
 
     Parameters
     ----------
@@ -73,6 +84,9 @@ def fit_costs(measured) -> dict[str, tuple[str, float, float]]:
             fixed = t0 - slope * n0
             if fixed >= 0 and slope >= 0:
                 out[stage] = (count, fixed, slope * 1000.0)
+                continue
+            if slope < 0:
+                out[stage] = (count, max(t0, t1), 0.0)
                 continue
         out[stage] = (count, 0.0, t1 / n1 * 1000.0)
     return out
