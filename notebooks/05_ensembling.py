@@ -40,7 +40,7 @@ DATA = None  # data folder; None = $KIT_DATA, the Kaggle input, data/raw or the 
 PROFILE = "quick"  # "quick" or "full"
 FORCE = False  # recompute the baselines even if their artifacts exist
 RULE = None  # None = the default rule (kit.pipeline.ensemble.EnsembleConfig.rule); or "best", "significant", "stack", "grid"
-COMPARE = None  # rules scored beside RULE; None = EnsembleConfig.compare (every rule but grid, the slow one)
+COMPARE = None  # rules scored beside RULE; None = EnsembleConfig.compare (the four cheap ones)
 
 # %%
 import dataclasses

@@ -70,10 +70,9 @@ def test_stage_predictions_align_with_the_data(finished_run, monkeypatch):
     assert [r["method"] for r in result["table"]] == [*pipeline.ENSEMBLE_COMPONENTS, "ensemble"]
     from kit.pipeline.ensemble import EnsembleConfig
 
-    assert set(result["rules"]) == {"stack", *EnsembleConfig().compare} and result["rule"] == "stack"
-    assert "grid" not in result["rules"]  # the slow rule only where asked for (kit rules, COMPARE)
+    assert set(result["rules"]) == {"grid", *EnsembleConfig().compare} and result["rule"] == "grid"
     table = {r["method"]: r["loso_score"] for r in result["table"]}
-    assert result["rules"]["stack"] == pytest.approx(table["ensemble"], abs=1e-4)  # the submission's rule
+    assert result["rules"]["grid"] == pytest.approx(table["ensemble"], abs=1e-4)  # the submission's rule
     assert [r["subject"] for r in result["per_subject"]] == sorted(set(run.train.subject.tolist()))
     d, lo, hi = result["difference"]
     assert result["best_component"] == max(pipeline.ENSEMBLE_COMPONENTS, key=table.get)

@@ -106,10 +106,15 @@ def per_sample_auc(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
     n0 = pos.size - n1
     if n1 == 0 or n0 == 0:
         raise KitError(f"labels: one class only ({n1} emotional, {n0} neutral trials); AUC is undefined")
-    # ranked along the contiguous axis (a third faster than down the columns); ranks are half-integers,
-    # so their sums are exact in float64 in any order
-    ranks = rankdata(np.ascontiguousarray(pred.T), axis=1, method="average")  # (n_times, n_trials)
-    u = ranks[:, pos].sum(axis=1) - n1 * (n1 + 1) / 2.0
+    P = np.ascontiguousarray(pred.T)  # (n_times, n_trials): each sample's trials contiguous
+    order = np.argsort(P, axis=1)
+    ranked = np.take_along_axis(P, order, axis=1)
+    if np.any(ranked[:, 1:] == ranked[:, :-1]):  # ties: average ranks (scipy), each tie counts one half
+        ranks = rankdata(P, axis=1, method="average")
+        u = ranks[:, pos].sum(axis=1)
+    else:  # no ties: the ranks of the class-1 trials are their places in the sorted order (3x faster)
+        u = pos[order] @ np.arange(1.0, pos.size + 1.0)
+    u = u - n1 * (n1 + 1) / 2.0  # rank sums are integers or halves: exact in float64, equal on both paths
     return u / (n1 * n0)
 
 

@@ -59,7 +59,7 @@ RULES = ("best", "significant", "stack", "sigstack", "grid")
 class EnsembleConfig:
     """How stage 05 combines its components (used by every profile)."""
 
-    rule: str = "stack"  # selection rule (RULES): the least negative worst case over the folders (README)
+    rule: str = "grid"  # selection rule (RULES): the least negative worst case over 7 folders, 5 kinds (README)
     post: tuple = (("none", 0.0), ("broadcast", 0.0), ("smooth", 51.0))  # (kind, param) family; ("peak", 40) optional
     weight_step: float = 0.25  # grid rule: step of the blend weights on the simplex
     top_k: int = 10  # grid rule: blends averaged (steadier than the single best on ~13 subjects)
@@ -69,7 +69,7 @@ class EnsembleConfig:
     threshold: float = 0.5  # metric threshold
     min_len: int = 10  # metric's shortest run in samples (50 ms)
     components: tuple = ()  # names to combine; empty = every component given
-    compare: tuple = ("best", "significant", "stack", "sigstack")  # rules stage 05 also scores (grid: ~8x their time)
+    compare: tuple = ("best", "significant", "stack", "sigstack")  # rules stage 05 also scores (cheap: seconds)
 
 
 @dataclass

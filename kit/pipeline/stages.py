@@ -264,9 +264,9 @@ def run_ensemble_stage(run: Run, cfg: EnsembleConfig | None = None, *, component
     components' cross-fitted predictions (models that never saw k), so it is
     an honest estimate (:func:`kit.pipeline.ensemble.fit_ensemble`).  With ``compare``
     the rules of ``cfg.compare`` are scored the same way (the submission still comes from
-    ``cfg.rule``; ``grid`` is left out by default: its weight grid takes about 8 times the
-    others' time together, 470 s of notebook 05's 540 at the competition's size, and
-    ``python -m kit rules`` scores every rule), and the ensemble's difference
+    ``cfg.rule``; the default rule, ``grid``, is the slow one: its weight grid takes about 8 times
+    the others' time together; with ``rule="stack"`` the grid is only scored where ``compare`` names
+    it, and ``python -m kit rules`` scores every rule), and the ensemble's difference
     to the best component gets a paired bootstrap interval over subjects.
 
     Raises
