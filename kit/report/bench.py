@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kit.methods.registry import ANCHORS
+from kit.methods.registry import ANCHORS, METHODS
 from kit.pipeline.benchmark import NULL_LIMIT, FolderResult
 from kit.pipeline.ensemble import RULES
 from kit.report.plots import plot_auc_timecourse
@@ -169,17 +169,10 @@ def write_report(path: Path, results: list[FolderResult], *, profile: str, comma
         "predictions; **window** = the run of samples it scored; **mean subject AUC** = per-sample AUC averaged "
         "over samples and subjects; **95 % CI** = percentile bootstrap over subjects (2,000 resamples, window "
         "recomputed each time); **3-subject LB** = the metric over every 3-subject subset of the held-out "
-        "subjects (the real test set has 3), its mean and 5th/95th percentiles. Anchors: `starter` (organisers), "
-        "`thetacov` (2nd place), `bandpower` (log-variance in 5 bands or a merged band, window and band chosen by "
-        "inner LOSO, shrinkage LDA), `eegnet` (EEGNet-8,2, Lawhern et al. 2018). Kit: `experts` (16 channel "
-        "experts, attention pooling over time on the frozen MAE encoder, plain multi-subject training: the "
-        "default), `experts_mldg` / `experts_fomaml` (the same with first-order MLDG / FOMAML meta-learning), "
-        "`experts_seeds3` (3 seeds averaged in logit space), "
-        "`experts_tent` (the experts after entropy minimisation on the held-out subject's unlabelled trials), "
-        "`fusion` (fitted on cross-fitted expert outputs; per subject the better of `fusion_lda`, shrinkage LDA "
-        "on the experts' trial logits, and `fusion_net`, the spatiotemporal network, by inner score), `ensemble` "
-        "(nested LOSO; each held-out subject's blend chosen on cross-fitted predictions of models that never "
-        "saw it).",
+        "subjects (the real test set has 3), its mean and 5th/95th percentiles. Methods (`kit.methods.registry`): "
+        + "; ".join(f"`{m.name}` ({m.summary})" for m in METHODS.values() if any(m.name in r.rows for r in results))
+        + ". The ensemble's LOSO is nested: each held-out subject's blend is chosen on cross-fitted predictions of "
+        "models that never saw it.",
         "",
     ]
     body = [folder_table(r) for r in results]
