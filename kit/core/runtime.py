@@ -50,12 +50,15 @@ def keeps_global_rng(fn):
 def set_threads(n: int | None = None) -> int:
     """Set torch's intra-op threads for the small models of the kit; returns the number set.
 
-    Default ``$KIT_THREADS`` or 1.  The experts and the fusion model are
-    tiny (d_model 16), so their cost is per-operation overhead: one thread is
+    Default ``$KIT_THREADS`` or 1; 0 leaves torch's setting as it is (for a program that embeds the kit and
+    manages its own threads: a :class:`kit.pipeline.run.Run` calls this when it is built).  The experts and
+    the fusion model are tiny (d_model 16), so their cost is per-operation overhead: one thread is
     as fast as two on an idle 2-core machine, and many times faster when
     other processes share the cores (OpenMP workers spin-wait for each other).
     """
-    n = int(n or os.environ.get("KIT_THREADS", 1))
+    n = int(os.environ.get("KIT_THREADS", 1) if n is None else n)
+    if n <= 0:
+        return torch.get_num_threads()
     torch.set_num_threads(n)
     return n
 

@@ -1,0 +1,29 @@
+"""Thread settings of kit.core.runtime: what a Run changes in the process, and how to keep it from doing so."""
+
+import torch
+
+from kit.core.runtime import set_threads, thread_limit
+
+
+def test_set_threads_follows_kit_threads_and_zero_leaves_torch_alone(monkeypatch):
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv("KIT_THREADS", "2")
+        assert set_threads() == 2 and torch.get_num_threads() == 2
+        monkeypatch.setenv("KIT_THREADS", "0")  # an embedding program keeps its own setting
+        torch.set_num_threads(3)
+        assert set_threads() == 3 and torch.get_num_threads() == 3
+        assert set_threads(1) == 1 and torch.get_num_threads() == 1  # an explicit count wins over the environment
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_thread_limit_restores_torch_threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with thread_limit(1):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
