@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -13,10 +14,16 @@ from kit.store.paths import project_root
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
-    """``pip install --no-deps --target`` of the project into an empty folder (the dependencies are this venv's)."""
-    target = tmp_path_factory.mktemp("site")
+    """``pip install --no-deps --target`` of the project into an empty folder (the dependencies are this venv's).
+
+    Installed from a copy of what the build reads (pyproject.toml, README.md, kit/): setuptools writes its
+    ``build/`` and ``*.egg-info`` beside the sources, which must not land in the clone."""
+    target, src = tmp_path_factory.mktemp("site"), tmp_path_factory.mktemp("src")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(project_root() / name, src / name)
+    shutil.copytree(project_root() / "kit", src / "kit", ignore=shutil.ignore_patterns("__pycache__"))
     proc = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                           "--target", str(target), str(project_root())], capture_output=True, text=True, timeout=600)
+                           "--target", str(target), str(src)], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return target
 
