@@ -49,6 +49,15 @@ def test_weight_grid_is_the_simplex():
     assert all(abs(sum(w.values()) - 1) < 1e-12 for w in grid)
 
 
+def test_subjects_scored_in_threads_give_the_serial_fit():
+    preds, y, subject = _data()
+    one = fit_ensemble(preds, y, subject, EnsembleConfig(rule="grid", top_k=3, threads=1))
+    two = fit_ensemble(preds, y, subject, EnsembleConfig(rule="grid", top_k=3, threads=2))
+    assert np.array_equal(one.nested, two.nested)
+    assert [c.label() for c in one.chosen] == [c.label() for c in two.chosen]
+    assert [c.score for c in one.chosen] == [c.score for c in two.chosen]
+
+
 def test_grid_rule_prefers_the_informative_component_and_averages_its_top_k():
     preds, y, subject = _data()
     fit = fit_ensemble(preds, y, subject, EnsembleConfig(rule="grid", top_k=3))

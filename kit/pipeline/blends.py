@@ -7,6 +7,7 @@ and a table that scores many blends at once.
 from __future__ import annotations
 
 import itertools
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -103,9 +104,13 @@ class Table:
     names : list of str
         Component order of the weight matrices.
     y, subject : ndarray, shape (n_trials,)
+    threads : int
+        Subjects scored at once (threads: numpy releases the GIL in its sorts, which are most of the cost;
+        the curves are the same for any number).
     """
 
-    def __init__(self, z: dict, names: list[str], y: np.ndarray, subject: np.ndarray):
+    def __init__(self, z: dict, names: list[str], y: np.ndarray, subject: np.ndarray, threads: int = 1):
+        self.threads = max(1, int(threads))
         self.names = list(names)
         self.Z = np.stack([z[k] for k in self.names])  # (C, n_trials, n_times)
         self.subjects = np.unique(subject)
@@ -120,11 +125,16 @@ class Table:
         ``(n_w, n_subjects[, n_times])`` (:func:`kit.eval.metric.per_sample_auc`, one subject at a time to bound
         memory).
         """
-        out = []
-        for r, pos in zip(self.rows, self.pos):
+        def one(r: np.ndarray, pos: np.ndarray) -> np.ndarray:
             B = P[:, r] if W is None else np.tensordot(W, P[:, r], axes=(1, 0))  # (n_w, n_rows[, n_times])
             flat = np.moveaxis(B, 1, 0).reshape(len(r), -1)  # (n_rows, n_w[ * n_times]): trials first
-            out.append(per_sample_auc(flat, pos).reshape(B.shape[:1] + B.shape[2:]))
+            return per_sample_auc(flat, pos).reshape(B.shape[:1] + B.shape[2:])
+
+        if self.threads > 1 and len(self.rows) > 1:
+            with ThreadPoolExecutor(min(self.threads, len(self.rows))) as pool:
+                out = list(pool.map(one, self.rows, self.pos))
+        else:
+            out = [one(r, pos) for r, pos in zip(self.rows, self.pos)]
         return np.stack(out, axis=1)
 
     def curves(self, W: np.ndarray, post: tuple) -> np.ndarray:

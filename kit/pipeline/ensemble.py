@@ -70,6 +70,7 @@ class EnsembleConfig:
     min_len: int = 10  # metric's shortest run in samples (50 ms)
     components: tuple = ()  # names to combine; empty = every component given
     compare: tuple = ("best", "significant", "stack", "sigstack")  # rules stage 05 also scores (cheap: seconds)
+    threads: int = 2  # subjects scored at once (notebook 05 runs when the anchors' process is done: a core is free)
 
 
 @dataclass
@@ -270,7 +271,7 @@ def fit_ensemble(oof: dict[str, np.ndarray], y: np.ndarray, subject: np.ndarray,
             raise KitError(f"ensemble: cross-fitted predictions of different shapes "
                            f"{ {k: inner[k].shape for k in names} }")
     z = {k: standardize(oof[k], subject) for k in names}
-    full = Table(z, names, y, subject)
+    full = Table(z, names, y, subject, cfg.threads)
     every = np.ones(len(full.subjects), bool)
     tables = {}  # cross-fitting group -> Table of that group's inner predictions
     nested = np.empty(shapes[names[0]])
@@ -283,7 +284,8 @@ def fit_ensemble(oof: dict[str, np.ndarray], y: np.ndarray, subject: np.ndarray,
         if inner is not None:
             g = int(group[np.flatnonzero(m)[0]])
             if g not in tables:
-                tables[g] = Table({k: standardize(inner[k][g], subject) for k in names}, names, y, subject)
+                tables[g] = Table({k: standardize(inner[k][g], subject) for k in names}, names, y, subject,
+                                  cfg.threads)
             table = tables[g]
         chosen = rule(table, keep, cfg)
         nested[m] = mix(chosen, {k: v[m] for k, v in z.items()})
