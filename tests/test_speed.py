@@ -174,10 +174,11 @@ def test_fitted_costs_reproduce_the_measurements_and_scale_with_trials():
 
 def test_fit_costs_by_hand_and_errors(tmp_path):
     c = estimate.fit_costs([(1000, 800, {"eegnet": 18.0, "load": 2.0}), (5000, 4000, {"eegnet": 82.0, "load": 1.0})])
-    assert c["eegnet"] == ("train", pytest.approx(2.0), pytest.approx(20.0))  # 2 s + 20 s per 1,000 training trials
-    assert c["load"] == ("all", 2.0, 0.0)  # falls with the trials: a constant, the larger time
+    assert c["eegnet"] == ("train", pytest.approx(2.0), pytest.approx(20.0), 1.0)  # 2 s + 20 s per 1,000 trials
+    assert c["load"] == ("all", 2.0, 0.0, 1.0)  # falls with the trials: a constant, the larger time
     c = estimate.fit_costs([(1000, 800, {"nb01": 10.0}), (5000, 4000, {"nb01": 100.0})])
-    assert c["nb01"] == ("train", 0.0, pytest.approx(25.0))  # a negative fixed cost: proportional through 4,000
+    power = np.log(10.0) / np.log(5.0)  # a negative fixed cost: the power law through both sizes
+    assert c["nb01"] == ("train", 0.0, pytest.approx(100.0 / 4.0 ** power), pytest.approx(power))
     with pytest.raises(KitError, match="no measured stage costs"):
         estimate.stage_seconds(100, 80, "full")
     with pytest.raises(KitError, match="n_train"):

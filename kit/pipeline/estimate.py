@@ -1,6 +1,6 @@
 """How long ``kit run`` will take on this machine: each stage's measured cost per trial, the folder's trial count.
 
-Every stage's time is modelled as ``fixed + per_1000 * n / 1000`` seconds, ``n`` its folder's training
+Every stage's time is modelled as ``fixed + per_1000 * (n / 1000) ** power`` seconds, ``n`` its folder's training
 trials or all trials (:data:`COUNTS`), the two constants fitted (:func:`fit_costs`) through two
 measurements (:data:`MEASURED`) of :func:`kit.pipeline.timing.profile_stages` (``python -m kit profile-stages``): the demo size
 (scale 0.2: 2,389 trials, 2,042 training) and the competition's size (scale 1: 11,943 trials, 10,209
@@ -14,6 +14,7 @@ two processes share it and the run takes about their sum).  ``speed`` scales the
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,22 +37,25 @@ MEASURED: dict[str, list[tuple[int, int, dict[str, float]]]] = {
         (2389, 2042, {"load": 0.5, "features": 3.1, "features_cached": 0.1, "starter": 11.8, "thetacov": 7.4,
           "bandpower": 20.1, "riemann": 22.4, "eegnet": 146.4, "mae": 29.5, "experts": 96.8, "fusion": 100.1,
           "fusion_lda": 1.5, "ensemble": 9.2, "nb01": 79.6, "nb02": 15.8, "nb03": 4.3, "nb04": 7.1,
-          "nb05": 29.1}),
+          "nb05": 99.0}),
         (11943, 10209, {"load": 0.8, "features": 17.9, "features_cached": 2.1, "starter": 64.4, "thetacov": 31.1,
           "bandpower": 100.2, "riemann": 98.5, "eegnet": 588.2, "mae": 30.6, "experts": 297.0,
           "fusion": 425.9, "fusion_lda": 2.5, "nb01": 84.5, "nb02": 13.1, "nb03": 4.3, "nb04": 11.4,
-          "nb05": 125.3, "ensemble": 44.8}),
+          "nb05": 680.5, "ensemble": 44.8}),
     ],
 }
 """Profile -> ``[(n_trials, n_train, {stage: CPU s}), ...]``: the stage tables of ``python -m kit profile-stages``
+(``nb05`` with the default ``grid`` rule on one thread: 99 s of a ``kit run`` on the demo and 680 s at the
+competition's size; its 2 threads make it about 1.5x faster, so the estimate errs long)
 on :data:`MEASURED_ON` (the demo folder at scale 0.2 and a simulated folder at scale 1)."""
 
 
-def fit_costs(measured) -> dict[str, tuple[str, float, float]]:
-    """Per stage ``(count, fixed s, s per 1,000 trials)`` through the measurements (a line through two sizes).
+def fit_costs(measured) -> dict[str, tuple[str, float, float, float]]:
+    """Per stage ``(count, fixed s, s at 1,000 trials, power)`` through the measurements (two sizes).
 
-    With one measurement the cost is taken as proportional to the trials; a line that would give a negative
-    fixed cost is replaced by the proportional one through the larger size, and one that falls with the trials
+    A line (power 1) through the two sizes; with one measurement the cost is taken as proportional to the
+    trials; where the line would give a negative fixed cost (a stage that grows faster than the trials, such as
+    the grid's sorts) a power law through both sizes (no fixed cost), and where it falls with the trials
     (a stage of fixed steps, such as the MAE's, measured once each under a different load) by a constant, the
     larger of the two times.
 
@@ -61,7 +65,7 @@ def fit_costs(measured) -> dict[str, tuple[str, float, float]]:
 
     Returns
     -------
-    dict of str -> (str, float, float)
+    dict of str -> (str, float, float, float)
 
     Raises
     ------
@@ -83,12 +87,16 @@ def fit_costs(measured) -> dict[str, tuple[str, float, float]]:
             slope = (t1 - t0) / (n1 - n0)
             fixed = t0 - slope * n0
             if fixed >= 0 and slope >= 0:
-                out[stage] = (count, fixed, slope * 1000.0)
+                out[stage] = (count, fixed, slope * 1000.0, 1.0)
                 continue
             if slope < 0:
-                out[stage] = (count, max(t0, t1), 0.0)
+                out[stage] = (count, max(t0, t1), 0.0, 1.0)
                 continue
-        out[stage] = (count, 0.0, t1 / n1 * 1000.0)
+            if t0 > 0:
+                power = math.log(t1 / t0) / math.log(n1 / n0)
+                out[stage] = (count, 0.0, t1 / (n1 / 1000.0) ** power, power)
+                continue
+        out[stage] = (count, 0.0, t1 / n1 * 1000.0, 1.0)
     return out
 
 
@@ -173,7 +181,8 @@ def stage_seconds(n_trials: int, n_train: int, profile: str = "quick", *, speed:
     if speed <= 0:
         raise KitError(f"expected time: speed must be positive, got {speed}")
     n = {"all": n_trials, "train": n_train}
-    return {stage: (fixed + per_1000 * n[count] / 1000.0) / speed for stage, (count, fixed, per_1000) in table.items()}
+    return {stage: (fixed + per_1000 * (n[count] / 1000.0) ** power) / speed
+            for stage, (count, fixed, per_1000, power) in table.items()}
 
 
 def count_trials(data) -> tuple[int, int]:
