@@ -195,14 +195,18 @@ class Run:
     def mark_done(self, stage: str, stamp: dict) -> None:
         """Write ``stage.json`` last, once the stage's files are complete (a crash before it leaves the stage unfinished).
 
-        Beside it, ``seconds.json``: the stage's wall time since :meth:`is_fresh` found it to compute (the run
-        summary's per-stage times, :func:`kit.pipeline.summary.stage_times`), kept out of ``stage.json`` so that
-        two runs with the same seed write the same bytes there.
+        Then its wall time since :meth:`is_fresh` found it to compute (:meth:`record_seconds`).
         """
+        write_json(self.stage_dir(stage) / "stage.json", stamp)
         started = self._started.pop(stage, None)
         if started is not None:
-            write_json(self.stage_dir(stage) / "seconds.json", {"seconds": round(time.perf_counter() - started, 1)})
-        write_json(self.stage_dir(stage) / "stage.json", stamp)
+            self.record_seconds(stage, time.perf_counter() - started)
+
+    def record_seconds(self, stage: str, seconds: float) -> None:
+        """``seconds.json`` in the stage's folder, written once the stage is complete (so its presence says the
+        stage finished): the run summary's per-stage times (:func:`kit.pipeline.summary.stage_times`), kept out
+        of ``stage.json`` so that two runs with the same seed write the same bytes there."""
+        write_json(self.stage_dir(stage) / "seconds.json", {"seconds": round(float(seconds), 1)})
 
 
 def open_run(data=None, profile: str = "quick", **kw) -> Run:

@@ -27,7 +27,7 @@ from kit.eval.cv import loso_score
 from kit.eval.metric import auc_curves
 from kit.eval.stats import bootstrap_difference
 from kit.methods.registry import ANCHOR_LEVERS, ANCHORS, ENSEMBLE_COMPONENTS, PIPELINE_METHODS, baseline_predictions
-from kit.pipeline.ensemble import RULE_FUNCTIONS, RULES, EnsembleConfig, apply_ensemble, candidate_to_json, describe, fit_ensemble
+from kit.pipeline.ensemble import EnsembleConfig, apply_ensemble, candidate_to_json, describe, fit_ensemble
 from kit.pipeline.profiles import baseline_params, stage_config
 from kit.pipeline.run import Run, data_tag, open_run
 from kit.pipeline.submission import write_submission
@@ -298,8 +298,6 @@ def run_ensemble_stage(run: Run, cfg: EnsembleConfig | None = None, *, component
     rules = {cfg.rule: scores["ensemble"]["loso_score"]}
     if compare:
         for rule in cfg.compare:
-            if rule not in RULE_FUNCTIONS:
-                raise KitError(f"ensemble: unknown rule {rule!r} in compare; choose from {', '.join(RULES)}")
             if rule not in rules:
                 other = fit_ensemble(oof, tr.y, tr.subject, replace(cfg, rule=rule), inner=inner, group=group)
                 rules[rule] = loso_score(other.nested, tr.y, tr.subject)["loso_score"]
@@ -324,8 +322,8 @@ def run_ensemble_stage(run: Run, cfg: EnsembleConfig | None = None, *, component
                                          "per_subject": fit.per_subject, "best_component": best,
                                          "difference": list(difference),
                                          "table": table.to_dict(orient="records"),
-                                         "submission": str(path) if path else None,
-                                         "seconds": round(time.perf_counter() - t0, 1)})
+                                         "submission": str(path) if path else None})
+    run.record_seconds("ensemble", time.perf_counter() - t0)
     return EnsembleResult(table, fit.chosen, path, scores, cfg.rule, rules, fit.per_subject, best, difference)
 
 

@@ -151,19 +151,15 @@ def run_summary(artifacts: str | os.PathLike, *, timings: dict[str, float] | Non
 
 
 def stage_times(artifacts: str | os.PathLike) -> dict[str, float]:
-    """Compute time of each stage of a run, s: ``{stage: seconds}`` from the ``seconds.json`` beside its
-    ``stage.json`` (the ensemble's ``result.json``), in the order the stages finished; stages reused from an
-    earlier run keep the time they took then, stages written by kit <= 0.3 (no time recorded) are left out."""
+    """Compute time of each stage of a run, s: ``{stage: seconds}`` from the ``seconds.json`` each finished stage
+    writes last (:meth:`kit.pipeline.run.Run.record_seconds`), in the order the stages finished; stages reused
+    from an earlier run keep the time they took then, stages written by kit <= 0.3 (no time recorded) are left
+    out."""
     found = []
     for path in Path(artifacts).glob("*/seconds.json"):
-        if "@" in path.parent.name or not (path.parent / "stage.json").is_file():  # moved aside, or unfinished
-            continue
-        seconds = json.loads(path.read_text()).get("seconds")
-        if seconds is not None:
-            found.append((path.stat().st_mtime_ns, path.parent.name, float(seconds)))
-    result = Path(artifacts) / "ensemble" / "result.json"
-    if result.is_file() and (seconds := json.loads(result.read_text()).get("seconds")) is not None:
-        found.append((result.stat().st_mtime_ns, "ensemble", float(seconds)))
+        if "@" not in path.parent.name:  # a stale stage moved aside
+            seconds = float(json.loads(path.read_text())["seconds"])
+            found.append((path.stat().st_mtime_ns, path.parent.name, seconds))
     return {name: seconds for _, name, seconds in sorted(found)}
 
 
