@@ -26,6 +26,22 @@ def test_per_sample_auc_equals_sklearn_on_random_data():
     np.testing.assert_allclose(per_sample_auc(pred, y), ref, rtol=0, atol=1e-12)
 
 
+def test_per_sample_auc_ties_bit_for_bit_as_scipy_average_ranks():
+    # the tie path ranks only the tied samples itself: the Mann-Whitney U from scipy's average ranks, exactly,
+    # with runs at the first and last places, runs of 2-5 equal scores and tie-free samples in the same call
+    from scipy.stats import rankdata
+
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 40)
+    pred = rng.normal(size=(40, 12))
+    pred[:, 4:] = np.round(pred[:, 4:] * 2) / 2  # few distinct values: long runs, at both ends too
+    pred[:5, 3] = pred[:, 3].min()  # one run of 5 at the lowest places in an otherwise tie-free sample
+    n1, n0 = int(y.sum()), int((1 - y).sum())
+    ref = (rankdata(pred, axis=0)[y == 1].sum(axis=0) - n1 * (n1 + 1) / 2) / (n1 * n0)
+    out = per_sample_auc(pred, y)
+    assert np.array_equal(out, ref)
+
+
 def test_per_sample_auc_errors():
     y = np.array([0, 1, 0])
     with pytest.raises(KitError, match="NaN"):

@@ -20,7 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.stats import rankdata
 
 from kit.core.errors import KitError
 
@@ -79,6 +78,23 @@ def _check_pred_y(pred: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return pred, y.astype(bool)
 
 
+def _average_ranks(tied: np.ndarray) -> np.ndarray:
+    """Average ranks (1-based) of sorted rows from ``tied (m, n - 1)``, True where a place equals the one before.
+
+    A run of equal scores at places ``a..b`` gets rank ``(a + b) / 2 + 1`` at each of them, as
+    :func:`scipy.stats.rankdata` (``method="average"``) gives; returns ``(m, n)`` float64.
+    """
+    m, n = tied.shape[0], tied.shape[1] + 1
+    idx = np.arange(n)
+    first = np.ones((m, n), bool)
+    first[:, 1:] = ~tied  # a run starts here
+    last = np.ones((m, n), bool)
+    last[:, :-1] = ~tied  # a run ends here
+    start = np.maximum.accumulate(np.where(first, idx, 0), axis=1)
+    stop = np.minimum.accumulate(np.where(last, idx, n)[:, ::-1], axis=1)[:, ::-1]
+    return (start + stop) / 2.0 + 1.0
+
+
 def per_sample_auc(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
     """ROC AUC of each sample's predictions, vectorised over samples.
 
@@ -108,12 +124,13 @@ def per_sample_auc(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
         raise KitError(f"labels: one class only ({n1} emotional, {n0} neutral trials); AUC is undefined")
     P = np.ascontiguousarray(pred.T)  # (n_times, n_trials): each sample's trials contiguous
     order = np.argsort(P, axis=1)
-    ranked = np.take_along_axis(P, order, axis=1)
-    if np.any(ranked[:, 1:] == ranked[:, :-1]):  # ties: average ranks (scipy), each tie counts one half
-        ranks = rankdata(P, axis=1, method="average")
-        u = ranks[:, pos].sum(axis=1)
-    else:  # no ties: the ranks of the class-1 trials are their places in the sorted order (3x faster)
-        u = pos[order] @ np.arange(1.0, pos.size + 1.0)
+    ranked = np.take_along_axis(P, order, axis=1)  # (n_times, n_trials): each sample's scores, sorted
+    places = pos[order]  # (n_times, n_trials): True where a class-1 trial sits in the sorted order
+    u = places @ np.arange(1.0, pos.size + 1.0)  # rank sum of class 1 where a sample has no ties
+    tied = ranked[:, 1:] == ranked[:, :-1]  # (n_times, n_trials - 1): a place equal to the one before
+    rows = np.flatnonzero(tied.any(axis=1))
+    if rows.size:  # only the samples with ties: each tied place gets its run's average rank (scipy's "average")
+        u[rows] = (places[rows] * _average_ranks(tied[rows])).sum(axis=1)
     u = u - n1 * (n1 + 1) / 2.0  # rank sums are integers or halves: exact in float64, equal on both paths
     return u / (n1 * n0)
 
