@@ -272,6 +272,34 @@ def test_ledoit_wolf_lda_equals_sklearn_lsqr_auto():
         assert icpt[b] == pytest.approx(i1)
 
 
+def test_fold_lda_from_subject_sums_equals_the_direct_fit():
+    # inner_candidate_auc's default builds each inner fold's LDA from per-subject sums (_fold_lda); it must be
+    # the LDA fitted on that fold's trials, with a constant feature, a feature constant in one subject, an offset
+    # far from 0 and a subject of one class (its fold is skipped)
+    from kit.methods.lda import _fold_lda, _subject_moments, inner_candidate_auc
+
+    rng = np.random.default_rng(3)
+    subject = np.repeat(np.arange(6), 50)
+    y = rng.integers(0, 2, 300)
+    y[subject == 5] = 1
+    F = rng.normal(size=(2, 300, 12)) * rng.uniform(0.5, 3, 12) + 40.0
+    F[:, y == 1, :3] += 0.4
+    F[:, :, 4] = 2.0
+    F[:, subject == 2, 7] = 1.0
+    sids, mom = _subject_moments(F, y, subject)
+    for held in (0, 3):
+        keep = sids != held
+        coef, icpt = _fold_lda(mom, keep)
+        rows = subject != held
+        ref_coef, ref_icpt = ledoit_wolf_lda(F[:, rows], y[rows])
+        np.testing.assert_allclose(coef, ref_coef, rtol=1e-7, atol=1e-9)
+        np.testing.assert_allclose(np.matmul(F[:, ~rows], coef[:, :, None])[..., 0] + icpt[:, None],
+                                   np.matmul(F[:, ~rows], ref_coef[:, :, None])[..., 0] + ref_icpt[:, None], atol=1e-6)
+    cands = [F[0], F[1], F[0][:, :5]]
+    np.testing.assert_allclose(inner_candidate_auc(cands, y, subject),
+                               inner_candidate_auc(cands, y, subject, ledoit_wolf_lda), atol=1e-12)
+
+
 @pytest.mark.parametrize("name", ["starter", "thetacov", "bandpower"])
 def test_held_out_labels_never_change_its_predictions(name):
     """Shuffling one subject's labels leaves that subject's out-of-fold predictions unchanged."""

@@ -114,6 +114,45 @@ def stability_select(F: np.ndarray, y: np.ndarray, subject: np.ndarray, n_featur
     return order[:k]
 
 
+def _shrunk_lda(classes: list[tuple], n_all: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(coef (B, p), intercept (B,))`` of the two-class shrinkage LDA from each class's moments.
+
+    ``classes``: for class 0 then 1, ``(n, mu (B, p), S (B, p, p), R (B,))``: its trial count, mean, biased
+    covariance (``np.std``'s ``ddof=0``) and ``R = sum_i (sum_j z_ij^2)^2`` of its standardised trials ``z``
+    (the fourth-moment term of the Ledoit-Wolf shrinkage). A feature with no variance in a class is left at 0
+    after standardising (its row and column of ``S`` must be 0), as sklearn's ``StandardScaler`` does.
+    """
+    cov, means, priors = 0.0, [], []
+    for n, mu, S, R in classes:
+        B, p = mu.shape
+        var = np.diagonal(S, axis1=1, axis2=2)
+        sd = np.where(var > 0, np.sqrt(np.maximum(var, 0.0)), 1.0)  # (B, p)
+        emp = S / (sd[:, :, None] * sd[:, None, :])  # (B, p, p): correlations of the standardised features
+        if p > 1:
+            tr = np.diagonal(emp, axis1=1, axis2=2)  # (B, p): 1, or 0 for a feature with no variance
+            m = tr.sum(axis=1) / p
+            delta_ = (emp ** 2).sum(axis=(1, 2))
+            beta = (R / n - delta_) / (p * n)
+            delta = (delta_ - 2.0 * m * tr.sum(axis=1) + p * m ** 2) / p
+            beta = np.minimum(beta, delta)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                shrink = np.where(beta == 0, 0.0, beta / delta)
+            emp = (1.0 - shrink)[:, None, None] * emp
+            diag = np.arange(p)
+            emp[:, diag, diag] += (shrink * m)[:, None]
+        prior = n / n_all
+        cov = cov + prior * (sd[:, :, None] * emp * sd[:, None, :])
+        means.append(mu)
+        priors.append(prior)
+    M = np.stack(means, axis=2)  # (B, p, 2)
+    try:
+        W = np.linalg.solve(cov, M)
+    except np.linalg.LinAlgError:  # singular (no shrinkage, fewer trials than features): least squares
+        W = np.linalg.pinv(cov) @ M
+    icpt = -0.5 * np.einsum("bpk,bpk->bk", M, W) + np.log(priors)
+    return W[:, :, 1] - W[:, :, 0], icpt[:, 1] - icpt[:, 0]
+
+
 def ledoit_wolf_lda(F: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray | float]:
     """Two-class shrinkage LDA: sklearn's ``LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto")``.
 
@@ -141,40 +180,70 @@ def ledoit_wolf_lda(F: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarra
     single = F.ndim == 2
     if single:
         F = F[None]
-    B, n_all, p = F.shape
-    cov, means, priors = np.zeros((B, p, p)), [], []
-    eye = np.eye(p)
+    classes = []
     for k in (0, 1):
-        Xk = F[:, y == k]  # (B, n, p)
+        Xk = F[:, y == k]  # (B, n, p), a copy
         n = Xk.shape[1]
         mu = Xk.mean(axis=1)
-        sd = Xk.std(axis=1)
-        sd[sd == 0] = 1.0
-        Z = (Xk - mu[:, None]) / sd[:, None]
-        emp = np.matmul(Z.transpose(0, 2, 1), Z) / n  # batched BLAS; einsum was 10x slower here
-        if p > 1:
-            Z2 = Z ** 2
-            tr = Z2.sum(axis=1) / n  # (B, p)
-            m = tr.sum(axis=1) / p
-            delta_ = (emp ** 2).sum(axis=(1, 2))
-            beta = ((Z2.sum(axis=2) ** 2).sum(axis=1) / n - delta_) / (p * n)
-            delta = (delta_ - 2.0 * m * tr.sum(axis=1) + p * m ** 2) / p
-            beta = np.minimum(beta, delta)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                shrink = np.where(beta == 0, 0.0, beta / delta)
-            emp = (1.0 - shrink)[:, None, None] * emp + (shrink * m)[:, None, None] * eye
-        prior = n / n_all
-        cov += prior * (sd[:, :, None] * emp * sd[:, None, :])
-        means.append(mu)
-        priors.append(prior)
-    M = np.stack(means, axis=2)  # (B, p, 2)
-    try:
-        W = np.linalg.solve(cov, M)
-    except np.linalg.LinAlgError:  # singular (no shrinkage, fewer trials than features): least squares
-        W = np.linalg.pinv(cov) @ M
-    icpt = -0.5 * np.einsum("bpk,bpk->bk", M, W) + np.log(priors)
-    coef, icpt = W[:, :, 1] - W[:, :, 0], icpt[:, 1] - icpt[:, 0]
+        Xk -= mu[:, None]
+        S = np.matmul(Xk.transpose(0, 2, 1), Xk) / n  # (B, p, p), batched BLAS
+        var = np.diagonal(S, axis1=1, axis2=2)
+        inv = np.where(var > 0, 1.0 / np.where(var > 0, var, 1.0), 0.0)  # 1 / sd^2; 0 for no variance
+        np.square(Xk, out=Xk)
+        rows = np.matmul(Xk, inv[:, :, None])[:, :, 0]  # (B, n): sum_j z_ij^2 per trial
+        classes.append((n, mu, S, (rows ** 2).sum(axis=1)))
+    coef, icpt = _shrunk_lda(classes, F.shape[1])
     return (coef[0], float(icpt[0])) if single else (coef, icpt)
+
+
+def _subject_moments(F: np.ndarray, y: np.ndarray, subject: np.ndarray) -> tuple[np.ndarray, dict]:
+    """Per subject and class, the sums the Ledoit-Wolf LDA of any set of whole subjects is computed from.
+
+    ``F (B, n_trials, p)``; returns the subjects and ``{name: (n_subjects, 2, ...)}``: ``n`` (trials),
+    ``s1 = sum x (B, p)``, ``s2 = sum x^2``, ``G = sum x x^T (B, p, p)``, ``G2 = sum x^2 (x^2)^T``,
+    ``Gc = sum x^2 x^T``; and ``total``: the same sums over all subjects, ``{name: (2, ...)}``.
+    """
+    sids = np.unique(subject)
+    B, _, p = F.shape
+    out = {"n": np.zeros((len(sids), 2)), "s1": np.zeros((len(sids), 2, B, p)), "s2": np.zeros((len(sids), 2, B, p)),
+           **{g: np.zeros((len(sids), 2, B, p, p)) for g in ("G", "G2", "Gc")}}
+    for i, s in enumerate(sids):
+        for k in (0, 1):
+            X = F[:, (subject == s) & (y == k)]  # (B, n_sk, p)
+            X2 = X ** 2
+            Xt, X2t = X.transpose(0, 2, 1), X2.transpose(0, 2, 1)
+            out["n"][i, k] = X.shape[1]
+            out["s1"][i, k], out["s2"][i, k] = X.sum(axis=1), X2.sum(axis=1)
+            out["G"][i, k], out["G2"][i, k], out["Gc"][i, k] = Xt @ X, X2t @ X2, X2t @ X
+    out["total"] = {g: v.sum(axis=0) for g, v in out.items()}
+    return sids, out
+
+
+def _fold_lda(mom: dict, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`ledoit_wolf_lda` of the trials of the subjects ``keep`` from their :func:`_subject_moments`.
+
+    The class moments are sums over subjects, and ``R`` expands into them: with ``a = 1 / var`` (0 for no
+    variance), ``c = a mu`` and ``K = a . mu^2``, ``sum_i (a . x_i^2 - 2 c . x_i + K)^2 = a G2 a - 4 a Gc c
+    + 4 c G c + 2 K a . s2 - 4 K c . s1 + n K^2``.  Exact in exact arithmetic; in floating point it agrees
+    with the direct computation to about 1e-9 on centred features (a test checks it).
+    """
+    classes = []
+    for k in (0, 1):
+        # the whole table's sums less the subjects left out (usually one): O(p^2) per fold, not per subject
+        n, s1, s2, G, G2, Gc = (mom["total"][g][k] - mom[g][~keep, k].sum(axis=0)
+                                for g in ("n", "s1", "s2", "G", "G2", "Gc"))
+        mu = s1 / n
+        S = G / n - mu[:, :, None] * mu[:, None, :]
+        var = np.diagonal(S, axis1=1, axis2=2)
+        none = var <= 1e-12 * np.maximum(np.diagonal(G, axis1=1, axis2=2) / n, np.finfo(float).tiny)
+        S[np.broadcast_to(none[:, :, None], S.shape) | np.broadcast_to(none[:, None, :], S.shape)] = 0.0
+        a = np.where(none, 0.0, 1.0 / np.where(none, 1.0, var))  # (B, p)
+        c, K = a * mu, (a * mu ** 2).sum(axis=1)
+        quad = lambda u, M, v: np.einsum("bp,bpq,bq->b", u, M, v)  # noqa: E731
+        R = (quad(a, G2, a) - 4.0 * quad(a, Gc, c) + 4.0 * quad(c, G, c) + 2.0 * K * (a * s2).sum(axis=1)
+             - 4.0 * K * (c * s1).sum(axis=1) + n * K ** 2)
+        classes.append((n, mu, S, R))
+    return _shrunk_lda(classes, int(round(classes[0][0] + classes[1][0])))
 
 
 def haufe_pattern(F: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -232,25 +301,36 @@ def inner_candidate_auc(candidates, y: np.ndarray, subject: np.ndarray, fit=None
     subject : ndarray, shape (n_trials,)
     fit : callable, optional
         ``fit(F (n_sets, n_train, p), y_train) -> (coef (n_sets, p), intercept (n_sets,))``; default the
-        batched Ledoit-Wolf shrinkage LDA (:func:`ledoit_wolf_lda`).
+        Ledoit-Wolf shrinkage LDA (:func:`ledoit_wolf_lda`), computed from per-subject sums
+        (:func:`_fold_lda`: every inner fold's class moments are the sums of its subjects', so the trials are
+        read once rather than once per fold; 4x faster at 13 folds, equal to ``fit=ledoit_wolf_lda`` to about
+        1e-9).
 
     Returns
     -------
     ndarray, shape (n_candidates,)
         0.5 for every candidate when no inner fold has both classes on both sides.
     """
-    fit = fit or ledoit_wolf_lda
     groups: dict[int, list[int]] = {}
     for i, F in enumerate(candidates):
         groups.setdefault(F.shape[1], []).append(i)
-    stacks = {p: np.stack([candidates[i] for i in idx]) for p, idx in groups.items()}
+    stacks = {p: np.stack([candidates[i] for i in idx]).astype(np.float64, copy=False) for p, idx in groups.items()}
+    moments = {}
+    if fit is None:  # the default LDA from per-subject sums: one pass over the trials instead of one per fold
+        for p, Fb in stacks.items():
+            Fb -= Fb.mean(axis=1, keepdims=True)  # centred (LDA scores do not move; the sums stay well conditioned)
+            moments[p] = _subject_moments(Fb, y, subject)
     total, count = np.zeros(len(candidates)), 0
     for tr, va in inner_loso_folds(subject):
         if np.unique(y[va]).size < 2 or np.unique(y[tr]).size < 2:
             continue
         for p, idx in groups.items():
             Fb = stacks[p]
-            coef, icpt = fit(Fb[:, tr], y[tr])
+            if fit is None:
+                sids, mom = moments[p]
+                coef, icpt = _fold_lda(mom, ~np.isin(sids, subject[va]))
+            else:
+                coef, icpt = fit(Fb[:, tr], y[tr])
             score = np.matmul(Fb[:, va], coef[:, :, None])[:, :, 0].T + icpt  # (n_va, n_group)
             total[idx] += per_sample_auc(score, y[va])
         count += 1

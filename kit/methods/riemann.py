@@ -246,7 +246,8 @@ class RiemannTS(Anchor):
         best, self.inner_scores_ = cands[0], {}
         with threadpool_limits(limits=1):
             if len(cands) > 1 and np.unique(subject).size > 2:
-                scores = inner_candidate_auc([self.take(T, c) for c in cands], y, subject, self._fit_linear)
+                fit = None if self.config.classifier == "lda" else self._fit_linear  # None: the LDA from per-subject sums
+                scores = inner_candidate_auc([self.take(T, c) for c in cands], y, subject, fit)
                 self.inner_scores_ = {c[0]: float(v) for c, v in zip(cands, scores)}
                 best = cands[int(np.argmax(scores))]  # first maximum on ties
             self.choice_ = best
