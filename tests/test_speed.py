@@ -122,6 +122,47 @@ def test_feature_cache_returns_identical_arrays_and_follows_the_data(tmp_path, m
     assert Run(data, "smoke", verbose=False).feature_cache is None
 
 
+def test_shared_inputs_are_the_direct_ones_read_back_and_keyed_by_config_and_encoder(tmp_path, monkeypatch):
+    # Run.anchor_inputs (riemann's tangent coordinates, shared by the anchor and the fusion) and Run.mae_tokens
+    # (the encoder's tokens, shared by the experts and the fusion): one pass over all trials = the numbers of
+    # separate passes over the training and the test trials; read back, not recomputed; another config or
+    # encoder, another file
+    from kit.deep.experts import head_inputs
+    from kit.deep.mae import MAEConfig, pretrain_mae
+    from kit.deep.nets import pool_time
+    from kit.methods.registry import model_inputs
+
+    monkeypatch.setenv("KIT_OUTPUT", str(tmp_path / "out"))
+    data = write_demo_dataset(tmp_path / "demo", scale=0.01, seed=2)
+    run = Run(data, "smoke", verbose=False)
+    ds = run.dataset
+    T = run.anchor_inputs("riemann")
+    tr, te = ~ds.is_test, ds.is_test
+    assert np.array_equal(T[tr], model_inputs("riemann", ds.X[tr], ds.subject[tr], ds.sfreq))
+    assert np.array_equal(T[te], model_inputs("riemann", ds.X[te], ds.subject[te], ds.sfreq))
+    files = sorted((run.artifacts / "cache").glob("riemann_inputs-*.npy"))
+    assert len(files) == 1
+    np.save(files[0], T + 1.0)  # what the cache holds is what comes back: read, not recomputed
+    assert np.array_equal(Run(data, "smoke", verbose=False).anchor_inputs("riemann"), T + 1.0)
+    U = run.anchor_inputs("riemann", {"recentre": False})
+    assert not np.array_equal(U, T) and len(list((run.artifacts / "cache").glob("riemann_inputs-*.npy"))) == 1
+
+    small = dict(epochs=1, d_model=8, n_layers=1, d_ff=16, pool=8)
+    pretrain_mae(run.features[tr], MAEConfig(**small), tmp_path, progress=False)
+    mae_path = tmp_path / "mae.pt"
+    tokens = run.mae_tokens(mae_path)
+    from kit.deep.mae import load_mae
+
+    mae, mcfg = load_mae(mae_path)
+    x = pool_time(torch.from_numpy(run.features), mcfg.pool, dim=2)
+    assert np.array_equal(tokens[tr], head_inputs(mae, x[np.flatnonzero(tr)]).numpy())
+    assert np.array_equal(tokens[te], head_inputs(mae, x[np.flatnonzero(te)]).numpy())
+    path = next((run.artifacts / "cache").glob("tokens-*.npy"))
+    pretrain_mae(run.features[tr], MAEConfig(**small, seed=1), tmp_path, progress=False)
+    other = run.mae_tokens(mae_path)
+    assert not path.exists() and not np.array_equal(other, tokens)
+
+
 # ----------------------------------------------------------------------------- kit profile-stages
 def test_critical_path_puts_the_stages_on_the_runs_two_processes():
     t = {"load": 1, "features": 10, "features_cached": 2, "starter": 5, "thetacov": 3, "bandpower": 4,

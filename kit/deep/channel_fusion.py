@@ -98,7 +98,8 @@ def covariance_inputs(X: np.ndarray, subject: np.ndarray, sfreq: float) -> np.nd
 
 
 def fusion_inputs(features: np.ndarray, X: np.ndarray, subject: np.ndarray, sfreq: float, mae_path,
-                  cfg: ChannelFusionConfig) -> dict[str, torch.Tensor | None]:
+                  cfg: ChannelFusionConfig, *, seq: np.ndarray | None = None,
+                  tangent: np.ndarray | None = None) -> dict[str, torch.Tensor | None]:
     """Everything the fusion reads, for every trial: ``seq (n, E, T', D + K)``, ``cov (n, n_blocks, E, E)`` (the
     tangent matrices of every band x window) and ``tangent (n, n_bands, n_windows, n_tangent)`` (the same
     coordinates, for the LDA readout).
@@ -113,14 +114,19 @@ def fusion_inputs(features: np.ndarray, X: np.ndarray, subject: np.ndarray, sfre
     mae_path : path
         Stage 02's ``mae.pt``.
     cfg : ChannelFusionConfig
+    seq, tangent : ndarray, optional
+        The token sequences (:func:`kit.deep.experts.head_inputs` on ``mae_path``) and the tangent coordinates
+        (:func:`covariance_inputs`) when the caller has them (e.g. from the run's cache); computed otherwise.
     """
-    seq = cov = tangent = None
-    if cfg.use_tokens:
+    seq = None if seq is None or not cfg.use_tokens else torch.from_numpy(np.asarray(seq, np.float32))
+    tangent = None if tangent is None or not cfg.use_covariance else np.asarray(tangent)
+    cov = None
+    if cfg.use_tokens and seq is None:
         mae, mcfg = load_mae(mae_path)
         seq = head_inputs(mae, pool_time(torch.from_numpy(np.ascontiguousarray(features, np.float32)), mcfg.pool,
                                          dim=2))
     if cfg.use_covariance:
-        tangent = covariance_inputs(X, subject, sfreq)
+        tangent = covariance_inputs(X, subject, sfreq) if tangent is None else tangent
         M = tangent_matrix(tangent.reshape(len(tangent), -1, tangent.shape[-1]), X.shape[1])  # (n, blocks, E, E)
         cov = torch.from_numpy(M.astype(np.float32))
     if seq is None and cov is None:

@@ -94,7 +94,7 @@ def predict_experts_test(features: np.ndarray, stage_dir: str | os.PathLike, mae
 def train_experts_loso(features: np.ndarray, y: np.ndarray, subject: np.ndarray, is_test: np.ndarray,
                        cfg: ExpertsConfig, mae_path: str | os.PathLike, out_dir: str | os.PathLike,
                        *, device: str | None = None, progress: bool = True,
-                       n_groups: int | None = CROSSFIT_GROUPS) -> dict[str, np.ndarray]:
+                       n_groups: int | None = CROSSFIT_GROUPS, tokens: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Fit the experts of every LOSO fold (and every cross-fit model); save weights and predictions.
 
     Parameters
@@ -127,6 +127,9 @@ def train_experts_loso(features: np.ndarray, y: np.ndarray, subject: np.ndarray,
         - ``steps (n_folds, n_seeds)`` chosen by early stopping, ``subject``, ``y``, ``test_subject``.
     n_groups : int or None
         Groups of the cross-fitting plan; None skips those models.
+    tokens : ndarray, shape (n_trials, n_chans, T, D + K), optional
+        :func:`head_inputs` of every trial (dataset order) on this ``mae_path``, computed by the caller
+        (:meth:`kit.pipeline.run.Run.mae_tokens`); default: encoded here.
 
     Returns
     -------
@@ -145,9 +148,11 @@ def train_experts_loso(features: np.ndarray, y: np.ndarray, subject: np.ndarray,
     mae = mae.to(dev)
     n_times, n_chans = features.shape[2], features.shape[1]
     train, test = np.flatnonzero(~is_test), np.flatnonzero(is_test)
-    x = pool_time(torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)), mcfg.pool, dim=2)
-    # (n, E, T, D + K); the test trials in their own encoder pass, as predict_experts_test makes it
-    x_tr, x_te = head_inputs(mae, x[train], batch=cfg.batch), head_inputs(mae, x[test], batch=cfg.batch)
+    if tokens is not None:  # (n, E, T, D + K): the encoder's rows do not depend on the other trials of a pass
+        x_tr, x_te = torch.from_numpy(tokens[train]), torch.from_numpy(tokens[test])
+    else:  # the test trials in their own encoder pass, as predict_experts_test makes it
+        x = pool_time(torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)), mcfg.pool, dim=2)
+        x_tr, x_te = head_inputs(mae, x[train], batch=cfg.batch), head_inputs(mae, x[test], batch=cfg.batch)
     y_tr, s_tr = y[train].astype(np.int64), subject[train]
     sids = np.unique(s_tr)
     T = x_tr.shape[2]

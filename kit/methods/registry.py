@@ -190,15 +190,18 @@ def model_inputs(name: str, X: np.ndarray, subject: np.ndarray, sfreq: float = 2
     return proto.subject_features(F, subject) if hasattr(proto, "subject_features") else F
 
 
-def _loso_parts(name, X, subject, X_test, sfreq, params, keep: list | None = None, subject_test=None):
+def _loso_parts(name, X, subject, X_test, sfreq, params, keep: list | None = None, subject_test=None, inputs=None):
     """Validated config -> (inputs, test inputs, ``fit_predict`` callback of :mod:`kit.eval.cv`).
 
-    With ``keep``, every fitted model is appended to it (in fit order).
+    With ``keep``, every fitted model is appended to it (in fit order); with ``inputs``, the
+    :func:`model_inputs` of ``X`` and ``X_test`` computed by the caller (e.g. read from a cache).
     """
     config = anchor_config(name, params)
     cls = ANCHOR_CLASSES[name]
     n_times = np.shape(X)[2] if np.ndim(X) == 3 else None
-    if hasattr(cls, "trial_features"):
+    if inputs is not None and hasattr(cls, "trial_features"):
+        X, X_test = inputs
+    elif hasattr(cls, "trial_features"):
         X = model_inputs(name, X, subject, sfreq, **params)
         if X_test is not None:
             X_test = model_inputs(name, X_test, subject_test, sfreq, **params)
@@ -254,11 +257,12 @@ def predict_baseline(name: str, models: list, X_test: np.ndarray, subject_test: 
 def baseline_predictions(name: str, X: np.ndarray, y: np.ndarray, subject: np.ndarray,
                          X_test: np.ndarray | None = None, subject_test: np.ndarray | None = None,
                          sfreq: float = 200.0, *, n_groups: int = CROSSFIT_GROUPS, keep_models: list | None = None,
-                         **params):
+                         inputs: tuple | None = None, **params):
     """:func:`run_baseline` and :func:`cross_fit_baseline` at once (per-trial features computed once for both).
 
     ``keep_models``, when given, receives the fitted LOSO fold models in fold order (for
-    :func:`predict_baseline`).
+    :func:`predict_baseline`); ``inputs``, when given, is ``(model_inputs of X, model_inputs of X_test)``
+    (:func:`model_inputs`, computed by the caller; ignored by an anchor that reads the EEG itself).
 
     Returns
     -------
@@ -267,7 +271,7 @@ def baseline_predictions(name: str, X: np.ndarray, y: np.ndarray, subject: np.nd
     """
     fitted: list = []
     X, X_test, fit_predict = _loso_parts(name, X, subject, X_test, sfreq, params, keep=fitted,
-                                         subject_test=subject_test)
+                                         subject_test=subject_test, inputs=inputs)
     oof, test_pred = cross_val_predict_loso(fit_predict, X, y, subject, X_test, subject_test)
     if keep_models is not None:
         keep_models.extend(fitted)  # the LOSO fold models, in fold order (not the cross-fit ones below)

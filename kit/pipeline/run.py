@@ -12,6 +12,7 @@ moved aside to ``{stage}@{old_hash}`` (never overwritten).
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import logging
 import os
@@ -24,15 +25,20 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from kit import __version__
 from kit.core.runtime import set_threads
 from kit.data.dataset import Dataset, load_dataset
 from kit.data.demo import ensure_data
+from kit.deep.experts import head_inputs
+from kit.deep.mae import load_mae
+from kit.deep.nets import pool_time
 from kit.eval.cv import load_or_create_folds
+from kit.methods.registry import ANCHOR_CLASSES, anchor_config, model_inputs
 from kit.pipeline.profiles import FeatureConfig, check_profile, stage_config
+from kit.signal import covariance, filters, sequences
 from kit.signal import features as features_module
-from kit.signal import filters, sequences
 from kit.signal.features import euclidean_alignment
 from kit.signal.sequences import deep_features
 from kit.store.artifacts import atomic_write, config_dict, config_hash, write_json
@@ -92,25 +98,44 @@ class Run:
         minute to compute and seconds to read).  The file's name holds the data fingerprint, the feature
         config and a hash of the code that computes them, so changed data or code never reads a stale file.
         """
-        path = self.feature_cache
+        def compute():
+            ds = self.dataset
+            X = euclidean_alignment(ds.X, ds.subject) if self.feature_config.align else ds.X
+            return deep_features(X, ds.subject, ds.sfreq)
+
+        shape = self.dataset.X.shape
+        return self._cached(self.feature_cache, compute, lambda F: F.dtype == np.float32 and F.shape[:3] == shape)
+
+    def _cached(self, path: Path | None, compute, valid=lambda a: True) -> np.ndarray:
+        """The array at ``path`` (``.npy``) if it reads back and passes ``valid``; else ``compute()``, written there
+        atomically (the other files of the same name prefix in that folder removed: one per data folder)."""
         if path is not None and path.is_file():
             try:
-                F = np.load(path, allow_pickle=False)
+                A = np.load(path, allow_pickle=False)
             except (OSError, ValueError, EOFError):  # a truncated or foreign file: recompute and replace it
-                F = None
-            ds = self.dataset
-            if F is not None and F.dtype == np.float32 and F.shape[:3] == ds.X.shape:
-                return F
-        ds = self.dataset
-        X = euclidean_alignment(ds.X, ds.subject) if self.feature_config.align else ds.X
-        F = deep_features(X, ds.subject, ds.sfreq)
+                A = None
+            if A is not None and valid(A):
+                return A
+        A = compute()
         if path is not None:
-            for old in path.parent.glob("features-*.npy"):  # one cache per data folder: the last features
-                if old != path:
+            prefix = path.name.rsplit("-", 1)[0]
+            for old in path.parent.glob(f"{prefix}-*.npy"):
+                if old != path and old.name.rsplit("-", 1)[0] == prefix:
                     old.unlink(missing_ok=True)
             with atomic_write(path, "wb") as fh:
-                np.save(fh, F, allow_pickle=False)
-        return F
+                np.save(fh, A, allow_pickle=False)
+        return A
+
+    def _cache_path(self, prefix: str, config: dict, modules=()) -> Path | None:
+        """``artifacts/{tag}/cache/{prefix}-{key}.npy``, or None when ``$KIT_FEATURE_CACHE`` is ``0``; ``key``
+        hashes the data :attr:`fingerprint`, ``config``, the kit's version and the source of ``modules``."""
+        if os.environ.get("KIT_FEATURE_CACHE", "1").strip() == "0":
+            return None
+        code = hashlib.blake2b(digest_size=8)
+        for module in modules:
+            code.update(Path(module.__file__).read_bytes())
+        key = config_hash({"data": self.fingerprint, **config, "kit": __version__, "code": code.hexdigest()})
+        return self.artifacts / "cache" / f"{prefix}-{key}.npy"
 
     @cached_property
     def feature_cache(self) -> Path | None:
@@ -120,14 +145,46 @@ class Run:
         sampling rate, the kit's version and the source of :mod:`kit.signal.sequences`,
         :mod:`kit.signal.features` and :mod:`kit.signal.filters` (the code of the features).
         """
-        if os.environ.get("KIT_FEATURE_CACHE", "1").strip() == "0":
-            return None
-        code = hashlib.blake2b(digest_size=8)
-        for module in (sequences, features_module, filters):
-            code.update(Path(module.__file__).read_bytes())
-        key = config_hash({"data": self.fingerprint, "features": config_dict(self.feature_config),
-                           "sfreq": float(self.dataset.sfreq), "kit": __version__, "code": code.hexdigest()})
-        return self.artifacts / "cache" / f"features-{key}.npy"
+        return self._cache_path("features", {"features": config_dict(self.feature_config),
+                                             "sfreq": float(self.dataset.sfreq)}, (sequences, features_module, filters))
+
+    def anchor_inputs(self, name: str, params: dict | None = None) -> np.ndarray:
+        """:func:`kit.methods.registry.model_inputs` of anchor ``name`` for every trial (dataset order), cached.
+
+        Kept at ``cache/{name}_inputs-{key}.npy`` (``key``: the data, the anchor's resolved config, the code of
+        the anchor's module and of :mod:`kit.signal`'s covariance, feature and filter modules): ``kit run``'s two
+        processes share them, the riemann anchor (background) and the cross-channel fusion (notebook 04) read the
+        same re-centred tangent coordinates (half a minute at the competition's size).  An anchor's features never
+        mix subjects, so one pass over all trials gives the numbers of passes over the training and test trials.
+        """
+        params = dict(params or {})
+        module = importlib.import_module(ANCHOR_CLASSES[name].__module__)
+        path = self._cache_path(f"{name}_inputs", {"anchor": name, "config": config_dict(anchor_config(name, params)),
+                                                   "sfreq": float(self.dataset.sfreq)},
+                                (module, covariance, features_module, filters))
+        ds = self.dataset
+        return self._cached(path, lambda: model_inputs(name, ds.X, ds.subject, ds.sfreq, **params),
+                            lambda A: len(A) == len(ds.X))
+
+    def mae_tokens(self, mae_path: Path) -> np.ndarray:
+        """What the heads of stages 03 and 04 read for every trial (dataset order), ``(n_trials, n_chans, T', D + K)``
+        float32: the frozen encoder's tokens beside the pooled features (:func:`kit.deep.experts.head_inputs`).
+
+        Kept at ``cache/tokens-{key}.npy`` (``key``: the features' cache file and the bytes of ``mae.pt``): the
+        expert stage writes them, the fusion reads them (a minute of encoding at the competition's size).
+        Encoding every trial in one pass gives the numbers of separate passes over the training and test trials.
+        """
+        mae_hash = hashlib.blake2b(Path(mae_path).read_bytes(), digest_size=8).hexdigest()
+        base = self.feature_cache
+        path = None if base is None else self._cache_path("tokens", {"features": base.name, "mae": mae_hash})
+
+        def compute():
+            mae, mcfg = load_mae(mae_path)
+            x = pool_time(torch.from_numpy(np.ascontiguousarray(self.features, np.float32)), mcfg.pool, dim=2)
+            return head_inputs(mae, x).numpy()
+
+        n = len(self.dataset.X)
+        return self._cached(path, compute, lambda A: A.dtype == np.float32 and A.ndim == 4 and len(A) == n)
 
     @cached_property
     def feature_config(self) -> FeatureConfig:

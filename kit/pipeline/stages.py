@@ -26,7 +26,14 @@ from kit.eval.crossfit import CROSSFIT_GROUPS
 from kit.eval.cv import loso_score
 from kit.eval.metric import auc_curves
 from kit.eval.stats import bootstrap_difference
-from kit.methods.registry import ANCHOR_LEVERS, ANCHORS, ENSEMBLE_COMPONENTS, PIPELINE_METHODS, baseline_predictions
+from kit.methods.registry import (
+    ANCHOR_CLASSES,
+    ANCHOR_LEVERS,
+    ANCHORS,
+    ENSEMBLE_COMPONENTS,
+    PIPELINE_METHODS,
+    baseline_predictions,
+)
 from kit.pipeline.ensemble import EnsembleConfig, apply_ensemble, candidate_to_json, describe, fit_ensemble
 from kit.pipeline.profiles import baseline_params, stage_config
 from kit.pipeline.run import Run, data_tag, open_run
@@ -64,8 +71,13 @@ def run_baseline_stage(run: Run, name: str, *, force: bool = False, params: dict
     t0 = time.perf_counter()
     tr, te = run.train, run.test
     models: list = []
+    inputs = None
+    if hasattr(ANCHOR_CLASSES[base], "trial_features"):  # features shared through the run's cache (Run.anchor_inputs)
+        F, is_test = run.anchor_inputs(base, params), run.dataset.is_test
+        inputs = (F[~is_test], F[is_test])
     oof, test, inner, group = baseline_predictions(base, tr.X, tr.y, tr.subject, te.X, te.subject, tr.sfreq,
-                                                   n_groups=CROSSFIT_GROUPS, keep_models=models, **params)
+                                                   n_groups=CROSSFIT_GROUPS, keep_models=models, inputs=inputs,
+                                                   **params)
     save_models(run.stage_dir(name) / "models.pkl", {"name": base, "params": params, "sfreq": tr.sfreq,
                                                      "ch_names": list(tr.ch_names), "n_times": tr.X.shape[2],
                                                      "models": models})
@@ -122,7 +134,8 @@ def run_experts_stage(run: Run, cfg: ExpertsConfig | None = None, *, force: bool
     run.folds  # noqa: B018 - the fold table is written once, before any training
     ds = run.dataset
     arrays = train_experts_loso(run.features, ds.y, ds.subject, ds.is_test, cfg, mae_path,
-                                run.stage_dir(stage), progress=run.verbose, n_groups=n_groups)
+                                run.stage_dir(stage), progress=run.verbose, n_groups=n_groups,
+                                tokens=run.mae_tokens(mae_path))
     run.mark_done(stage, stamp)
     return arrays
 
@@ -152,7 +165,9 @@ def run_fusion_stage(run: Run, cfg: ChannelFusionConfig | None = None, *, force:
         return load_npz(run.artifacts / stage / "predictions.npz")
     ds = run.dataset
     t0 = time.perf_counter()
-    inputs = fusion_inputs(run.features, ds.X, ds.subject, ds.sfreq, mae_path, cfg)
+    inputs = fusion_inputs(run.features, ds.X, ds.subject, ds.sfreq, mae_path, cfg,
+                           seq=run.mae_tokens(mae_path) if cfg.use_tokens else None,  # written by stage 03
+                           tangent=run.anchor_inputs("riemann") if cfg.use_covariance else None)  # by the anchor
     _save_inputs(run.stage_dir(stage) / "inputs.npz", inputs)
     arrays = train_channel_fusion(inputs, ds.y, ds.subject, ds.is_test, ds.X.shape[2], cfg, run.stage_dir(stage),
                                   sfreq=ds.sfreq, n_groups=n_groups, progress=run.verbose)
