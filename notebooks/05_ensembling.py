@@ -147,13 +147,16 @@ tp = patterns.thetacov_patterns(tr.X, tr.y, tr.subject, tr.sfreq)  # channel x c
 fig = plot_channel_matrix({"theta-covariance weights": tp["weights"], "pattern": tp["patterns"]}, tr.ch_names,
                           unit="per unit LDA output", title=f"2nd-place theta covariance, 0.35-0.65 s ({counts})",
                           mask=~tp["selected"], save_dir=FIGURES, name="05_thetacov_patterns")
-bp = patterns.bandpower_patterns(tr.X, tr.y, tr.subject, tr.sfreq)
+train_rows = ~run.dataset.is_test  # the anchors' features of the training trials, from the run's cache
+bp = patterns.bandpower_patterns(tr.X, tr.y, tr.subject, tr.sfreq,
+                                 features=run.anchor_inputs("bandpower")[train_rows])
 fig = plot_topomaps({f"{b} pattern": p for b, p in zip(bp["bands"], bp["patterns"])}, tr.ch_names,
                     unit="z log-variance per unit LDA output",
                     title=f"band-power anchor, chosen {findings.choice_in_seconds(bp['choice'], tr.sfreq)} ({counts})",
                     save_dir=FIGURES,
                     name="05_bandpower_patterns")
-rp = patterns.riemann_patterns(tr.X, tr.y, tr.subject, tr.sfreq)  # per chosen band: channel x channel
+rp = patterns.riemann_patterns(tr.X, tr.y, tr.subject, tr.sfreq,  # per chosen band: channel x channel
+                               features=run.anchor_inputs("riemann")[train_rows])
 fig = plot_channel_matrix({f"{b} pattern": p for b, p in zip(rp["bands"], rp["patterns"])}, tr.ch_names,
                           unit="z tangent coordinate per unit LDA output",
                           title=f"riemann anchor, chosen {rp['choice']}: re-centred covariance pattern ({counts})",

@@ -122,7 +122,18 @@ def per_sample_auc(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
     n0 = pos.size - n1
     if n1 == 0 or n0 == 0:
         raise KitError(f"labels: one class only ({n1} emotional, {n0} neutral trials); AUC is undefined")
-    P = np.ascontiguousarray(pred.T)  # (n_times, n_trials): each sample's trials contiguous
+    return rows_auc(np.ascontiguousarray(pred.T), pos)  # (n_times, n_trials): each sample's trials contiguous
+
+
+def rows_auc(P: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """:func:`per_sample_auc` of scores laid out the other way, without its input checks: ``P (n_rows, n_trials)``,
+    one row per sample (or blend and sample), ``pos (n_trials,)`` bool with both classes; returns ``(n_rows,)``.
+
+    For callers that build the rows themselves (:class:`kit.pipeline.blends.Table`: the ensemble's grid scores
+    millions of them), so no transposed copy is made; finite scores are the caller's to ensure.
+    """
+    n1 = int(pos.sum())
+    n0 = pos.size - n1
     order = np.argsort(P, axis=1)
     ranked = np.take_along_axis(P, order, axis=1)  # (n_times, n_trials): each sample's scores, sorted
     places = pos[order]  # (n_times, n_trials): True where a class-1 trial sits in the sorted order

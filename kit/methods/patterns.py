@@ -89,7 +89,7 @@ def thetacov_patterns(X: np.ndarray, y: np.ndarray, subject: np.ndarray, sfreq: 
 
 
 def bandpower_patterns(X: np.ndarray, y: np.ndarray, subject: np.ndarray, sfreq: float = 200.0,
-                       config: BandPowerConfig | None = None) -> dict:
+                       config: BandPowerConfig | None = None, *, features: np.ndarray | None = None) -> dict:
     """Weights and patterns of the band-power anchor (its band and window chosen by inner LOSO) on all trials.
 
     Parameters
@@ -98,6 +98,9 @@ def bandpower_patterns(X: np.ndarray, y: np.ndarray, subject: np.ndarray, sfreq:
         As in :func:`starter_patterns`.
     config : BandPowerConfig, optional
         Default the anchor's.
+    features : ndarray, optional
+        The anchor's features of these trials (:func:`kit.methods.registry.model_inputs`, e.g. read from
+        :meth:`kit.pipeline.run.Run.anchor_inputs`); computed from ``X`` when not given.
 
     Returns
     -------
@@ -108,7 +111,7 @@ def bandpower_patterns(X: np.ndarray, y: np.ndarray, subject: np.ndarray, sfreq:
     """
     X, y, subject = check_xy(X, y, subject, fit=True)
     model = BandPowerLDA(config, sfreq=sfreq)
-    L = model.trial_features(X)
+    L = model.trial_features(X) if features is None else np.asarray(features)
     model.fit_features(L, y, subject)
     F, bands = model.chosen_features(L, subject)  # (n_trials, n_bands_chosen * n_chans)
     coef = np.asarray(model.lda_[0], np.float64)
@@ -118,7 +121,7 @@ def bandpower_patterns(X: np.ndarray, y: np.ndarray, subject: np.ndarray, sfreq:
 
 
 def riemann_patterns(X: np.ndarray, y: np.ndarray, subject: np.ndarray, sfreq: float = 200.0,
-                     config: RiemannConfig | None = None) -> dict:
+                     config: RiemannConfig | None = None, *, features: np.ndarray | None = None) -> dict:
     """Weights and patterns of the Riemannian anchor (its bands and window chosen by inner LOSO), per band.
 
     Parameters
@@ -127,6 +130,9 @@ def riemann_patterns(X: np.ndarray, y: np.ndarray, subject: np.ndarray, sfreq: f
         As in :func:`starter_patterns`.
     config : RiemannConfig, optional
         Default the anchor's.
+    features : ndarray, optional
+        The anchor's features of these trials (:func:`kit.methods.registry.model_inputs`, e.g. read from
+        :meth:`kit.pipeline.run.Run.anchor_inputs`); computed from ``X`` when not given.
 
     Returns
     -------
@@ -138,7 +144,7 @@ def riemann_patterns(X: np.ndarray, y: np.ndarray, subject: np.ndarray, sfreq: f
     """
     X, y, subject = check_xy(X, y, subject, fit=True)
     model = RiemannTS(config, sfreq=sfreq)
-    T = model.features(X, subject)
+    T = model.features(X, subject) if features is None else np.asarray(features)
     model.fit_features(T, y, subject)
     F = model.take(T, model.choice_)  # (n_trials, n_bands_chosen * n_tangent)
     names = [n for n, _ in model.used_bands()]

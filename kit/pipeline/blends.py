@@ -15,7 +15,7 @@ from scipy.ndimage import uniform_filter1d
 from scipy.special import logit
 
 from kit.core.errors import KitError
-from kit.eval.metric import per_sample_auc
+from kit.eval.metric import rows_auc
 
 
 @dataclass
@@ -119,16 +119,15 @@ class Table:
         self._cache: dict = {}
 
     def _auc(self, W: np.ndarray | None, P: np.ndarray) -> np.ndarray:
-        """Per-subject AUC of the blends ``W (n_w, C)`` of ``P (C, n_trials[, n_times])``.
+        """Per-subject AUC of the blends ``W (n_w, C)`` of ``P (C[, n_times], n_trials)`` (trials last).
 
-        With ``W`` None, ``P`` holds the blends already, ``(n_w, n_trials[, n_times])``. Returns
-        ``(n_w, n_subjects[, n_times])`` (:func:`kit.eval.metric.per_sample_auc`, one subject at a time to bound
-        memory).
+        With ``W`` None, ``P`` holds the blends already, ``(n_w[, n_times], n_trials)``. Returns
+        ``(n_w, n_subjects[, n_times])`` (:func:`kit.eval.metric.rows_auc`, one subject at a time to bound
+        memory; with the trials last, a blend's rows need no transposed copy).
         """
         def one(r: np.ndarray, pos: np.ndarray) -> np.ndarray:
-            B = P[:, r] if W is None else np.tensordot(W, P[:, r], axes=(1, 0))  # (n_w, n_rows[, n_times])
-            flat = np.moveaxis(B, 1, 0).reshape(len(r), -1)  # (n_rows, n_w[ * n_times]): trials first
-            return per_sample_auc(flat, pos).reshape(B.shape[:1] + B.shape[2:])
+            B = P[..., r] if W is None else np.tensordot(W, P[..., r], axes=(1, 0))  # (n_w[, n_times], n_rows)
+            return rows_auc(B.reshape(-1, len(r)), pos).reshape(B.shape[:-1])
 
         if self.threads > 1 and len(self.rows) > 1:
             with ThreadPoolExecutor(min(self.threads, len(self.rows))) as pool:
@@ -153,8 +152,8 @@ class Table:
             A = np.repeat(self._auc(W, P)[..., None], T, axis=2)
         else:
             pkey = ("post", kind, str(param))
-            if pkey not in self._cache:
-                self._cache[pkey] = postprocess(self.Z, kind, param)
+            if pkey not in self._cache:  # (C, n_times, n_trials)
+                self._cache[pkey] = np.ascontiguousarray(postprocess(self.Z, kind, param).transpose(0, 2, 1))
             A = self._auc(W, self._cache[pkey])
         if kind != "window":  # windows of the peak rule change with the fitting subjects: not kept
             self._cache[key] = A
