@@ -168,6 +168,19 @@ def test_starter_auto_shrinkage_uses_ledoit_wolf(signal):
                                rtol=1e-6)
 
 
+def test_starter_features_once_for_every_fold_are_the_organisers_feature(signal):
+    # the starter now takes its features through model_inputs (one pass over all trials, as the other anchors):
+    # they must be theta_power's, and a model fitted on them must predict what fit(X) predicts
+    X, y, s = signal
+    model = StarterLDA(sfreq=SFREQ)
+    F = model.subject_features(model.trial_features(X), s)
+    assert F.dtype == np.float64 and np.array_equal(F, theta_power(X, SFREQ, s).astype(np.float64))
+    keep = s != 0
+    a = StarterLDA(sfreq=SFREQ).fit(X[keep], y[keep], s[keep]).predict(X[~keep], s[~keep])
+    b = StarterLDA(sfreq=SFREQ).fit_features(F[keep], y[keep], s[keep]).predict_features(F[~keep], s[~keep])
+    assert np.array_equal(a, b) and a.shape == (int((~keep).sum()), X.shape[2])
+
+
 def test_errors(signal):
     X, y, s = signal
     assert set(ANCHOR_CLASSES) == set(ANCHORS) == {"starter", "thetacov", "bandpower", "eegnet", "riemann"}

@@ -152,7 +152,8 @@ def anchor_config(name: str, params: dict):
 def _predict_one(model, inputs, subject, n_times):
     """One fitted anchor on ``inputs`` (trial features or EEG): P(emotional), (n_trials, n_times)."""
     if hasattr(model, "trial_features"):
-        return np.repeat(model.predict_features(inputs, subject)[:, None], n_times, axis=1)
+        p = model.predict_features(inputs, subject)  # (n_trials,), or (n_trials, n_times) for the starter
+        return p if p.ndim == 2 else np.repeat(p[:, None], n_times, axis=1)
     return model.predict(inputs, subject)
 
 

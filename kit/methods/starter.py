@@ -14,7 +14,7 @@ from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from kit.core.docs import fill_doc
 from kit.core.errors import KitError
 from kit.methods.lda import Anchor, check_xy
-from kit.signal.features import BANDS, theta_power
+from kit.signal.features import BANDS, band_power, check_trials, zscore_per_subject
 
 
 @dataclass(frozen=True)
@@ -50,9 +50,18 @@ class StarterLDA(Anchor):
     config_class = StarterConfig
 
     def features(self, X: np.ndarray, subject: np.ndarray) -> np.ndarray:
-        """Theta log power z-scored per subject, (n_trials, n_chans, n_times) float64: what the LDAs see."""
+        """Theta log power z-scored per subject, (n_trials, n_chans, n_times) float64: what the LDAs see
+        (:func:`kit.signal.features.theta_power`; :meth:`subject_features` of :meth:`trial_features`)."""
+        return self.subject_features(self.trial_features(X), subject)
+
+    def trial_features(self, X: np.ndarray) -> np.ndarray:
+        """Theta Hilbert log power of each trial, (n_trials, n_chans, n_times) float32 (one trial at a time)."""
         c = self.config
-        return theta_power(X, self.sfreq, subject, band=c.band, order=c.order).astype(np.float64)
+        return band_power(check_trials(X), self.sfreq, {"band": c.band}, order=c.order)[..., 0]
+
+    def subject_features(self, P: np.ndarray, subject: np.ndarray) -> np.ndarray:
+        """:meth:`trial_features` z-scored per subject and channel over its trials and samples, float64."""
+        return zscore_per_subject(np.array(P, np.float32), np.asarray(subject)).astype(np.float64)
 
     @fill_doc
     def fit(self, X: np.ndarray, y: np.ndarray, subject: np.ndarray) -> "StarterLDA":
@@ -66,7 +75,12 @@ class StarterLDA(Anchor):
             Bad shapes, labels not 0/1 or one class only.
         """
         X, y, subject = check_xy(X, y, subject, fit=True)
-        F = self.features(X, subject)  # (n, C, T)
+        return self.fit_features(self.features(X, subject), y, subject)
+
+    def fit_features(self, F: np.ndarray, y: np.ndarray, subject: np.ndarray) -> "StarterLDA":
+        """:meth:`fit` on :meth:`features` ``F (n_trials, n_chans, n_times)`` (computed once for every fold)."""
+        F = np.asarray(F, np.float64)
+        _, y, subject = check_xy(np.zeros((len(F), 1, 1)), y, subject, fit=True)
         self.n_times_ = F.shape[2]
         shrink = self.config.shrinkage
         if isinstance(shrink, str):
@@ -122,8 +136,18 @@ class StarterLDA(Anchor):
         X, _, subject = check_xy(X, None, subject, fit=False)
         if X.shape[2] != self.n_times_:
             raise KitError(f"X: {X.shape[2]} samples per trial, the model was fit on {self.n_times_}")
-        F = self.features(X, subject)
+        return self._decision(self.features(X, subject))
+
+    def _decision(self, F: np.ndarray) -> np.ndarray:
         return np.einsum("nct,tc->nt", F, self.coef_) + self.intercept_
+
+    def predict_features(self, F: np.ndarray, subject: np.ndarray) -> np.ndarray:
+        """P(emotional) ``(n_trials, n_times)`` from :meth:`features` ``F`` (``subject`` unused: ``F`` is z-scored)."""
+        if not hasattr(self, "coef_"):
+            raise KitError("StarterLDA: call fit before predict")
+        if F.shape[2] != self.n_times_:
+            raise KitError(f"features: {F.shape[2]} samples per trial, the model was fit on {self.n_times_}")
+        return expit(self._decision(np.asarray(F, np.float64)))
 
     def predict(self, X: np.ndarray, subject: np.ndarray) -> np.ndarray:
         """P(emotional), shape (n_trials, n_times); features z-scored per subject of ``X`` itself.

@@ -27,7 +27,6 @@ from kit.eval.cv import loso_score
 from kit.eval.metric import auc_curves
 from kit.eval.stats import bootstrap_difference
 from kit.methods.registry import (
-    ANCHOR_CLASSES,
     ANCHOR_LEVERS,
     ANCHORS,
     ENSEMBLE_COMPONENTS,
@@ -40,6 +39,10 @@ from kit.pipeline.run import Run, data_tag, open_run
 from kit.pipeline.submission import write_submission
 from kit.store.artifacts import atomic_write, config_dict, load_npz, save_models, save_npz, write_json
 from kit.store.paths import output_root
+
+SHARED_INPUTS = ("riemann", "bandpower")
+"""Anchors whose features other stages read again (the fusion, notebook 05's pattern figures): kept in the run's
+cache (:meth:`kit.pipeline.run.Run.anchor_inputs`); the other anchors compute theirs in their stage."""
 
 
 def run_baseline_stage(run: Run, name: str, *, force: bool = False, params: dict | None = None) -> dict[str, np.ndarray]:
@@ -72,7 +75,7 @@ def run_baseline_stage(run: Run, name: str, *, force: bool = False, params: dict
     tr, te = run.train, run.test
     models: list = []
     inputs = None
-    if hasattr(ANCHOR_CLASSES[base], "trial_features"):  # features shared through the run's cache (Run.anchor_inputs)
+    if base in SHARED_INPUTS:  # features shared through the run's cache (Run.anchor_inputs)
         F, is_test = run.anchor_inputs(base, params), run.dataset.is_test
         inputs = (F[~is_test], F[is_test])
     oof, test, inner, group = baseline_predictions(base, tr.X, tr.y, tr.subject, te.X, te.subject, tr.sfreq,
