@@ -163,6 +163,24 @@ def test_shared_inputs_are_the_direct_ones_read_back_and_keyed_by_config_and_enc
     assert not path.exists() and not np.array_equal(other, tokens)
 
 
+def test_early_stopping_scores_its_validation_models_alone_with_the_whole_heads_numbers():
+    # stage 03's validation step computes only the validation models' trial logits (half the head, no per-sample
+    # outputs): they must be, bit for bit, what the whole head gives those models
+    from kit.deep.experts import predict_heads, trial_logits
+    from kit.deep.nets import AttentionPoolHead
+
+    torch.manual_seed(0)
+    head = AttentionPoolHead(16, 23, 25, 6)
+    with torch.no_grad():
+        head.time_prior.normal_()
+        head.bias.normal_()
+    x = torch.randn(300, 16, 25, 23)
+    whole = predict_heads(head, x, batch=128)
+    part = trial_logits(head, x, slice(0, 3), batch=128)
+    assert part.shape == (3, 300, 16) and np.array_equal(part, whole[0][:3])
+    assert not np.array_equal(trial_logits(head, x, slice(3, 6), batch=128), part)
+
+
 # ----------------------------------------------------------------------------- kit profile-stages
 def test_critical_path_puts_the_stages_on_the_runs_two_processes():
     t = {"load": 1, "features": 10, "features_cached": 2, "starter": 5, "thetacov": 3, "bandpower": 4,

@@ -111,6 +111,17 @@ def predict_heads(head: AttentionPoolHead, x: torch.Tensor, *,
 
 
 @torch.no_grad()
+def trial_logits(head: AttentionPoolHead, x: torch.Tensor, models: slice = slice(None), *,
+                 batch: int = 256) -> np.ndarray:
+    """The trial logits ``(n_models, n, E)`` of the head's ``models`` on ``x (n, E, T, d)``, float32: what
+    :func:`predict_heads` gives them, without the per-sample outputs (early stopping reads only these)."""
+    head.eval()
+    dev = head.weight.device
+    return torch.cat([head.detail(x[i : i + batch].to(dev), models)[0].cpu() for i in range(0, len(x), batch)],
+                     dim=1).numpy()
+
+
+@torch.no_grad()
 def predict_model(head: AttentionPoolHead, m: int, x: torch.Tensor, *,
                   batch: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Model ``m`` of ``head`` alone on ``x (n, E, T, d)``: trial logits ``(n, E)``, per-sample logits and
@@ -204,7 +215,8 @@ def fit_heads(x: torch.Tensor, y: np.ndarray, subject: np.ndarray, jobs: list[Jo
             e = eval_steps.index(step)
             snaps.append({k: v.detach().clone() for k, v in head.state_dict().items()})
             if early:
-                trial = predict_heads(head, xd[val_all], batch=cfg.batch)[0].mean(axis=2)  # (M, n_val_all)
+                # the validation models are the head's first len(early) (order), scored alone: (n_early, n_val_all)
+                trial = trial_logits(head, xd[val_all], slice(0, len(early)), batch=cfg.batch).mean(axis=2)
                 pos = {r: i for i, r in enumerate(val_all)}
                 for i, m in enumerate(early):
                     cols = [pos[r] for r in val_rows[m]]

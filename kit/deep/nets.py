@@ -235,10 +235,15 @@ class AttentionPoolHead(nn.Module):
     def n_models(self) -> int:
         return self.weight.shape[1]
 
-    def detail(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Trial logits ``(M, B, E)``, per-sample logits ``(M, B, E, T)`` and attention ``(M, B, E, T)``."""
-        z = torch.einsum("betd,kmed->kmbet", h, self.weight) + self.bias[:, :, None, :, None]  # (2, M, B, E, T)
-        alpha = torch.softmax(z[0] + self.time_prior[:, None, None, :], dim=-1)  # (M, B, E, T)
+    def detail(self, h: torch.Tensor, models: slice = slice(None)) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Trial logits ``(M, B, E)``, per-sample logits ``(M, B, E, T)`` and attention ``(M, B, E, T)``.
+
+        ``models`` (a slice of the model axis) computes only those models, with the numbers the whole head gives
+        them (a test checks it bit for bit): stage 03's early stopping scores its validation models alone.
+        """
+        weight, bias, prior = self.weight[:, models], self.bias[:, models], self.time_prior[models]
+        z = torch.einsum("betd,kmed->kmbet", h, weight) + bias[:, :, None, :, None]  # (2, M, B, E, T)
+        alpha = torch.softmax(z[0] + prior[:, None, None, :], dim=-1)  # (M, B, E, T)
         course = z[1]
         return (alpha * course).sum(dim=-1), course, alpha
 
