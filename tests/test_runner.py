@@ -101,7 +101,7 @@ def test_a_failing_notebook_ends_the_background_anchors(tmp_path, monkeypatch):
 
     started = []
 
-    def fake_prefetch(anchors, data, profile, log_path, *, cwd=None, log=print):
+    def fake_prefetch(anchors, data, profile, log_path, *, cwd=None, log=print, **kw):
         log_path.parent.mkdir(parents=True, exist_ok=True)
         fh = open(log_path, "w")  # noqa: SIM115 - closed by the runner
         proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], stdout=fh)
@@ -117,6 +117,46 @@ def test_a_failing_notebook_ends_the_background_anchors(tmp_path, monkeypatch):
                              out_dir=tmp_path / "runs", log=None)
     (proc, fh), = started
     assert proc.poll() is not None and fh.closed
+
+
+def test_a_helper_takes_the_anchors_from_the_other_end_when_the_notebooks_are_done_first(tmp_path, monkeypatch):
+    """Notebook 05's anchors are still training when 04 ends: a second process gets the same list reversed and
+    the same claims folder; the runner waits for both; each anchor is claimed once."""
+    import subprocess
+    import sys
+
+    from kit.data.demo import write_demo_dataset
+
+    calls = []
+
+    def fake_prefetch(anchors, data, profile, log_path, *, claims=None, cwd=None, log=print, role=""):
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(log_path, "w")  # noqa: SIM115 - closed by the runner
+        code = ("import sys, time\nfrom kit.app.prefetch import claim\n"
+                "for a in sys.argv[3:]:\n    if claim(sys.argv[1], a):\n        print(a, flush=True)\n"
+                "        time.sleep(float(sys.argv[2]))\nprint('anchors wall time: 1.0 s')")
+        seconds = "10" if not calls else "0"  # the background process is slow, the helper quick
+        proc = subprocess.Popen([sys.executable, "-c", code, str(claims), seconds, *anchors], stdout=fh)
+        calls.append((tuple(anchors), claims, log_path))
+        return proc, fh, log_path
+
+    monkeypatch.setattr(prefetch, "start_prefetch", fake_prefetch)
+    for name in ("04_fusion", "05_ensembling"):
+        (tmp_path / f"{name}.py").write_text("# %%\nx = 1\n")
+    monkeypatch.setattr(runner, "finish_run", lambda *a, **k: None)
+    data = write_demo_dataset(tmp_path / "demo", scale=0.02, seed=1)
+    runner.run_notebooks(["04_fusion", "05_ensembling"], data=data, notebooks=tmp_path, out_dir=tmp_path / "runs",
+                         log=None)
+    (first, claims, log1), (second, claims2, log2) = calls
+    assert first == prefetch.PREFETCH["05_ensembling"] and second == first[::-1] and claims == claims2
+    trained = [w for log in (log1, log2) for w in log.read_text().splitlines() if not w.startswith("anchors")]
+    assert sorted(trained) == sorted(first)  # each anchor by one process only
+    assert sorted(p.name for p in claims.iterdir()) == sorted(first)
+
+
+def test_claims_let_one_process_train_an_anchor(tmp_path):
+    assert prefetch.claim(tmp_path, "eegnet") and not prefetch.claim(tmp_path, "eegnet")
+    assert prefetch.claim(tmp_path, "riemann") and prefetch.claim("", "eegnet")  # no folder: a process alone
 
 
 def test_a_bad_data_folder_fails_before_any_process_starts(tmp_path, monkeypatch):

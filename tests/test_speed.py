@@ -189,11 +189,17 @@ def test_critical_path_puts_the_stages_on_the_runs_two_processes():
     path = critical.critical_path(t)
     # notebooks 01-04 with starter, mae, experts, fusion, fusion_lda, the features written (02) and read (03)
     assert sum(path.foreground.values()) == 30 + 5 + 3 + 7 + 2 + 20 + 5 + 8 + 1 + (10 - 2) + 2
-    assert sum(path.background.values()) == 1 + 3 + 4 + 6 + 100
-    assert path.critical == "background" and path.slowest == "eegnet" and path.total == 114 + 40
-    t["eegnet"] = 10
+    # the anchors' process: riemann from t = 1, then EEGNet until 107; notebooks 01-04 are done at 91, so the
+    # helper takes thetacov (91-94) and bandpower (94-98) from the other end of the list
+    assert path.background == {"load": 1, "riemann": 6, "eegnet": 100}
+    assert path.helper == {"thetacov": 3, "bandpower": 4} and path.anchors_done == 107
+    assert path.critical == "background" and path.slowest == "eegnet" and path.total == 107 + 40
+    t["eegnet"] = 10  # every anchor done (at 24 s) before notebooks 01-04: no helper
     path = critical.critical_path(t)
+    assert path.helper == {} and path.anchors_done == 24 and sum(path.background.values()) == 24
     assert path.critical == "foreground" and path.slowest == "nb05" and path.total == 91 + 40
+    done, ours, helper = critical.share_anchors(10, 0, {"a": 4, "b": 4, "c": 4, "d": 4})
+    assert (done, list(ours), list(helper)) == (14, ["a", "b", "c"], ["d"])  # c claimed at 8, before the helper
 
 
 def test_profile_stages_times_each_stage_in_its_own_process(tmp_path, monkeypatch, capsys):

@@ -1,9 +1,12 @@
 """``kit run``'s background process: the anchors a later notebook needs, trained while the notebooks before it run.
 
 :func:`kit.app.runner.run_notebooks` starts one process per notebook of :data:`PREFETCH` (:func:`start_prefetch`),
-waits for it before that notebook (:func:`wait_prefetch`) and ends it if an earlier notebook fails
-(:func:`stop_prefetch`).  The process writes the anchors' stage artifacts where the notebook looks for them, so
-the notebook finds them fresh and skips them; if it fails, the notebook computes them itself.
+and, when the notebooks before it are done and that process is still busy, a helper process that takes the same
+anchors from the other end of the list (the two claim each anchor before training it, :func:`claim`, so none is
+trained twice and the idle core does the short ones); it waits for both before that notebook
+(:func:`wait_prefetch`) and ends them if an earlier notebook fails (:func:`stop_prefetch`).  The processes write
+the anchors' stage artifacts where the notebook looks for them, so the notebook finds them fresh and skips them; if
+one fails, the notebook computes what is missing itself.
 """
 
 from __future__ import annotations
@@ -17,29 +20,51 @@ from pathlib import Path
 
 from kit.store.paths import project_root
 
-PREFETCH = {"05_ensembling": ("thetacov", "bandpower", "riemann", "eegnet")}
+PREFETCH = {"05_ensembling": ("riemann", "eegnet", "bandpower", "thetacov")}
 """Anchors a notebook needs that no earlier notebook computes: a full run trains them in a second process
-while the notebooks before it execute (each notebook uses one core), and waits for them before it."""
+while the notebooks before it execute (each notebook uses one core), and waits for them before it.  In this
+order: riemann first (notebook 04's fusion reads its features from the run's cache), EEGNet (the long one), then
+the short ones, which the helper takes from the end when the notebooks are done first."""
 
 _PREFETCH_CODE = (
-    "import sys, time\n"
+    "import os, sys, time\n"
     "t0 = time.perf_counter()\n"
+    "from kit.app.prefetch import claim\n"
     "from kit.pipeline import stages\n"
     "run = stages.open_run(sys.argv[1] or None, sys.argv[2], verbose=True)\n"
-    "for name in sys.argv[3:]:\n"
-    "    stages.run_baseline_stage(run, name)\n"
+    "for name in sys.argv[4:]:\n"
+    "    if claim(sys.argv[3], name):\n"
+    "        stages.run_baseline_stage(run, name)\n"
     "print(f'anchors wall time: {time.perf_counter() - t0:.1f} s', flush=True)\n"
 )
 
 _PREFETCH_DONE = re.compile(r"anchors wall time: ([0-9.]+) s")
 
 
-def start_prefetch(anchors, data, profile: str, log_path: Path, *, cwd=None, log=print):
+def claim(claims: str | os.PathLike, name: str) -> bool:
+    """True if this process may train anchor ``name``: it created ``{claims}/{name}`` (exclusively) first.
+
+    ``claims`` empty: always True (a process alone).  The runner makes a fresh folder per run, so a claim never
+    outlives the run that made it.
+    """
+    if not str(claims):
+        return True
+    try:
+        os.close(os.open(Path(claims) / name, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    return True
+
+
+def start_prefetch(anchors, data, profile: str, log_path: Path, *, claims=None, cwd=None, log=print,
+                   role: str = "in the background"):
     """Start a process computing the ``anchors``' stages (:func:`kit.pipeline.stages.run_baseline_stage`).
 
     It runs with one thread per numeric library, writes its progress to ``log_path``, and its stage
     artifacts land where the notebook will look for them (same data, profile and output root), so the
     notebook finds them fresh and skips them; if the process fails, the notebook computes them itself.
+    With ``claims`` (a folder), it trains only the anchors it claims first (:func:`claim`): two processes
+    given the same folder share the list.
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
@@ -47,9 +72,9 @@ def start_prefetch(anchors, data, profile: str, log_path: Path, *, cwd=None, log
     if data is not None:
         env["KIT_DATA"] = str(data)
     fh = open(log_path, "w")  # noqa: SIM115 - closed by wait_prefetch
-    proc = subprocess.Popen([sys.executable, "-c", _PREFETCH_CODE, str(data or ""), profile, *anchors],
-                            cwd=cwd or project_root(), env=env, stdout=fh, stderr=subprocess.STDOUT)
-    log(f"[anchors] {', '.join(anchors)} training in the background (progress: {log_path})")
+    proc = subprocess.Popen([sys.executable, "-c", _PREFETCH_CODE, str(data or ""), profile, str(claims or ""),
+                             *anchors], cwd=cwd or project_root(), env=env, stdout=fh, stderr=subprocess.STDOUT)
+    log(f"[anchors] {', '.join(anchors)} training {role} (progress: {log_path})")
     return proc, fh, log_path
 
 

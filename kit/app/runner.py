@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -231,13 +232,24 @@ def run_notebooks(names: Iterable[str] = NOTEBOOKS, *, data: str | os.PathLike |
     try:
         for k, name in enumerate(names):
             if name in PREFETCH and k > 0:  # only worth it when earlier notebooks run meanwhile
-                background[name] = prefetch.start_prefetch(PREFETCH[name], data_dir, profile,
-                                                   out_dir / f"{name}.anchors.log", cwd=cwd, log=log)
+                claims = out_dir / f"{name}.claims"  # fresh per run: the two processes share the list through it
+                shutil.rmtree(claims, ignore_errors=True)
+                claims.mkdir(parents=True)
+                background[name] = [prefetch.start_prefetch(PREFETCH[name], data_dir, profile,
+                                                            out_dir / f"{name}.anchors.log", claims=claims,
+                                                            cwd=cwd, log=log)]
         for k, name in enumerate(names, 1):
             if name in background:
-                anchors_s = prefetch.wait_prefetch(*background.pop(name), log=log)
-                if anchors_s is not None:
-                    timings[f"anchors ({', '.join(PREFETCH[name])}, background)"] = anchors_s
+                procs = background.pop(name)
+                if procs[0][0].poll() is None:  # still busy: the idle core takes the list from its other end
+                    procs.append(prefetch.start_prefetch(PREFETCH[name][::-1], data_dir, profile,
+                                                         out_dir / f"{name}.anchors-helper.log",
+                                                         claims=out_dir / f"{name}.claims", cwd=cwd, log=log,
+                                                         role="from the other end beside it"))
+                for i, proc in enumerate(procs):
+                    anchors_s = prefetch.wait_prefetch(*proc, log=log)
+                    if anchors_s is not None:
+                        timings[f"anchors ({', '.join(PREFETCH[name])}, {('background', 'helper')[i]})"] = anchors_s
             log(f"[{k}/{len(names)}] {name} (profile={profile}) ...")
             run = run_notebook(folder / name, parameters=params, output=out_dir / f"{name}.ipynb", env=env,
                                cwd=cwd, timeout=timeout)
@@ -245,8 +257,9 @@ def run_notebooks(names: Iterable[str] = NOTEBOOKS, *, data: str | os.PathLike |
             runs.append(run)
             timings[name] = run.seconds
     finally:
-        for proc, fh, _ in background.values():  # a notebook failed: end the anchors' process, close its log
-            prefetch.stop_prefetch(proc, fh)
+        for procs in background.values():  # a notebook failed: end the anchors' processes, close their logs
+            for proc, fh, _ in procs:
+                prefetch.stop_prefetch(proc, fh)
     if NOTEBOOKS[-1] in names:
         finish_run(data_dir, profile, timings, out_dir=out_dir, log=log)
     return runs

@@ -1,7 +1,8 @@
 """``kit run``'s two processes from measured stage times, and which of them notebook 05 waits for.
 
 The runner (:mod:`kit.app.runner`) executes notebooks 01-04 with the stages they compute in one process and
-trains the anchors of :data:`kit.app.prefetch.PREFETCH` in a second one, then runs notebook 05.
+trains the anchors of :data:`kit.app.prefetch.PREFETCH` in a second one, in that order; when notebooks 01-04 are
+done first, a helper process takes the anchors left from the other end of the list; then notebook 05 runs.
 :func:`run_layout` puts per-stage seconds (:func:`kit.pipeline.timing.profile_stages`, or
 :mod:`kit.pipeline.estimate`'s) on those parts; :func:`critical_path` names the longer process and the run's
 expected wall time.
@@ -15,6 +16,45 @@ RUN_NOTEBOOKS = {"nb01": ("starter",), "nb02": ("mae",), "nb03": ("experts",), "
                  "nb05": ("ensemble",)}
 """What each notebook computes in a run from empty artifacts, besides its own work (anchors of the
 background process excluded: the runner trains them beside notebooks 01-04)."""
+
+
+ANCHOR_ORDER = ("riemann", "eegnet", "bandpower", "thetacov")
+"""The background anchors in the order the process trains them (:data:`kit.app.prefetch.PREFETCH`)."""
+
+
+def share_anchors(start_helper: float, load: float, anchors: dict) -> tuple[float, dict, dict]:
+    """The anchors on the background process and on the helper, as the runner shares them.
+
+    The background process starts at ``load`` s and takes the anchors in order; the helper starts at
+    ``start_helper`` s (notebooks 01-04 done) and takes them from the end; whichever is free first claims the
+    next one (:func:`kit.app.prefetch.claim`).
+
+    Parameters
+    ----------
+    start_helper, load : float
+        s from the start of the run.
+    anchors : dict of str -> float
+        Seconds of each anchor, in the background process's order.
+
+    Returns
+    -------
+    done : float
+        When the last anchor is done, s.
+    background, helper : dict of str -> float
+        The anchors each process trains.
+    """
+    names = list(anchors)
+    i, j, t_bg, t_help, bg, helper = 0, len(names) - 1, float(load), float(start_helper), {}, {}
+    while i <= j:
+        if t_bg <= t_help:
+            bg[names[i]] = anchors[names[i]]
+            t_bg += anchors[names[i]]
+            i += 1
+        else:
+            helper[names[j]] = anchors[names[j]]
+            t_help += anchors[names[j]]
+            j -= 1
+    return (max(t_bg, t_help) if helper else t_bg), bg, helper
 
 
 @dataclass
@@ -32,7 +72,11 @@ class CriticalPath:
     critical : str
         ``"foreground"`` or ``"background"``: the longer of the two, which notebook 05 waits for.
     total : float
-        Expected wall time of ``kit run``, s: ``max(foreground, background) + final``.
+        Expected wall time of ``kit run``, s: ``max(foreground, anchors done) + final``.
+    helper : dict of str -> float
+        The anchors the helper process takes once notebooks 01-04 are done (:func:`share_anchors`), s.
+    anchors_done : float
+        When the last anchor is done, s from the start (both processes).
     slowest : str
         The longest single stage on the critical path.
     """
@@ -43,9 +87,11 @@ class CriticalPath:
     critical: str
     total: float
     slowest: str
+    helper: dict
+    anchors_done: float
 
 
-def run_layout(times: dict, background=("thetacov", "bandpower", "riemann", "eegnet")) -> tuple[dict, dict, dict]:
+def run_layout(times: dict, background=ANCHOR_ORDER) -> tuple[dict, dict, dict]:
     """Seconds of ``kit run``'s foreground notebooks, background process and notebook 05, from stage times.
 
     Parameters
@@ -78,7 +124,7 @@ def run_layout(times: dict, background=("thetacov", "bandpower", "riemann", "eeg
     return fg, bg, final
 
 
-def critical_path(times: dict, background=("thetacov", "bandpower", "riemann", "eegnet")) -> CriticalPath:
+def critical_path(times: dict, background=ANCHOR_ORDER) -> CriticalPath:
     """Which of ``kit run``'s two processes notebook 05 waits for, and the run's expected wall time.
 
     Parameters
@@ -86,15 +132,16 @@ def critical_path(times: dict, background=("thetacov", "bandpower", "riemann", "
     times : dict of str -> float
         Seconds per stage (:func:`profile_stages`' ``times`` as seconds, or :mod:`kit.pipeline.estimate`'s).
     background : sequence of str
-        The background process's anchors.
+        The background process's anchors, in its order.
 
     Returns
     -------
     CriticalPath
     """
     fg, bg, final = run_layout(times, background)
-    a, b = sum(fg.values()), sum(bg.values())
-    critical = "foreground" if a >= b else "background"
-    on_path = {**(fg if critical == "foreground" else bg), **final}
-    return CriticalPath(fg, bg, final, critical, max(a, b) + sum(final.values()),
-                        max(on_path, key=on_path.get))
+    a = sum(fg.values())
+    done, ours, helper = share_anchors(a, bg["load"], {k: v for k, v in bg.items() if k != "load"})
+    critical = "foreground" if a >= done else "background"
+    on_path = {**(fg if critical == "foreground" else {**ours, **helper}), **final}
+    return CriticalPath(fg, {"load": bg["load"], **ours}, final, critical, max(a, done) + sum(final.values()),
+                        max(on_path, key=on_path.get), helper, done)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kit.core.errors import KitError
+from kit.pipeline.critical import ANCHOR_ORDER
 from kit.pipeline.timing import critical_path
 
 MEASURED_ON = "2 cores, AMD EPYC (KVM), 23 GiB, torch 2.13 CPU; kit 0.3 (issue 25), load average about 3"
@@ -126,7 +127,8 @@ class Estimate:
     stages : dict of str -> float
         Expected seconds of each stage of :data:`COUNTS`.
     foreground, background, final : float
-        Notebooks 01-04 with their stages, the background anchors, notebook 05: s.
+        Notebooks 01-04 with their stages; when the anchors are done (the background process, with the helper
+        once notebooks 01-04 are); notebook 05: s.
     critical : str
         ``"foreground"`` or ``"background"``: what notebook 05 waits for.
     total : float
@@ -150,7 +152,7 @@ class Estimate:
         """``expected 14 min on this machine (...)``: what ``kit run`` prints before it starts."""
         minutes = lambda s: f"{s / 60:.0f} min" if s >= 90 else f"{s:.0f} s"  # noqa: E731
         return (f"expected {minutes(self.total)} on this machine ({self.n_trials:,} trials, profile {self.profile}: "
-                f"notebooks 01-04 {minutes(self.foreground)} beside the anchors {minutes(self.background)}, then "
+                f"notebooks 01-04 {minutes(self.foreground)} beside the anchors, done after {minutes(self.background)}, then "
                 f"notebook 05 {minutes(self.final)}; from the stage costs measured on {self.machine.split(';')[0]})")
 
 
@@ -200,7 +202,7 @@ def count_trials(data) -> tuple[int, int]:
 
 
 def expected_run(data=None, *, n_trials: int | None = None, n_train: int | None = None, profile: str = "quick",
-                 background=("thetacov", "bandpower", "riemann", "eegnet"), speed: float | None = None) -> Estimate:
+                 background=ANCHOR_ORDER, speed: float | None = None) -> Estimate:
     """Expected wall time of ``python -m kit run`` from empty artifacts, per stage and in all.
 
     Parameters
@@ -235,10 +237,10 @@ def expected_run(data=None, *, n_trials: int | None = None, n_train: int | None 
     seconds = stage_seconds(int(n_trials), int(n_train), profile, speed=speed)
     path = critical_path(seconds, background)
     return Estimate(int(n_trials), int(n_train), profile, seconds, sum(path.foreground.values()),
-                    sum(path.background.values()), sum(path.final.values()), path.critical, path.total)
+                    path.anchors_done, sum(path.final.values()), path.critical, path.total)
 
 
-def expected_line(data, profile: str = "quick", background=("thetacov", "bandpower", "riemann", "eegnet")) -> str | None:
+def expected_line(data, profile: str = "quick", background=ANCHOR_ORDER) -> str | None:
     """:meth:`Estimate.line` for ``kit run`` on ``data``, or None where there is nothing to say.
 
     None for a profile without measured costs or a folder that cannot be read (the run then reports its

@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from kit.core.errors import KitError
-from kit.pipeline.critical import critical_path
+from kit.pipeline.critical import ANCHOR_ORDER, critical_path
 from kit.store.paths import output_root, project_root
 
 ANCHOR_STAGES = ("starter", "thetacov", "bandpower", "riemann", "eegnet")
@@ -307,7 +307,7 @@ def profile_stages(data, *, profile: str = "quick", stages=STAGES, out_root: str
     return result
 
 
-def format_profile(result: StageProfile, background=("thetacov", "bandpower", "riemann", "eegnet")) -> str:
+def format_profile(result: StageProfile, background=ANCHOR_ORDER) -> str:
     """The stage table (markdown) and :func:`critical_path` (on CPU and on wall seconds), as the command prints them."""
     lines = [f"{result.data}: {result.n_trials} trials ({result.n_train} training), profile {result.profile}; "
              f"{result.machine}; load average {result.load}",
@@ -321,8 +321,11 @@ def format_profile(result: StageProfile, background=("thetacov", "bandpower", "r
     for label, key in (("CPU", "cpu_seconds"), ("wall", "seconds")):
         path = critical_path({k: getattr(v, key) for k, v in result.times.items()}, background)
         fg, bg = sum(path.foreground.values()), sum(path.background.values())
+        helper = (f", the helper {', '.join(path.helper)} {sum(path.helper.values()):.0f} s after notebooks 01-04"
+                  if path.helper else "")
         lines.append(f"kit run from the {label} times: notebooks 01-04 with their stages {fg:.0f} s | background "
-                     f"anchors ({', '.join(k for k in path.background if k != 'load')}) {bg:.0f} s | then notebook 05 "
+                     f"anchors ({', '.join(k for k in path.background if k != 'load')}) {bg:.0f} s{helper}, all done "
+                     f"at {path.anchors_done:.0f} s | then notebook 05 "
                      f"{sum(path.final.values()):.0f} s -> critical path: the {path.critical} "
                      f"({'notebooks 01-04' if path.critical == 'foreground' else 'anchors'}), longest stage on it "
                      f"{path.slowest}; expected total {path.total:.0f} s ({path.total / 60:.1f} min)")
