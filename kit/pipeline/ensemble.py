@@ -220,7 +220,7 @@ RULE_FUNCTIONS = {"best": rule_best, "significant": rule_significant, "stack": r
 
 def fit_ensemble(oof: dict[str, np.ndarray], y: np.ndarray, subject: np.ndarray,
                  cfg: EnsembleConfig | None = None, *, inner: dict[str, np.ndarray] | None = None,
-                 group: np.ndarray | None = None) -> EnsembleFit:
+                 group: np.ndarray | None = None, tables: dict | None = None) -> EnsembleFit:
     """Fit the rule on out-of-fold predictions; its own LOSO score without the held-out labels.
 
     Held-out subject k's blend is chosen on the other subjects' predictions.
@@ -241,6 +241,10 @@ def fit_ensemble(oof: dict[str, np.ndarray], y: np.ndarray, subject: np.ndarray,
         Cross-fitted P(emotional) of every component (same names as ``oof``).
     group : ndarray of int, shape (n_trials,), required with ``inner``
         Cross-fitting group of each trial's subject.
+    tables : dict, optional
+        A cache of the standardized tables (and the AUC curves they computed), filled here: pass the same dict
+        to fit several rules on the same predictions (stage 05's comparison) without standardizing and scoring
+        the same blends again. Its tables hold ``cfg``'s components and threads.
 
     Returns
     -------
@@ -270,10 +274,12 @@ def fit_ensemble(oof: dict[str, np.ndarray], y: np.ndarray, subject: np.ndarray,
         if len(n_groups) != 1 or any(inner[k].shape[1:] != shapes[k] for k in names):
             raise KitError(f"ensemble: cross-fitted predictions of different shapes "
                            f"{ {k: inner[k].shape for k in names} }")
-    z = {k: standardize(oof[k], subject) for k in names}
-    full = Table(z, names, y, subject, cfg.threads)
+    tables = {} if tables is None else tables  # "full" and cross-fitting group -> Table (standardized scores)
+    if "full" not in tables:
+        tables["full"] = Table({k: standardize(oof[k], subject) for k in names}, names, y, subject, cfg.threads)
+    full = tables["full"]
+    z = dict(zip(names, full.Z))
     every = np.ones(len(full.subjects), bool)
-    tables = {}  # cross-fitting group -> Table of that group's inner predictions
     nested = np.empty(shapes[names[0]])
     per_subject = []
     for i, s in enumerate(full.subjects):

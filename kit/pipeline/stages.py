@@ -310,14 +310,16 @@ def run_ensemble_stage(run: Run, cfg: EnsembleConfig | None = None, *, component
     if any(not np.array_equal(v["inner_group"], group) for v in comps.values()):
         raise KitError(f"{run.artifacts}: the components' cross-fitting groups differ; rerun them with force=True")
     oof, inner = {k: v["oof"] for k, v in comps.items()}, {k: v["inner"] for k, v in comps.items()}
-    fit = fit_ensemble(oof, tr.y, tr.subject, cfg, inner=inner, group=group)
+    tables: dict = {}  # the rules compared below reuse the standardized tables and the curves they share
+    fit = fit_ensemble(oof, tr.y, tr.subject, cfg, inner=inner, group=group, tables=tables)
     scores = {k: loso_score(v, tr.y, tr.subject) for k, v in oof.items()}
     scores["ensemble"] = loso_score(fit.nested, tr.y, tr.subject)
     rules = {cfg.rule: scores["ensemble"]["loso_score"]}
     if compare:
         for rule in cfg.compare:
             if rule not in rules:
-                other = fit_ensemble(oof, tr.y, tr.subject, replace(cfg, rule=rule), inner=inner, group=group)
+                other = fit_ensemble(oof, tr.y, tr.subject, replace(cfg, rule=rule), inner=inner, group=group,
+                                     tables=tables)
                 rules[rule] = loso_score(other.nested, tr.y, tr.subject)["loso_score"]
     best = max(oof, key=lambda k: scores[k]["loso_score"])
     _, A = auc_curves(fit.nested, tr.y, tr.subject)
