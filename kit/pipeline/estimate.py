@@ -23,7 +23,7 @@ from kit.core.errors import KitError
 from kit.pipeline.critical import ANCHOR_ORDER
 from kit.pipeline.timing import critical_path
 
-MEASURED_ON = "2 cores, AMD EPYC (KVM), 23 GiB, torch 2.13 CPU; kit 0.3 (issue 25), load average about 3"
+MEASURED_ON = "2 cores, AMD EPYC (KVM), 23 GiB, torch 2.13 CPU; kit 0.3 (issue 25, second round), load average 2-3"
 """The machine (and code) :data:`MEASURED` was measured on."""
 
 COUNTS = {"load": "all", "features": "all", "features_cached": "all", "starter": "train", "thetacov": "train",
@@ -35,20 +35,20 @@ fusion's inputs) or ``"train"`` (models fitted and statistics computed on the la
 
 MEASURED: dict[str, list[tuple[int, int, dict[str, float]]]] = {
     "quick": [
-        (2389, 2042, {"load": 0.5, "features": 3.1, "features_cached": 0.1, "starter": 11.8, "thetacov": 7.4,
-          "bandpower": 20.1, "riemann": 22.4, "eegnet": 146.4, "mae": 29.5, "experts": 96.8, "fusion": 100.1,
-          "fusion_lda": 1.5, "ensemble": 9.2, "nb01": 79.6, "nb02": 15.8, "nb03": 4.3, "nb04": 7.1,
-          "nb05": 99.0}),
-        (11943, 10209, {"load": 0.8, "features": 17.9, "features_cached": 2.1, "starter": 64.4, "thetacov": 31.1,
-          "bandpower": 100.2, "riemann": 98.5, "eegnet": 588.2, "mae": 30.6, "experts": 297.0,
-          "fusion": 425.9, "fusion_lda": 2.5, "nb01": 84.5, "nb02": 13.1, "nb03": 4.3, "nb04": 11.4,
-          "nb05": 680.5, "ensemble": 44.8}),
+        (2389, 2042, {"load": 0.4, "features": 3.1, "features_cached": 0.3, "starter": 3.1, "thetacov": 5.8,
+          "bandpower": 7.8, "riemann": 22.6, "eegnet": 139.9, "mae": 34.3, "experts": 92.4, "fusion": 90.6,
+          "fusion_lda": 0.9, "ensemble": 42.3, "nb01": 59.6, "nb02": 12.5, "nb03": 6.0, "nb04": 8.6,
+          "nb05": 48.6}),
+        (11943, 10209, {"load": 0.7, "features": 17.8, "features_cached": 1.2, "starter": 17.7, "thetacov": 29.8,
+          "bandpower": 33.9, "riemann": 59.1, "eegnet": 611.1, "mae": 35.8, "experts": 189.4,
+          "fusion": 294.2, "fusion_lda": 4.0, "ensemble": 244.4, "nb01": 173.3, "nb02": 14.9, "nb03": 7.4,
+          "nb04": 15.2, "nb05": 152.4}),
     ],
 }
 """Profile -> ``[(n_trials, n_train, {stage: CPU s}), ...]``: the stage tables of ``python -m kit profile-stages``
-(``nb05`` with the default ``grid`` rule on one thread: 99 s of a ``kit run`` on the demo and 680 s at the
-competition's size; its 2 threads make it about 1.5x faster, so the estimate errs long)
-on :data:`MEASURED_ON` (the demo folder at scale 0.2 and a simulated folder at scale 1)."""
+on :data:`MEASURED_ON` (the demo folder at scale 0.2 and a simulated folder at scale 1); ``nb05`` is its wall time
+(the default ``grid`` rule scores its tables in two threads: 49 s of a ``kit run`` on the demo, the other figures
+below)."""
 
 
 def fit_costs(measured) -> dict[str, tuple[str, float, float, float]]:
