@@ -41,7 +41,7 @@ from kit.signal import covariance, filters, sequences
 from kit.signal import features as features_module
 from kit.signal.features import euclidean_alignment
 from kit.signal.sequences import deep_features
-from kit.store.artifacts import atomic_write, config_dict, config_hash, write_json
+from kit.store.artifacts import atomic_write, config_dict, config_hash, load_checkpoint, write_json
 from kit.store.paths import output_root
 
 logger = logging.getLogger(__name__)
@@ -170,11 +170,16 @@ class Run:
         """What the heads of stages 03 and 04 read for every trial (dataset order), ``(n_trials, n_chans, T', D + K)``
         float32: the frozen encoder's tokens beside the pooled features (:func:`kit.deep.experts.head_inputs`).
 
-        Kept at ``cache/tokens-{key}.npy`` (``key``: the features' cache file and the bytes of ``mae.pt``): the
+        Kept at ``cache/tokens-{key}.npy`` (``key``: the features' cache file and the encoder's weights): the
         expert stage writes them, the fusion reads them (a minute of encoding at the competition's size).
         Encoding every trial in one pass gives the numbers of separate passes over the training and test trials.
         """
-        mae_hash = hashlib.blake2b(Path(mae_path).read_bytes(), digest_size=8).hexdigest()
+        state = load_checkpoint(mae_path)["state_dict"]  # the weights (the file also holds its training's timings)
+        weights = hashlib.blake2b(digest_size=8)
+        for name in sorted(state):
+            weights.update(name.encode())
+            weights.update(state[name].detach().cpu().numpy().tobytes())
+        mae_hash = weights.hexdigest()
         base = self.feature_cache
         path = None if base is None else self._cache_path("tokens", {"features": base.name, "mae": mae_hash})
 
