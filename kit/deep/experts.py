@@ -322,15 +322,16 @@ def head_state(state_dict: dict) -> dict:
 
 def run_hash(cfg: ExpertsConfig, mcfg: MAEConfig, mae: MaskedAutoencoder) -> str:
     """What an expert checkpoint was trained for: its config, the MAE's config and the MAE's weights."""
-    return config_hash({"experts": asdict(cfg), "mae": asdict(mcfg), "mae_weights": _weights_hash(mae.state_dict())})
+    return config_hash({"experts": asdict(cfg), "mae": asdict(mcfg), "mae_weights": weights_hash(mae.state_dict())})
 
 
-def _weights_hash(state_dict: dict) -> str:
+def weights_hash(state_dict: dict) -> str:
     """Content hash of a state dict's tensors (16 hex characters).
 
-    Checkpoints fitted on other MAE weights are not reused. The weights, not the ``mae.pt`` file, are
-    hashed: the file also carries the MAE's training history with wall times, which differ between two
-    otherwise identical runs and would make the expert checkpoints differ byte for byte.
+    Checkpoints fitted on other MAE weights are not reused, nor encoder tokens cached for them
+    (:meth:`kit.pipeline.run.Run.mae_tokens`). The weights, not the ``mae.pt`` file, are hashed: the file also
+    carries the MAE's training history with wall times, which differ between two otherwise identical runs and
+    would make the expert checkpoints and the cache's file names differ.
     """
     import hashlib
 

@@ -31,7 +31,7 @@ from kit import __version__
 from kit.core.runtime import set_threads
 from kit.data.dataset import Dataset, load_dataset
 from kit.data.demo import ensure_data
-from kit.deep.experts import head_inputs
+from kit.deep.experts import head_inputs, weights_hash
 from kit.deep.mae import load_mae
 from kit.deep.nets import pool_time
 from kit.eval.cv import load_or_create_folds
@@ -41,7 +41,7 @@ from kit.signal import covariance, filters, sequences
 from kit.signal import features as features_module
 from kit.signal.features import euclidean_alignment
 from kit.signal.sequences import deep_features
-from kit.store.artifacts import atomic_write, config_dict, config_hash, load_checkpoint, write_json
+from kit.store.artifacts import atomic_write, config_dict, config_hash, write_json
 from kit.store.paths import output_root
 
 logger = logging.getLogger(__name__)
@@ -174,17 +174,12 @@ class Run:
         expert stage writes them, the fusion reads them (a minute of encoding at the competition's size).
         Encoding every trial in one pass gives the numbers of separate passes over the training and test trials.
         """
-        state = load_checkpoint(mae_path)["state_dict"]  # the weights (the file also holds its training's timings)
-        weights = hashlib.blake2b(digest_size=8)
-        for name in sorted(state):
-            weights.update(name.encode())
-            weights.update(state[name].detach().cpu().numpy().tobytes())
-        mae_hash = weights.hexdigest()
+        mae, mcfg = load_mae(mae_path)
         base = self.feature_cache
-        path = None if base is None else self._cache_path("tokens", {"features": base.name, "mae": mae_hash})
+        path = None if base is None else self._cache_path("tokens", {"features": base.name,
+                                                                     "mae": weights_hash(mae.state_dict())})
 
         def compute():
-            mae, mcfg = load_mae(mae_path)
             x = pool_time(torch.from_numpy(np.ascontiguousarray(self.features, np.float32)), mcfg.pool, dim=2)
             return head_inputs(mae, x).numpy()
 

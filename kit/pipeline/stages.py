@@ -168,9 +168,7 @@ def run_fusion_stage(run: Run, cfg: ChannelFusionConfig | None = None, *, force:
         return load_npz(run.artifacts / stage / "predictions.npz")
     ds = run.dataset
     t0 = time.perf_counter()
-    inputs = fusion_inputs(run.features, ds.X, ds.subject, ds.sfreq, mae_path, cfg,
-                           seq=run.mae_tokens(mae_path) if cfg.use_tokens else None,  # written by stage 03
-                           tangent=run.anchor_inputs("riemann") if cfg.use_covariance else None)  # by the anchor
+    inputs = _fusion_inputs(run, cfg, mae_path)
     _save_inputs(run.stage_dir(stage) / "inputs.npz", inputs)
     arrays = train_channel_fusion(inputs, ds.y, ds.subject, ds.is_test, ds.X.shape[2], cfg, run.stage_dir(stage),
                                   sfreq=ds.sfreq, n_groups=n_groups, progress=run.verbose)
@@ -207,8 +205,16 @@ def fusion_stage_inputs(run: Run, cfg: ChannelFusionConfig | None = None, *, sta
             got = {k: z[k] for k in z.files}
         return {"seq": torch.from_numpy(got["seq"]) if "seq" in got else None,
                 "cov": torch.from_numpy(got["cov"]) if "cov" in got else None, "tangent": got.get("tangent")}
+    return _fusion_inputs(run, cfg, mae_checkpoint(run, required=False))
+
+
+def _fusion_inputs(run: Run, cfg: ChannelFusionConfig, mae_path) -> dict:
+    """:func:`kit.deep.channel_fusion.fusion_inputs` of every trial, from the run's cache: the encoder's tokens
+    (written by stage 03) and riemann's tangent coordinates (written by the anchor), each computed there if absent."""
     ds = run.dataset
-    return fusion_inputs(run.features, ds.X, ds.subject, ds.sfreq, mae_checkpoint(run, required=False), cfg)
+    return fusion_inputs(run.features, ds.X, ds.subject, ds.sfreq, mae_path, cfg,
+                         seq=run.mae_tokens(mae_path) if cfg.use_tokens else None,
+                         tangent=run.anchor_inputs("riemann") if cfg.use_covariance else None)
 
 
 def run_fusion_lda_stage(run: Run, cfg: FusionConfig | None = None, *, force: bool = False) -> dict[str, np.ndarray]:
