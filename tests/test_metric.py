@@ -5,7 +5,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from kit.core.errors import KitError
-from kit.eval.metric import WindowScore, auc_curves, competition_score, per_sample_auc, window_score
+from kit.eval.metric import WindowScore, auc_curves, competition_score, curves_auc, per_sample_auc, rows_auc, window_score
 
 
 def test_per_sample_auc_by_hand_with_ties():
@@ -40,6 +40,26 @@ def test_per_sample_auc_ties_bit_for_bit_as_scipy_average_ranks():
     ref = (rankdata(pred, axis=0)[y == 1].sum(axis=0) - n1 * (n1 + 1) / 2) / (n1 * n0)
     out = per_sample_auc(pred, y)
     assert np.array_equal(out, ref)
+
+
+@pytest.mark.parametrize("n_rows", [3, 12])
+def test_curves_auc_bit_for_bit_as_rows_auc(n_rows):
+    # warm-started from the previous sample's order (the grid's path, >= 8 rows) or one argsort (< 8 rows):
+    # the same AUCs bit for bit, on smooth curves, on a jump between samples, with ties within a sample
+    # (runs of equal scores that the previous order splits) and with constant rows
+    rng = np.random.default_rng(2)
+    n_times, n_trials = 30, 41
+    pos = rng.integers(0, 2, n_trials).astype(bool)
+    P = np.cumsum(rng.normal(size=(n_rows, n_times, n_trials)) * 0.2, axis=1) + 0.3 * pos
+    P[:, 12] = rng.normal(size=(n_rows, n_trials))  # an unrelated order at one sample
+    P[:, 20:] = np.round(P[:, 20:] * 2) / 2  # ties from sample 20 on
+    P[0, :] = 1.0  # one row all tied
+    ref = rows_auc(P.reshape(-1, n_trials), pos).reshape(n_rows, n_times)
+    out = curves_auc(P, pos)
+    assert out.shape == (n_rows, n_times)
+    assert np.array_equal(out, ref)
+    np.testing.assert_allclose(out[1], [roc_auc_score(pos, P[1, t]) for t in range(n_times)], rtol=0, atol=1e-12)
+    assert np.all(out[0] == 0.5)
 
 
 def test_per_sample_auc_errors():

@@ -132,15 +132,55 @@ def rows_auc(P: np.ndarray, pos: np.ndarray) -> np.ndarray:
     For callers that build the rows themselves (:class:`kit.pipeline.blends.Table`: the ensemble's grid scores
     millions of them), so no transposed copy is made; finite scores are the caller's to ensure.
     """
-    n1 = int(pos.sum())
-    n0 = pos.size - n1
+    P = np.ascontiguousarray(P)
     order = np.argsort(P, axis=1)
-    ranked = np.take_along_axis(P, order, axis=1)  # (n_times, n_trials): each sample's scores, sorted
-    places = pos[order]  # (n_times, n_trials): True where a class-1 trial sits in the sorted order
-    u = places @ np.arange(1.0, pos.size + 1.0)  # rank sum of class 1 where a sample has no ties
-    tied = ranked[:, 1:] == ranked[:, :-1]  # (n_times, n_trials - 1): a place equal to the one before
+    ranked = _take_rows(P.reshape(-1), np.arange(0, P.size, P.shape[1]), order)
+    return _sorted_auc(ranked, pos[order], int(pos.sum()))
+
+
+def curves_auc(P: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """:func:`rows_auc` of many AUC curves at once: ``P (n_rows, n_times, n_trials)`` -> ``(n_rows, n_times)``.
+
+    The same numbers bit for bit, sorted faster when neighbouring samples order the trials alike (smooth
+    predictions, a blend of per-trial and per-sample scores): each sample's rows are sorted starting from
+    the previous sample's order, with numpy's stable sort (timsort, which runs in about linear time on an
+    almost sorted row), instead of from scratch. A rank AUC depends only on the sorted scores and the
+    labels at each place, so the order within a run of ties does not matter. Fewer than 8 rows per sample
+    go through :func:`rows_auc` in one call (the loop over samples costs more there).
+    """
+    P = np.ascontiguousarray(P)
+    n_rows, n_times, n_trials = P.shape
+    if n_rows < 8:
+        return rows_auc(P.reshape(-1, n_trials), pos).reshape(n_rows, n_times)
+    out, n1, flat = np.empty((n_rows, n_times)), int(pos.sum()), P.reshape(-1)
+    starts = np.arange(0, P.size, n_times * n_trials)  # row r of sample t starts at starts[r] + t * n_trials
+    own = np.arange(0, n_rows * n_trials, n_trials)  # the same for an (n_rows, n_trials) array
+    order = np.argsort(P[:, 0], axis=1)
+    for t in range(n_times):
+        ranked = _take_rows(flat, starts + t * n_trials, order)  # sample t's rows in the previous sample's order
+        if t:
+            resort = np.argsort(ranked, axis=1, kind="stable")
+            order, ranked = _take_rows(order.reshape(-1), own, resort), _take_rows(ranked.reshape(-1), own, resort)
+        out[:, t] = _sorted_auc(ranked, pos[order], n1)
+    return out
+
+
+def _take_rows(flat: np.ndarray, starts: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``flat[starts[r] + index[r, j]]``, shape of ``index (n_rows, n)``: ``np.take_along_axis`` for rows that start
+    at ``starts (n_rows,)`` of a flat array, by one ``np.take`` (several times faster than the broadcast fancy
+    index)."""
+    return np.take(flat, starts[:, None] + index)
+
+
+def _sorted_auc(ranked: np.ndarray, places: np.ndarray, n1: int) -> np.ndarray:
+    """AUC of rows from their sorted scores ``ranked (n_rows, n_trials)`` and ``places`` (same shape, bool): True
+    where one of the ``n1`` class-1 trials sits in the sorted order. Mann-Whitney U with average ranks on ties."""
+    n = places.shape[1]
+    n0 = n - n1
+    u = places @ np.arange(1.0, n + 1.0)  # rank sum of class 1 where a row has no ties
+    tied = ranked[:, 1:] == ranked[:, :-1]  # (n_rows, n_trials - 1): a place equal to the one before
     rows = np.flatnonzero(tied.any(axis=1))
-    if rows.size:  # only the samples with ties: each tied place gets its run's average rank (scipy's "average")
+    if rows.size:  # only the rows with ties: each tied place gets its run's average rank (scipy's "average")
         u[rows] = (places[rows] * _average_ranks(tied[rows])).sum(axis=1)
     u = u - n1 * (n1 + 1) / 2.0  # rank sums are integers or halves: exact in float64, equal on both paths
     return u / (n1 * n0)

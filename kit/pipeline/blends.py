@@ -15,7 +15,7 @@ from scipy.ndimage import uniform_filter1d
 from scipy.special import logit
 
 from kit.core.errors import KitError
-from kit.eval.metric import rows_auc
+from kit.eval.metric import curves_auc, rows_auc
 
 
 @dataclass
@@ -122,12 +122,12 @@ class Table:
         """Per-subject AUC of the blends ``W (n_w, C)`` of ``P (C[, n_times], n_trials)`` (trials last).
 
         With ``W`` None, ``P`` holds the blends already, ``(n_w[, n_times], n_trials)``. Returns
-        ``(n_w, n_subjects[, n_times])`` (:func:`kit.eval.metric.rows_auc`, one subject at a time to bound
-        memory; with the trials last, a blend's rows need no transposed copy).
+        ``(n_w, n_subjects[, n_times])`` (:func:`kit.eval.metric.rows_auc` / ``curves_auc``, one subject at a time
+        to bound memory; with the trials last, a blend's rows need no transposed copy).
         """
         def one(r: np.ndarray, pos: np.ndarray) -> np.ndarray:
             B = P[..., r] if W is None else np.tensordot(W, P[..., r], axes=(1, 0))  # (n_w[, n_times], n_rows)
-            return rows_auc(B.reshape(-1, len(r)), pos).reshape(B.shape[:-1])
+            return rows_auc(B, pos) if B.ndim == 2 else curves_auc(B, pos)
 
         if self.threads > 1 and len(self.rows) > 1:
             with ThreadPoolExecutor(min(self.threads, len(self.rows))) as pool:
