@@ -129,7 +129,7 @@ def test_a_helper_takes_the_anchors_from_the_other_end_when_the_notebooks_are_do
 
     calls = []
 
-    def fake_prefetch(anchors, data, profile, log_path, *, claims=None, cwd=None, log=print, role=""):
+    def fake_prefetch(anchors, data, profile, log_path, *, claims=None, cwd=None, log=print, role="", job=None):
         log_path.parent.mkdir(parents=True, exist_ok=True)
         fh = open(log_path, "w")  # noqa: SIM115 - closed by the runner
         code = ("import sys, time\nfrom kit.app.prefetch import claim\n"
@@ -152,6 +152,49 @@ def test_a_helper_takes_the_anchors_from_the_other_end_when_the_notebooks_are_do
     trained = [w for log in (log1, log2) for w in log.read_text().splitlines() if not w.startswith("anchors")]
     assert sorted(trained) == sorted(first)  # each anchor by one process only
     assert sorted(p.name for p in claims.iterdir()) == sorted(first)
+
+
+def _deferred_series(tmp_path, monkeypatch, first: str):
+    """The five notebooks (``first`` as notebook 01, the others one line), no anchors, notebook 01 deferred."""
+    import kit.pipeline.estimate as estimate
+    from kit.data.demo import write_demo_dataset
+
+    for name in runner.NOTEBOOKS:
+        (tmp_path / f"{name}.py").write_text(first if name == runner.NOTEBOOKS[0] else "# %%\nx = 1\n")
+    monkeypatch.setitem(prefetch.PREFETCH, "05_ensembling", ())  # nothing to train: the process only has 01
+    monkeypatch.setattr(estimate, "plan_line", lambda *a, **k: ("expected: 01 with the anchors", (runner.NOTEBOOKS[0],)))
+    finished = {}
+    monkeypatch.setattr(runner, "finish_run", lambda *a, **k: finished.update(k, timings=a[2]))
+    return write_demo_dataset(tmp_path / "demo", scale=0.02, seed=1), finished
+
+
+def test_notebook_01_runs_in_the_anchors_process_when_the_plan_says_so(tmp_path, monkeypatch):
+    """The plan defers notebook 01: the foreground runs 02-05, the anchors' process executes 01 (its executed copy
+    where the others are, injected with the same parameters), and the run reports it in the series' order."""
+    lines = []
+    data, finished = _deferred_series(tmp_path, monkeypatch, NOTEBOOK)
+    out = tmp_path / "runs"
+    runs = runner.run_notebooks(list(runner.NOTEBOOKS), data=data, notebooks=tmp_path, out_dir=out, log=lines.append)
+    assert [r.name for r in runs] == list(runner.NOTEBOOKS)
+    assert any("01_eda_theta_power" in w and "anchors' processes" in w for w in lines)
+    assert not any(w.startswith("[1/5] 01_eda_theta_power (profile=quick) ...") for w in lines)
+    logs = (out / "05_ensembling.anchors.log").read_text() + (out / "05_ensembling.anchors-helper.log").read_text() \
+        if (out / "05_ensembling.anchors-helper.log").is_file() else (out / "05_ensembling.anchors.log").read_text()
+    assert "notebook 01_eda_theta_power done in" in logs
+    printed = json.loads(_stdout(nbformat.read(out / "01_eda_theta_power.ipynb", as_version=4)).strip().splitlines()[-1])
+    assert printed["data"] == str(data.resolve()) and printed["profile"] == "quick"
+    assert runs[0].output == out / "01_eda_theta_power.ipynb" and runs[0].seconds > 0
+    assert finished["timings"]["01_eda_theta_power"] == pytest.approx(runs[0].seconds, abs=0.06)
+    assert 0 < finished["total_s"] < sum(r.seconds for r in runs) + 60
+
+
+def test_a_deferred_notebook_that_fails_fails_the_run_with_its_error(tmp_path, monkeypatch):
+    data, _ = _deferred_series(tmp_path, monkeypatch, FAILING)
+    with pytest.raises(KitError, match=r"01_eda_theta_power.py: cell \d+, line 2: `raise ValueError.*boom at quick"):
+        runner.run_notebooks(list(runner.NOTEBOOKS), data=data, notebooks=tmp_path, out_dir=tmp_path / "runs",
+                             log=None)
+    for path in (tmp_path / "runs").glob("*.anchors*.log"):
+        assert "notebook 01_eda_theta_power failed" in path.read_text() or "failed" not in path.read_text()
 
 
 def test_claims_let_one_process_train_an_anchor(tmp_path):

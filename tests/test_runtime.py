@@ -1,5 +1,7 @@
 """Thread settings of kit.core.runtime: what a Run changes in the process, and how to keep it from doing so."""
 
+import numpy as np
+import pytest
 import torch
 
 from kit.core.runtime import set_threads, thread_limit
@@ -27,3 +29,16 @@ def test_thread_limit_restores_torch_threads():
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_take_rows_is_advanced_indexing_along_the_first_axis():
+    from kit.core.runtime import take_rows
+
+    t = torch.arange(5 * 3 * 2, dtype=torch.float32).reshape(5, 3, 2)
+    rows = np.array([4, 0, 4, 2])
+    for r in (rows, torch.from_numpy(rows)):
+        out = take_rows(t, r)
+        assert out.shape == (4, 3, 2) and torch.equal(out, t[torch.as_tensor(rows)])
+    assert torch.equal(take_rows(t.double(), rows[:1])[0], t[4].double())
+    with pytest.raises(IndexError):
+        take_rows(t, np.array([5]))

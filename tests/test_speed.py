@@ -200,6 +200,26 @@ def test_critical_path_puts_the_stages_on_the_runs_two_processes():
     assert path.critical == "foreground" and path.slowest == "nb05" and path.total == 91 + 40
     done, ours, helper = critical.share_anchors(10, 0, {"a": 4, "b": 4, "c": 4, "d": 4})
     assert (done, list(ours), list(helper)) == (14, ["a", "b", "c"], ["d"])  # c claimed at 8, before the helper
+    # notebook 01 in the anchors' list (after EEGNet): the foreground is 02-04 (91 - 30 - 5 = 56 s); the anchors'
+    # process has riemann (1-7), EEGNet (7-17), notebook 01 with its starter (17-52), then bandpower (52-56) and
+    # thetacov (claimed at 56, when the foreground is done: a tie goes to the process): no helper
+    bg = critical.work_list(critical.ANCHOR_ORDER, ["nb01"])
+    assert bg == ("riemann", "eegnet", "nb01", "bandpower", "thetacov")
+    path = critical.critical_path(t, bg)
+    assert "nb01" not in path.foreground and "starter" not in path.foreground
+    assert sum(path.foreground.values()) == 56 and path.helper == {}
+    assert path.background == {"load": 1, "riemann": 6, "eegnet": 10, "nb01": 35, "bandpower": 4, "thetacov": 3}
+    assert path.anchors_done == 59 and path.critical == "background" and path.total == 59 + 40
+
+
+def test_the_plan_moves_notebook_01_to_the_anchors_only_where_the_run_ends_sooner():
+    from kit.pipeline.estimate import expected_run, plan_run
+
+    small, large = plan_run(n_trials=2389, n_train=2042), plan_run(n_trials=11943, n_train=10209)
+    assert small.deferred == ("nb01",) and large.deferred == ()
+    assert small.total < expected_run(n_trials=2389, n_train=2042).total
+    assert large.total == expected_run(n_trials=11943, n_train=10209).total
+    assert "notebooks 02-04" in small.line() and "notebooks 01-04" in large.line()
 
 
 def test_profile_stages_times_each_stage_in_its_own_process(tmp_path, monkeypatch, capsys):

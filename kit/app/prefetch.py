@@ -7,10 +7,16 @@ trained twice and the idle core does the short ones); it waits for both before t
 (:func:`wait_prefetch`) and ends them if an earlier notebook fails (:func:`stop_prefetch`).  The processes write
 the anchors' stage artifacts where the notebook looks for them, so the notebook finds them fresh and skips them; if
 one fails, the notebook computes what is missing itself.
+
+The list may also hold a notebook of :data:`DEFERRABLE` (:func:`kit.pipeline.critical.work_list`): one whose
+results only the later notebook reads.  The process that claims it executes it (:func:`kit.app.runner.run_notebook`,
+the executed copy where the runner keeps the others) and logs its outcome (:func:`notebook_outcomes`); the runner
+waits for it with the anchors.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -18,6 +24,7 @@ import sys
 import time
 from pathlib import Path
 
+from kit.core.errors import KitError
 from kit.store.paths import project_root
 
 PREFETCH = {"05_ensembling": ("riemann", "eegnet", "bandpower", "thetacov")}
@@ -26,19 +33,56 @@ while the notebooks before it execute (each notebook uses one core), and waits f
 order: riemann first (notebook 04's fusion reads its features from the run's cache), EEGNet (the long one), then
 the short ones, which the helper takes from the end when the notebooks are done first."""
 
-_PREFETCH_CODE = (
-    "import os, sys, time\n"
-    "t0 = time.perf_counter()\n"
-    "from kit.app.prefetch import claim\n"
-    "from kit.pipeline import stages\n"
-    "run = stages.open_run(sys.argv[1] or None, sys.argv[2], verbose=True)\n"
-    "for name in sys.argv[4:]:\n"
-    "    if claim(sys.argv[3], name):\n"
-    "        stages.run_baseline_stage(run, name)\n"
-    "print(f'anchors wall time: {time.perf_counter() - t0:.1f} s', flush=True)\n"
-)
+DEFERRABLE = {"05_ensembling": ("01_eda_theta_power",)}
+"""Notebooks whose results only the later notebook reads (notebook 01: its figures and the starter, an anchor of
+05): ``kit run`` may execute them in the anchors' processes rather than first in line, where the measured costs
+say that the run ends sooner (:func:`kit.pipeline.estimate.plan_run`: on a small folder the anchors are done long
+before notebooks 02-04, and the idle core takes notebook 01)."""
+
+_PREFETCH_CODE = "from kit.app.prefetch import work_through; work_through()"
 
 _PREFETCH_DONE = re.compile(r"anchors wall time: ([0-9.]+) s")
+_NOTEBOOK_OUTCOME = re.compile(r"^notebook (\S+) (done in ([0-9.]+) s|failed: (.*))$", re.MULTILINE)
+
+
+def work_through() -> None:
+    """The anchors' process (``python -c _PREFETCH_CODE data profile claims job item...``): each item it claims,
+    an anchor's stage or a deferred notebook (``job``: JSON of :func:`run_notebook`'s arguments)."""
+    t0 = time.perf_counter()
+    from kit.pipeline import stages
+
+    data, profile, claims, job = sys.argv[1:5]
+    job = json.loads(job)
+    run = stages.open_run(data or None, profile, verbose=True)
+    for name in sys.argv[5:]:
+        if not claim(claims, name):
+            continue
+        if name in job.get("notebooks", ()):
+            _execute(name, job)
+        else:
+            stages.run_baseline_stage(run, name)
+    print(f"anchors wall time: {time.perf_counter() - t0:.1f} s", flush=True)
+
+
+def _execute(name: str, job: dict) -> None:
+    """Execute a deferred notebook as the runner would; its outcome is a line of the log (:func:`notebook_outcomes`)."""
+    from kit.app.runner import run_notebook
+
+    print(f"notebook {name} ...", flush=True)
+    try:
+        done = run_notebook(Path(job["folder"]) / name, parameters=job["params"],
+                            output=Path(job["out_dir"]) / f"{name}.ipynb", env=job["env"], cwd=job["cwd"],
+                            timeout=job["timeout"])
+    except KitError as exc:
+        print(f"notebook {name} failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", flush=True)
+        raise SystemExit(3) from None
+    print(f"notebook {name} done in {done.seconds:.1f} s", flush=True)
+
+
+def notebook_outcomes(log_path: Path) -> dict[str, float | str]:
+    """Deferred notebooks a process's log reports: name -> its wall time in s (done) or the error line (failed)."""
+    text = Path(log_path).read_text(errors="replace") if Path(log_path).is_file() else ""
+    return {m.group(1): float(m.group(3)) if m.group(3) else m.group(4) for m in _NOTEBOOK_OUTCOME.finditer(text)}
 
 
 def claim(claims: str | os.PathLike, name: str) -> bool:
@@ -57,14 +101,16 @@ def claim(claims: str | os.PathLike, name: str) -> bool:
 
 
 def start_prefetch(anchors, data, profile: str, log_path: Path, *, claims=None, cwd=None, log=print,
-                   role: str = "in the background"):
+                   role: str = "in the background", job: dict | None = None):
     """Start a process computing the ``anchors``' stages (:func:`kit.pipeline.stages.run_baseline_stage`).
 
     It runs with one thread per numeric library, writes its progress to ``log_path``, and its stage
     artifacts land where the notebook will look for them (same data, profile and output root), so the
     notebook finds them fresh and skips them; if the process fails, the notebook computes them itself.
     With ``claims`` (a folder), it trains only the anchors it claims first (:func:`claim`): two processes
-    given the same folder share the list.
+    given the same folder share the list.  ``job``: :func:`kit.app.runner.run_notebook`'s arguments
+    (``folder``, ``out_dir``, ``params``, ``env``, ``cwd``, ``timeout``) and ``notebooks``, the items of
+    ``anchors`` that are deferred notebooks (:func:`kit.pipeline.critical.work_list`).
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
@@ -73,7 +119,8 @@ def start_prefetch(anchors, data, profile: str, log_path: Path, *, claims=None, 
         env["KIT_DATA"] = str(data)
     fh = open(log_path, "w")  # noqa: SIM115 - closed by wait_prefetch
     proc = subprocess.Popen([sys.executable, "-c", _PREFETCH_CODE, str(data or ""), profile, str(claims or ""),
-                             *anchors], cwd=cwd or project_root(), env=env, stdout=fh, stderr=subprocess.STDOUT)
+                             json.dumps(job or {}), *anchors], cwd=cwd or project_root(), env=env, stdout=fh,
+                            stderr=subprocess.STDOUT)
     log(f"[anchors] {', '.join(anchors)} training {role} (progress: {log_path})")
     return proc, fh, log_path
 

@@ -26,6 +26,7 @@ from kit.app.prefetch import PREFETCH
 from kit.core.errors import KitError
 from kit.data.demo import ensure_data
 from kit.data.layout import discover
+from kit.pipeline.critical import work_list
 from kit.store.artifacts import atomic_write
 from kit.store.paths import output_root, project_root
 
@@ -220,53 +221,98 @@ def run_notebooks(names: Iterable[str] = NOTEBOOKS, *, data: str | os.PathLike |
     if any(n in PREFETCH for n in names[1:]) or NOTEBOOKS[-1] in names:
         data_dir = data if data is not None else ensure_data(None)  # simulates the demo once, here
         discover(data_dir)  # a folder the kit cannot read fails now, in one line, before any process starts
+    defer: tuple = ()
     if names == list(NOTEBOOKS):  # a whole run: how long it should take here (measured stage costs x trials)
-        from kit.pipeline.estimate import expected_line
+        from kit.pipeline.estimate import plan_line
 
-        line = expected_line(data_dir, profile, background=PREFETCH[NOTEBOOKS[-1]])
+        line, defer = plan_line(data_dir, profile, background=PREFETCH[NOTEBOOKS[-1]],
+                                deferrable=prefetch.DEFERRABLE[NOTEBOOKS[-1]])
         if line:
             log(line)
-    runs = []
+    t_start = time.perf_counter()
+    runs: dict[str, NotebookRun] = {}
     timings: dict[str, float] = {}  # notebook or background process -> wall time, s
-    background = {}  # notebook -> (process, log file, log path) training its anchors ahead of it
+    background = {}  # notebook -> [(process, log file, log path), ...] training its anchors ahead of it
+    deferred = {}  # notebook executed in the anchors' processes -> the notebook that waits for them
+    job = {"folder": str(folder), "out_dir": str(out_dir), "params": params, "env": env,
+           "cwd": str(cwd) if cwd is not None else None, "timeout": timeout}
     try:
         for k, name in enumerate(names):
             if name in PREFETCH and k > 0:  # only worth it when earlier notebooks run meanwhile
                 claims = out_dir / f"{name}.claims"  # fresh per run: the two processes share the list through it
                 shutil.rmtree(claims, ignore_errors=True)
                 claims.mkdir(parents=True)
-                background[name] = [prefetch.start_prefetch(PREFETCH[name], data_dir, profile,
+                later = [n for n in prefetch.DEFERRABLE.get(name, ()) if n in defer and n in names[:k]]
+                deferred.update(dict.fromkeys(later, name))
+                items = work_list(PREFETCH[name], later)
+                background[name] = [prefetch.start_prefetch(items, data_dir, profile,
                                                             out_dir / f"{name}.anchors.log", claims=claims,
-                                                            cwd=cwd, log=log)]
+                                                            cwd=cwd, log=log, job={**job, "notebooks": later})]
         for k, name in enumerate(names, 1):
+            if name in deferred:
+                log(f"[{k}/{len(names)}] {name} (profile={profile}) runs in the anchors' processes, beside "
+                    f"notebooks {' '.join(n[:2] for n in names[k:] if n != deferred[name])}")
+                continue
             if name in background:
                 procs = background.pop(name)
+                items = work_list(PREFETCH[name], [n for n, later in deferred.items() if later == name])
                 if procs[0][0].poll() is None:  # still busy: the idle core takes the list from its other end
-                    procs.append(prefetch.start_prefetch(PREFETCH[name][::-1], data_dir, profile,
+                    procs.append(prefetch.start_prefetch(items[::-1], data_dir, profile,
                                                          out_dir / f"{name}.anchors-helper.log",
                                                          claims=out_dir / f"{name}.claims", cwd=cwd, log=log,
-                                                         role="from the other end beside it"))
+                                                         role="from the other end beside it",
+                                                         job={**job, "notebooks": list(deferred)}))
                 for i, proc in enumerate(procs):
                     anchors_s = prefetch.wait_prefetch(*proc, log=log)
                     if anchors_s is not None:
                         timings[f"anchors ({', '.join(PREFETCH[name])}, {('background', 'helper')[i]})"] = anchors_s
+                for nb in [n for n, later in deferred.items() if later == name]:
+                    runs[nb] = _deferred_run(nb, [p[2] for p in procs], folder, params, out_dir, env, cwd, timeout,
+                                             log)
+                    timings[nb] = runs[nb].seconds
             log(f"[{k}/{len(names)}] {name} (profile={profile}) ...")
             run = run_notebook(folder / name, parameters=params, output=out_dir / f"{name}.ipynb", env=env,
                                cwd=cwd, timeout=timeout)
             log(f"[{k}/{len(names)}] {name} done in {run.seconds:.1f} s -> {run.output}")
-            runs.append(run)
+            runs[name] = run
             timings[name] = run.seconds
+            for procs in background.values():  # a deferred notebook that failed stops the run now
+                for _, _, log_path in procs:
+                    failed = {n: v for n, v in prefetch.notebook_outcomes(log_path).items() if isinstance(v, str)}
+                    if failed:
+                        raise KitError(next(iter(failed.values())))
     finally:
         for procs in background.values():  # a notebook failed: end the anchors' processes, close their logs
             for proc, fh, _ in procs:
                 prefetch.stop_prefetch(proc, fh)
+    total_s = time.perf_counter() - t_start
+    runs = [runs[n] for n in names]
     if NOTEBOOKS[-1] in names:
-        finish_run(data_dir, profile, timings, out_dir=out_dir, log=log)
+        finish_run(data_dir, profile, timings, out_dir=out_dir, log=log, total_s=total_s if deferred else None)
     return runs
 
 
+def _deferred_run(name: str, log_paths, folder: Path, params, out_dir: Path, env, cwd, timeout,
+                  log: Callable[[str], None]) -> NotebookRun:
+    """The outcome of a notebook the anchors' processes were to execute (:data:`kit.app.prefetch.DEFERRABLE`).
+
+    Raises the notebook's own error when it failed there; executes it here when no process got to it (one
+    failed or was ended before it).
+    """
+    for path in log_paths:
+        outcome = prefetch.notebook_outcomes(path).get(name)
+        if isinstance(outcome, str):
+            raise KitError(outcome)
+        if outcome is not None:
+            log(f"[{name}] done in {outcome:.1f} s in the anchors' processes -> {out_dir / f'{name}.ipynb'}")
+            return NotebookRun(name=name, output=out_dir / f"{name}.ipynb", seconds=outcome)
+    log(f"[{name}] not executed by the anchors' processes: running it here ...")
+    return run_notebook(folder / name, parameters=params, output=out_dir / f"{name}.ipynb", env=env, cwd=cwd,
+                        timeout=timeout)
+
+
 def finish_run(data, profile: str, timings: Mapping[str, float], *, out_dir: str | os.PathLike | None = None,
-               log: Callable[[str], None] | None = print) -> dict | None:
+               log: Callable[[str], None] | None = print, total_s: float | None = None) -> dict | None:
     """The run's closing summary: computed from the ensemble stage's artifacts, written to
     ``{out_dir}/summary.json`` and logged as text.
 
@@ -282,6 +328,9 @@ def finish_run(data, profile: str, timings: Mapping[str, float], *, out_dir: str
         Folder of the executed notebooks; default ``reports/runs`` under the output root.
     log : callable or None
         Receives the summary text.
+    total_s : float, optional
+        The run's wall time, s; default the sum of ``timings`` but the background process (notebooks that ran
+        one after the other, the helper while notebook 05 waited).
 
     Returns
     -------
@@ -301,7 +350,9 @@ def finish_run(data, profile: str, timings: Mapping[str, float], *, out_dir: str
     except KitError as exc:
         log(f"no run summary: {exc}")
         return None
-    summary["total_s"] = round(sum(v for k, v in timings.items() if "background" not in k), 1)
+    if total_s is None:
+        total_s = sum(v for k, v in timings.items() if "background" not in k)
+    summary["total_s"] = round(float(total_s), 1)
     path = write_summary(out_dir / "summary.json", summary)
     log(summary_text(summary))
     log(f"summary: {path}")

@@ -46,7 +46,7 @@ from tqdm.auto import tqdm
 
 from kit.core.docs import fill_doc
 from kit.core.errors import KitError
-from kit.core.runtime import get_device, gradient_step, keeps_global_rng, seed_everything
+from kit.core.runtime import get_device, gradient_step, keeps_global_rng, seed_everything, take_rows
 from kit.deep.cross_channel import CrossChannelFusion
 from kit.deep.experts import head_inputs, val_split
 from kit.deep.mae import load_mae
@@ -135,8 +135,7 @@ def fusion_inputs(features: np.ndarray, X: np.ndarray, subject: np.ndarray, sfre
 
 
 def _take(inputs: dict, rows: np.ndarray, device) -> tuple:
-    idx = torch.as_tensor(rows, dtype=torch.long)
-    return tuple(None if v is None else v[idx].to(device) for v in (inputs["seq"], inputs["cov"]))
+    return tuple(None if v is None else take_rows(v, rows).to(device) for v in (inputs["seq"], inputs["cov"]))
 
 
 @dataclass

@@ -31,6 +31,7 @@ from torch import nn
 from torch.func import functional_call
 
 from kit.core.errors import KitError
+from kit.core.runtime import take_rows
 
 META_MODES = ("mldg", "fomaml", "none")
 """Values of ``ExpertsConfig.meta``."""
@@ -213,13 +214,13 @@ def outer_loss(head: nn.Module, x: torch.Tensor, y: torch.Tensor, allowed: torch
     init = dict(head.named_parameters())
     if cfg.meta == "none":
         (idx, _), = step
-        return trial_bce(head(x[idx]), y[idx], allowed[:, idx])
+        return trial_bce(head(take_rows(x, idx)), y[idx], allowed[:, idx])
     total = 0.0
     for s_idx, q_idx in step:
-        xs, ys, ws = x[s_idx], y[s_idx], allowed[:, s_idx]
+        xs, ys, ws = take_rows(x, s_idx), y[s_idx], allowed[:, s_idx]
         adapted = fast_adapt(head, init, xs, ys, steps=cfg.inner_steps, lr=cfg.inner_lr, first_order=True,
                              weight=ws)
-        loss = trial_bce(functional_call(head, adapted, (x[q_idx],)), y[q_idx], allowed[:, q_idx])
+        loss = trial_bce(functional_call(head, adapted, (take_rows(x, q_idx),)), y[q_idx], allowed[:, q_idx])
         if cfg.meta == "mldg":
             loss = loss + trial_bce(head(xs), ys, ws)
         total = total + loss / len(step)

@@ -3,6 +3,8 @@
 The runner (:mod:`kit.app.runner`) executes notebooks 01-04 with the stages they compute in one process and
 trains the anchors of :data:`kit.app.prefetch.PREFETCH` in a second one, in that order; when notebooks 01-04 are
 done first, a helper process takes the anchors left from the other end of the list; then notebook 05 runs.
+Notebook 01 may be in the anchors' list instead (``"nb01"`` in ``background``, :func:`kit.app.prefetch.work_list`):
+executed by whichever of the two processes claims it, with the starter it computes.
 :func:`run_layout` puts per-stage seconds (:func:`kit.pipeline.timing.profile_stages`, or
 :mod:`kit.pipeline.estimate`'s) on those parts; :func:`critical_path` names the longer process and the run's
 expected wall time.
@@ -20,6 +22,15 @@ background process excluded: the runner trains them beside notebooks 01-04)."""
 
 ANCHOR_ORDER = ("riemann", "eegnet", "bandpower", "thetacov")
 """The background anchors in the order the process trains them (:data:`kit.app.prefetch.PREFETCH`)."""
+
+
+def work_list(anchors, notebooks=()) -> tuple:
+    """The list ``kit run``'s anchor processes share: ``anchors`` in order, with the deferred ``notebooks`` after
+    the first two (riemann, which notebook 04 reads, and EEGNet, the long one), before the short anchors that the
+    helper takes from the end (:func:`share_anchors`)."""
+    items = list(anchors)
+    items[2:2] = list(notebooks)
+    return tuple(items)
 
 
 def share_anchors(start_helper: float, load: float, anchors: dict) -> tuple[float, dict, dict]:
@@ -99,7 +110,8 @@ def run_layout(times: dict, background=ANCHOR_ORDER) -> tuple[dict, dict, dict]:
     times : dict of str -> float
         Seconds per stage of :data:`STAGES` (missing stages count 0).
     background : sequence of str
-        The anchors the runner trains in its second process (``kit.app.prefetch.PREFETCH["05_ensembling"]``).
+        The anchors the runner trains in its second process (``kit.app.prefetch.PREFETCH["05_ensembling"]``),
+        in its order; ``"nb01"`` among them: notebook 01 executed there (with its starter), not in the foreground.
 
     Returns
     -------
@@ -109,6 +121,8 @@ def run_layout(times: dict, background=ANCHOR_ORDER) -> tuple[dict, dict, dict]:
     t = lambda name: float(times.get(name, 0.0))  # noqa: E731
     fg = {}
     for nb in ("nb01", "nb02", "nb03", "nb04"):
+        if nb in background:  # executed in the anchors' processes
+            continue
         fg[nb] = t(nb)
         for stage in RUN_NOTEBOOKS[nb]:
             fg[stage] = t(stage)
@@ -119,7 +133,7 @@ def run_layout(times: dict, background=ANCHOR_ORDER) -> tuple[dict, dict, dict]:
         fg["features (nb03 reads)"] = t("features_cached")
     else:
         fg["features (nb03)"] = t("features")
-    bg = {"load": t("load"), **{name: t(name) for name in background}}
+    bg = {"load": t("load"), **{name: t(name) + sum(t(s) for s in RUN_NOTEBOOKS.get(name, ())) for name in background}}
     final = {"nb05": t("nb05")}  # notebook 05 fits the ensemble itself (it is never read from the artifacts)
     return fg, bg, final
 
