@@ -60,6 +60,10 @@ def test_curves_auc_bit_for_bit_as_rows_auc(n_rows):
     assert np.array_equal(out, ref)
     np.testing.assert_allclose(out[1], [roc_auc_score(pos, P[1, t]) for t in range(n_times)], rtol=0, atol=1e-12)
     assert np.all(out[0] == 0.5)
+    # blends of components formed one sample at a time: what the blended table gives, bit for bit
+    W = rng.dirichlet(np.ones(n_rows), size=n_rows + 5)  # (n_blends, C): the rows above as components
+    ref = rows_auc(np.tensordot(W, P, axes=(1, 0)).reshape(-1, n_trials), pos).reshape(n_rows + 5, n_times)
+    assert np.array_equal(curves_auc(P, pos, weights=W), ref)
 
 
 def test_per_sample_auc_errors():

@@ -138,8 +138,12 @@ def rows_auc(P: np.ndarray, pos: np.ndarray) -> np.ndarray:
     return _sorted_auc(ranked, pos[order], int(pos.sum()))
 
 
-def curves_auc(P: np.ndarray, pos: np.ndarray) -> np.ndarray:
+def curves_auc(P: np.ndarray, pos: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
     """:func:`rows_auc` of many AUC curves at once: ``P (n_rows, n_times, n_trials)`` -> ``(n_rows, n_times)``.
+
+    With ``weights (n_rows, C)``, ``P (C, n_times, n_trials)`` holds components and the rows are their blends
+    ``weights @ P[:, t]``, formed one sample at a time (what ``np.tensordot(weights, P, axes=(1, 0))`` gives,
+    without the whole ``(n_rows, n_times, n_trials)`` table in memory).
 
     The same numbers bit for bit, sorted faster when neighbouring samples order the trials alike (smooth
     predictions, a blend of per-trial and per-sample scores): each sample's rows are sorted starting from
@@ -148,16 +152,19 @@ def curves_auc(P: np.ndarray, pos: np.ndarray) -> np.ndarray:
     labels at each place, so the order within a run of ties does not matter. Fewer than 8 rows per sample
     go through :func:`rows_auc` in one call (the loop over samples costs more there).
     """
-    P = np.ascontiguousarray(P)
-    n_rows, n_times, n_trials = P.shape
+    n_times, n_trials = P.shape[1:]
+    n_rows = P.shape[0] if weights is None else len(weights)
     if n_rows < 8:
-        return rows_auc(P.reshape(-1, n_trials), pos).reshape(n_rows, n_times)
-    out, n1, flat = np.empty((n_rows, n_times)), int(pos.sum()), P.reshape(-1)
-    starts = np.arange(0, P.size, n_times * n_trials)  # row r of sample t starts at starts[r] + t * n_trials
-    own = np.arange(0, n_rows * n_trials, n_trials)  # the same for an (n_rows, n_trials) array
-    order = np.argsort(P[:, 0], axis=1)
+        B = P if weights is None else np.tensordot(weights, P, axes=(1, 0))
+        return rows_auc(B.reshape(-1, n_trials), pos).reshape(n_rows, n_times)
+    out, n1 = np.empty((n_rows, n_times)), int(pos.sum())
+    own = np.arange(0, n_rows * n_trials, n_trials)  # row r of an (n_rows, n_trials) array starts at own[r]
+    order = None
     for t in range(n_times):
-        ranked = _take_rows(flat, starts + t * n_trials, order)  # sample t's rows in the previous sample's order
+        rows = np.ascontiguousarray(P[:, t]) if weights is None else weights @ P[:, t]  # (n_rows, n_trials)
+        if order is None:
+            order = np.argsort(rows, axis=1)
+        ranked = _take_rows(rows.reshape(-1), own, order)  # sample t's rows in the previous sample's order
         if t:
             resort = np.argsort(ranked, axis=1, kind="stable")
             order, ranked = _take_rows(order.reshape(-1), own, resort), _take_rows(ranked.reshape(-1), own, resort)

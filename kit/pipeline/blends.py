@@ -126,6 +126,8 @@ class Table:
         to bound memory; with the trials last, a blend's rows need no transposed copy).
         """
         def one(r: np.ndarray, pos: np.ndarray) -> np.ndarray:
+            if P.ndim == 3 and W is not None:  # blended one sample at a time inside curves_auc
+                return curves_auc(P[..., r], pos, weights=W)
             B = P[..., r] if W is None else np.tensordot(W, P[..., r], axes=(1, 0))  # (n_w[, n_times], n_rows)
             return rows_auc(B, pos) if B.ndim == 2 else curves_auc(B, pos)
 
