@@ -31,6 +31,25 @@ def test_forward_shapes_and_same_padding_equal_conv2d():
     torch.testing.assert_close(net.dense(h.flatten(1)), net(x), rtol=1e-5, atol=1e-6)
 
 
+def test_window_moments_from_the_unpadded_gram_equal_the_padded_signals_bit_for_bit():
+    # the zero rows and columns a padded Gram matrix adds are exact zeros: the same float32 products and sums
+    from kit.methods.eegnet_net import _same_pad, window_moments
+
+    g = torch.Generator().manual_seed(3)
+    for B, k in ((64, 100), (37, 25), (2, 4)):
+        x = torch.randn(B, 16, 200, generator=g) * 3.0 + 0.5
+        xp = _same_pad(x.reshape(B * 16, 200), k)  # (B*C, L): the reference, as the convolution reads them
+        L, n = xp.shape[1], B * 16 * 200
+        cum = F.pad(xp.sum(0, dtype=torch.float64).cumsum(0), (1, 0))
+        j = torch.arange(k)
+        mean = ((cum[j + 200] - cum[j]) / n).float()
+        second = ((xp.T @ xp).double().as_strided((k, k, 200), (L, 1, L + 1)).sum(-1) / n).float()
+        got = window_moments(x, k)
+        assert torch.equal(got[0], mean) and torch.equal(got[1], second)
+        direct = torch.stack([xp[:, i:i + 200] for i in range(k)])  # (k, B*C, T): the windows themselves
+        torch.testing.assert_close(got[1], torch.einsum("irt,jrt->ij", direct, direct) / n, rtol=1e-5, atol=1e-5)
+
+
 def test_parameter_count_of_eegnet_8_2_by_hand():
     # 16 channels x 200 samples at 200 Hz: K1 = 100 (64 at 128 Hz), K2 = 25 (16 at 32 Hz), 2 classes
     net = EEGNet(16, 200, 2, kernel_length=100, sep_kernel_length=25)

@@ -218,7 +218,8 @@ def fit_fusion_model(inputs: dict, rows: np.ndarray, y: np.ndarray, subject: np.
     fit_m, val_m = ~np.isin(subject, held), np.isin(subject, held)
     net = build_model(inputs, cfg).to(dev)
     lda = _lda(inputs, rows[fit_m], y[fit_m], subject[fit_m], sfreq)
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
+                            foreach=True)  # one call per step for all tensors (CPU too): the same steps
     tr_rows = rows[fit_m]
     tr_y = torch.from_numpy(y[fit_m].astype(np.float32)).to(dev)
     tr_off = torch.from_numpy(_offset(lda, inputs, tr_rows).astype(np.float32)).to(dev)

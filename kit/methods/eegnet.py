@@ -127,7 +127,7 @@ class EEGNetClassifier:
         self.model_ = EEGNet(x.shape[1], x.shape[2], 2, F1=c.F1, D=c.D, F2=c.F2, kernel_length=k1,
                              sep_kernel_length=k2, dropout=c.dropout, commuted=c.commuted).to(self.device)
         self.model_.apply_max_norm(c.max_norm_spatial, c.max_norm_dense)
-        opt = torch.optim.Adam(self.model_.parameters(), lr=c.lr)
+        opt = torch.optim.Adam(self.model_.parameters(), lr=c.lr, foreach=True)  # the same steps, fewer calls
         self.history_ = []
         self.model_.train()
         n = len(x)

@@ -204,17 +204,18 @@ def window_moments(x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]
     second : Tensor, shape (k, k)
         ``second[i, j]``: mean of ``x_pad[t + i] * x_pad[t + j]``.  For a kernel ``w`` the output
         ``u[t] = sum_j w[j] x_pad[t + j]`` then has mean ``w . mean`` and mean square ``w' second w``.
-        Computed without a gradient: from the padded signals' Gram matrix (float32) summed along its
-        diagonals (float64).
+        Computed without a gradient: from the signals' Gram matrix (float32, zero-padded afterwards: the padded
+        signals' Gram matrix with 2.5x fewer products) summed along its diagonals (float64).
     """
     B, C, T = x.shape
     with torch.no_grad():
-        xp = _same_pad(x.reshape(B * C, T), k)  # (B*C, L)
-        n_in, n = xp.shape[1], B * C * T
-        cum = F.pad(xp.sum(0, dtype=torch.float64).cumsum(0), (1, 0))  # (L + 1,)
+        x2 = x.reshape(B * C, T)
+        lo, hi = (k - 1) // 2, k // 2  # _same_pad's zeros before and after
+        n_in, n = T + k - 1, B * C * T
+        cum = F.pad(F.pad(x2.sum(0, dtype=torch.float64), (lo, hi)).cumsum(0), (1, 0))  # (L + 1,)
         j = torch.arange(k, device=x.device)
         mean = (cum[j + T] - cum[j]) / n
-        gram = (xp.T @ xp).double()  # (L, L)
+        gram = F.pad((x2.T @ x2).double(), (lo, hi, lo, hi))  # (L, L): the padded signals' Gram matrix
         second = gram.as_strided((k, k, T), (n_in, 1, n_in + 1)).sum(-1) / n  # [i, j] = sum_t gram[t+i, t+j]
     return mean.to(x.dtype), second.to(x.dtype)
 
