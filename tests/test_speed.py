@@ -186,7 +186,8 @@ def test_critical_path_puts_the_stages_on_the_runs_two_processes():
     t = {"load": 1, "features": 10, "features_cached": 2, "starter": 5, "thetacov": 3, "bandpower": 4,
          "riemann": 6, "eegnet": 100, "mae": 7, "experts": 20, "fusion": 8, "fusion_lda": 1, "ensemble": 9,
          "nb01": 30, "nb02": 3, "nb03": 2, "nb04": 5, "nb05": 40}
-    path = critical.critical_path(t)
+    anchors = ("riemann", "eegnet", "bandpower", "thetacov")  # the anchors alone: 01-04 compute the rest
+    path = critical.critical_path(t, anchors)
     # notebooks 01-04 with starter, mae, experts, fusion, fusion_lda, the features written (02) and read (03)
     assert sum(path.foreground.values()) == 30 + 5 + 3 + 7 + 2 + 20 + 5 + 8 + 1 + (10 - 2) + 2
     # the anchors' process: riemann from t = 1, then EEGNet until 107; notebooks 01-04 are done at 91, so the
@@ -194,22 +195,31 @@ def test_critical_path_puts_the_stages_on_the_runs_two_processes():
     assert path.background == {"load": 1, "riemann": 6, "eegnet": 100}
     assert path.helper == {"thetacov": 3, "bandpower": 4} and path.anchors_done == 107
     assert path.critical == "background" and path.slowest == "eegnet" and path.total == 107 + 40
-    t["eegnet"] = 10  # every anchor done (at 24 s) before notebooks 01-04: no helper
+    # the runner's list: the features' cache and the starter too (notebooks 02 and 01 find them done): the
+    # foreground loses the starter and the features' writing (91 - 5 - 8 = 78); the process has features
+    # (1-11), riemann (-17), starter (-22), EEGNet (-122); the helper takes thetacov and bandpower from 78
+    assert critical.ANCHOR_ORDER == ("features", "riemann", "starter", "eegnet", "bandpower", "thetacov")
     path = critical.critical_path(t)
+    assert sum(path.foreground.values()) == 78 and "starter" not in path.foreground
+    assert path.background == {"load": 1, "features": 10, "riemann": 6, "starter": 5, "eegnet": 100}
+    assert path.helper == {"thetacov": 3, "bandpower": 4} and path.anchors_done == 122 and path.total == 162
+    t["eegnet"] = 10  # every anchor done (at 24 s) before notebooks 01-04: no helper
+    path = critical.critical_path(t, anchors)
     assert path.helper == {} and path.anchors_done == 24 and sum(path.background.values()) == 24
     assert path.critical == "foreground" and path.slowest == "nb05" and path.total == 91 + 40
     done, ours, helper = critical.share_anchors(10, 0, {"a": 4, "b": 4, "c": 4, "d": 4})
     assert (done, list(ours), list(helper)) == (14, ["a", "b", "c"], ["d"])  # c claimed at 8, before the helper
-    # notebook 01 in the anchors' list (after EEGNet): the foreground is 02-04 (91 - 30 - 5 = 56 s); the anchors'
-    # process has riemann (1-7), EEGNet (7-17), notebook 01 with its starter (17-52), then bandpower (52-56) and
-    # thetacov (claimed at 56, when the foreground is done: a tie goes to the process): no helper
+    # notebook 01 in the list, right after EEGNet: the foreground is 02-04 and the features read (48 s); the
+    # process has features, riemann, starter, EEGNet (1-32), then notebook 01 alone (its starter is done: 32-62);
+    # the helper, from 48, takes thetacov (48-51) and bandpower (51-55)
     bg = critical.work_list(critical.ANCHOR_ORDER, ["nb01"])
-    assert bg == ("riemann", "eegnet", "nb01", "bandpower", "thetacov")
+    assert bg == ("features", "riemann", "starter", "eegnet", "nb01", "bandpower", "thetacov")
     path = critical.critical_path(t, bg)
-    assert "nb01" not in path.foreground and "starter" not in path.foreground
-    assert sum(path.foreground.values()) == 56 and path.helper == {}
-    assert path.background == {"load": 1, "riemann": 6, "eegnet": 10, "nb01": 35, "bandpower": 4, "thetacov": 3}
-    assert path.anchors_done == 59 and path.critical == "background" and path.total == 59 + 40
+    assert "nb01" not in path.foreground and sum(path.foreground.values()) == 48
+    assert path.background == {"load": 1, "features": 10, "riemann": 6, "starter": 5, "eegnet": 10, "nb01": 30}
+    assert path.helper == {"thetacov": 3, "bandpower": 4}
+    assert path.anchors_done == 62 and path.critical == "background" and path.total == 62 + 40
+    assert critical.work_list(("riemann", "bandpower"), ["nb01"]) == ("riemann", "bandpower", "nb01")
 
 
 def test_the_plan_moves_notebook_01_to_the_anchors_only_where_the_run_ends_sooner():

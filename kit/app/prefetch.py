@@ -27,11 +27,13 @@ from pathlib import Path
 from kit.core.errors import KitError
 from kit.store.paths import project_root
 
-PREFETCH = {"05_ensembling": ("riemann", "eegnet", "bandpower", "thetacov")}
-"""Anchors a notebook needs that no earlier notebook computes: a full run trains them in a second process
-while the notebooks before it execute (each notebook uses one core), and waits for them before it.  In this
-order: riemann first (notebook 04's fusion reads its features from the run's cache), EEGNet (the long one), then
-the short ones, which the helper takes from the end when the notebooks are done first."""
+PREFETCH = {"05_ensembling": ("features", "riemann", "starter", "eegnet", "bandpower", "thetacov")}
+"""Work a notebook needs that no earlier notebook needs before it: a full run does it in a second process while
+the notebooks before it execute (each notebook uses one core), and waits for it before that notebook.  In this
+order: the deep features' cache (``"features"``, :attr:`kit.pipeline.run.Run.features`: notebooks 02-04 read it),
+riemann (notebook 04's fusion reads its features from the run's cache), the starter (notebook 01 then finds it
+done), EEGNet (the long one), then the short anchors, which the helper takes from the end when the notebooks are
+done first."""
 
 DEFERRABLE = {"05_ensembling": ("01_eda_theta_power",)}
 """Notebooks whose results only the later notebook reads (notebook 01: its figures and the starter, an anchor of
@@ -59,6 +61,9 @@ def work_through() -> None:
             continue
         if name in job.get("notebooks", ()):
             _execute(name, job)
+        elif name == "features":
+            run.features  # noqa: B018 - computed and written to the run's cache
+            run.__dict__.pop("features", None)  # not kept in this process's memory (1 GiB at full size)
         else:
             stages.run_baseline_stage(run, name)
     print(f"anchors wall time: {time.perf_counter() - t0:.1f} s", flush=True)

@@ -20,16 +20,18 @@ RUN_NOTEBOOKS = {"nb01": ("starter",), "nb02": ("mae",), "nb03": ("experts",), "
 background process excluded: the runner trains them beside notebooks 01-04)."""
 
 
-ANCHOR_ORDER = ("riemann", "eegnet", "bandpower", "thetacov")
-"""The background anchors in the order the process trains them (:data:`kit.app.prefetch.PREFETCH`)."""
+ANCHOR_ORDER = ("features", "riemann", "starter", "eegnet", "bandpower", "thetacov")
+"""The background process's list in its order (:data:`kit.app.prefetch.PREFETCH`): the deep features' cache, then
+the anchors (the starter too: notebook 01 finds it done)."""
 
 
 def work_list(anchors, notebooks=()) -> tuple:
-    """The list ``kit run``'s anchor processes share: ``anchors`` in order, with the deferred ``notebooks`` after
-    the first two (riemann, which notebook 04 reads, and EEGNet, the long one), before the short anchors that the
-    helper takes from the end (:func:`share_anchors`)."""
+    """The list ``kit run``'s anchor processes share: ``anchors`` in order, with the deferred ``notebooks`` right
+    after EEGNet (the long one; at the end without it), before the short anchors that the helper takes from the end
+    (:func:`share_anchors`)."""
     items = list(anchors)
-    items[2:2] = list(notebooks)
+    at = items.index("eegnet") + 1 if "eegnet" in items else len(items)
+    items[at:at] = list(notebooks)
     return tuple(items)
 
 
@@ -125,15 +127,19 @@ def run_layout(times: dict, background=ANCHOR_ORDER) -> tuple[dict, dict, dict]:
             continue
         fg[nb] = t(nb)
         for stage in RUN_NOTEBOOKS[nb]:
-            fg[stage] = t(stage)
+            if stage not in background:  # the starter: trained by the anchors' process, found done
+                fg[stage] = t(stage)
     # the profiled notebooks 02 and 04 read or compute the features in a cell; notebook 03 (its stage
     # read from the artifacts) does not, while in a run its experts stage needs them
-    if "features_cached" in times:  # on disk after notebook 02: 02 computes and writes them, 03 reads them
+    if "features" in background:  # written by the anchors' process: notebook 02's cell and 03 read them
+        fg["features (nb03 reads)"] = t("features_cached")
+    elif "features_cached" in times:  # on disk after notebook 02: 02 computes and writes them, 03 reads them
         fg["features (nb02 writes)"] = max(t("features") - t("features_cached"), 0.0)
         fg["features (nb03 reads)"] = t("features_cached")
     else:
         fg["features (nb03)"] = t("features")
-    bg = {"load": t("load"), **{name: t(name) + sum(t(s) for s in RUN_NOTEBOOKS.get(name, ())) for name in background}}
+    bg = {"load": t("load"), **{name: t(name) + sum(t(s) for s in RUN_NOTEBOOKS.get(name, ()) if s not in background)
+                                for name in background}}
     final = {"nb05": t("nb05")}  # notebook 05 fits the ensemble itself (it is never read from the artifacts)
     return fg, bg, final
 
