@@ -1,19 +1,24 @@
-"""A notebook of the series as a document: found, read from its jupytext pair, parameterised, its bars settled.
+"""A notebook of the series: found, read from its jupytext pair, parameterised, executed, its bars settled.
 
 Each notebook is a jupytext pair, ``notebooks/NN_name.py`` (percent format, the source of truth) and
 ``notebooks/NN_name.ipynb``.  :func:`read_notebook` reads the ``.py``; :func:`inject_parameters` adds papermill's
-``injected-parameters`` cell; :func:`settle_progress_bars` gives an executed notebook's progress bars their
-final text.  :mod:`kit.app.runner` executes them.
+``injected-parameters`` cell; :func:`run_notebook` executes one (nbclient) and keeps the executed copy;
+:func:`settle_progress_bars` gives an executed notebook's progress bars their final text.  :mod:`kit.app.runner`
+runs the series (and :mod:`kit.app.prefetch` a notebook the plan defers).
 """
 
 from __future__ import annotations
 
 import os
+import re
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
 from kit.core.errors import KitError
-from kit.store.paths import project_root
+from kit.store.artifacts import atomic_write
+from kit.store.paths import output_root, project_root
 
 
 def notebooks_dir() -> Path:
@@ -153,3 +158,132 @@ def settle_progress_bars(nb) -> int:
             out["data"]["text/plain"] = f"{text(left.get('value', ''))}| {text(right.get('value', ''))}"
             done += 1
     return done
+
+
+DEFAULT_TIMEOUT = 3600
+"""Seconds one cell may run before the run is stopped."""
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+@dataclass
+class NotebookRun:
+    """The outcome of one executed notebook.
+
+    Attributes
+    ----------
+    name : str
+        Notebook name without suffix, e.g. ``"01_eda_theta_power"``.
+    output : Path
+        The executed ``.ipynb``.
+    seconds : float
+        Wall time of the execution, s.
+    """
+
+    name: str
+    output: Path
+    seconds: float
+
+
+def _error_line(nb, exc: Exception) -> str:
+    """One line saying which cell failed, on which source line, with which exception."""
+    ename = getattr(exc, "ename", type(exc).__name__)
+    evalue = str(getattr(exc, "evalue", exc)).strip().splitlines()
+    evalue = evalue[0] if evalue else ""
+    for index, cell in enumerate(nb.cells):
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        if cell.cell_type != "code" or not errors:
+            continue
+        source_line = ""
+        trace = _ANSI.sub("", "\n".join(errors[0].get("traceback", [])))
+        marks = re.findall(r"Cell In\[\d+\], line (\d+)", trace)
+        lines = cell.source.splitlines()
+        if marks and 0 < int(marks[0]) <= len(lines):
+            source_line = f", line {marks[0]}: `{lines[int(marks[0]) - 1].strip()}`"
+        return f"cell {index}{source_line}: {ename}: {evalue}"
+    return f"{ename}: {evalue}"
+
+
+def _caused_by(exc: BaseException, kind: type) -> bool:
+    """True if ``exc`` or an exception it was raised from or during is a ``kind``."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, kind):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def run_notebook(path: str | os.PathLike, *, parameters: Mapping[str, Any] | None = None,
+                 output: str | os.PathLike | None = None, env: Mapping[str, str] | None = None,
+                 cwd: str | os.PathLike | None = None, timeout: int = DEFAULT_TIMEOUT,
+                 kernel_name: str = "python3") -> NotebookRun:
+    """Execute one notebook with injected parameters and save the executed copy.
+
+    Parameters
+    ----------
+    path : path
+        The notebook (``.py`` jupytext pair preferred, see :func:`read_notebook`).
+    parameters : mapping, optional
+        Injected after the ``parameters`` cell (:func:`inject_parameters`).
+    output : path, optional
+        Where the executed ``.ipynb`` goes (atomically); default
+        ``reports/runs/{name}.ipynb`` under the output root.  Written also
+        when a cell fails, so the traceback can be read there.  The kernel
+        process's own log (not the cells' output) goes beside it, to
+        ``{name}.kernel.log``.
+    env : mapping, optional
+        Extra environment variables for the kernel (added to ``os.environ``).
+    cwd : path, optional
+        The kernel's working directory; default the project root.
+    timeout : int
+        Seconds a single cell may run.
+    kernel_name : str
+        Jupyter kernel to use.
+
+    Returns
+    -------
+    NotebookRun
+
+    Raises
+    ------
+    KitError
+        Missing notebook, or a cell that raised: the message is one line,
+        ``{notebook}: cell {i}, line {n}: `{source}`: {Error}: {message}``.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    path = notebook_source(path)
+    name = path.stem
+    nb = inject_parameters(read_notebook(path), parameters or {})
+    nb.metadata.setdefault("kernelspec", {"name": kernel_name, "display_name": "Python 3", "language": "python"})
+    output = Path(output) if output is not None else output_root() / "reports" / "runs" / f"{name}.ipynb"
+    cwd = Path(cwd) if cwd is not None else project_root()
+    kernel_env = {**os.environ, **(env or {})}
+    client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name, iopub_timeout=60,
+                            resources={"metadata": {"path": str(cwd)}})  # iopub: late outputs on a busy machine
+    kernel_log = output.with_suffix(".kernel.log")  # the kernel process's own stderr, kept out of the console
+    kernel_log.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    failure = None
+    try:
+        with open(kernel_log, "w") as log:
+            client.execute(env=kernel_env, stderr=log)
+    except CellExecutionError as exc:
+        failure = f"{path}: {_error_line(nb, exc)}"
+    except CellTimeoutError as exc:
+        failure = f"{path}: a cell ran past {timeout} s ({str(exc).strip().splitlines()[0]})"
+    except Exception as exc:  # nbclient may mask DeadKernelError with an error of its own cleanup
+        if not _caused_by(exc, DeadKernelError):
+            raise
+        failure = f"{path}: the kernel died while running a cell (out of memory, or killed; see {kernel_log})"
+    seconds = time.perf_counter() - start
+    settle_progress_bars(nb)
+    with atomic_write(output, "w") as fh:
+        nbformat.write(nb, fh)
+    if failure is not None:
+        raise KitError(f"{failure} (executed copy: {output})")
+    return NotebookRun(name=name, output=output, seconds=seconds)

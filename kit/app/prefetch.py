@@ -9,7 +9,7 @@ the anchors' stage artifacts where the notebook looks for them, so the notebook 
 one fails, the notebook computes what is missing itself.
 
 The list may also hold a notebook of :data:`DEFERRABLE` (:func:`kit.pipeline.critical.work_list`): one whose
-results only the later notebook reads.  The process that claims it executes it (:func:`kit.app.runner.run_notebook`,
+results only the later notebook reads.  The process that claims it executes it (:func:`kit.app.notebook.run_notebook`,
 the executed copy where the runner keeps the others) and logs its outcome (:func:`notebook_outcomes`); the runner
 waits for it with the anchors.
 """
@@ -71,7 +71,7 @@ def work_through() -> None:
 
 def _execute(name: str, job: dict) -> None:
     """Execute a deferred notebook as the runner would; its outcome is a line of the log (:func:`notebook_outcomes`)."""
-    from kit.app.runner import run_notebook
+    from kit.app.notebook import run_notebook
 
     print(f"notebook {name} ...", flush=True)
     try:
@@ -113,7 +113,7 @@ def start_prefetch(anchors, data, profile: str, log_path: Path, *, claims=None, 
     artifacts land where the notebook will look for them (same data, profile and output root), so the
     notebook finds them fresh and skips them; if the process fails, the notebook computes them itself.
     With ``claims`` (a folder), it trains only the anchors it claims first (:func:`claim`): two processes
-    given the same folder share the list.  ``job``: :func:`kit.app.runner.run_notebook`'s arguments
+    given the same folder share the list.  ``job``: :func:`kit.app.notebook.run_notebook`'s arguments
     (``folder``, ``out_dir``, ``params``, ``env``, ``cwd``, ``timeout``) and ``notebooks``, the items of
     ``anchors`` that are deferred notebooks (:func:`kit.pipeline.critical.work_list`).
     """
@@ -126,7 +126,8 @@ def start_prefetch(anchors, data, profile: str, log_path: Path, *, claims=None, 
     proc = subprocess.Popen([sys.executable, "-c", _PREFETCH_CODE, str(data or ""), profile, str(claims or ""),
                              json.dumps(job or {}), *anchors], cwd=cwd or project_root(), env=env, stdout=fh,
                             stderr=subprocess.STDOUT)
-    log(f"[anchors] {', '.join(anchors)} training {role} (progress: {log_path})")
+    doing = "executing" if (job or {}).get("notebooks") else "training"
+    log(f"[anchors] {', '.join(anchors)}: {doing} {role} (progress: {log_path})")
     return proc, fh, log_path
 
 

@@ -2,7 +2,7 @@
 
 Each notebook is a jupytext pair, ``notebooks/NN_name.py`` (percent format,
 the source of truth) and ``notebooks/NN_name.ipynb``.  :func:`run_notebook`
-reads the ``.py``, injects parameters the way papermill does (after the cell
+(:mod:`kit.app.notebook`) reads the ``.py``, injects parameters the way papermill does (after the cell
 tagged ``parameters`` it inserts a cell tagged ``injected-parameters`` that
 sets ``DATA`` and ``PROFILE``), executes it with nbclient in a ``python3``
 kernel whose working directory is the project root (so ``import kit`` works
@@ -13,154 +13,22 @@ without any ``sys.path`` change), and writes the executed notebook to
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 from kit.app import prefetch
-from kit.app.notebook import inject_parameters, notebook_source, notebooks_dir, read_notebook, settle_progress_bars
+from kit.app.notebook import DEFAULT_TIMEOUT, NotebookRun, notebook_source, notebooks_dir, run_notebook
 from kit.app.prefetch import PREFETCH
 from kit.core.errors import KitError
 from kit.data.demo import ensure_data
 from kit.data.layout import discover
 from kit.pipeline.critical import work_list
-from kit.store.artifacts import atomic_write
-from kit.store.paths import output_root, project_root
+from kit.store.paths import output_root
 
 NOTEBOOKS = ("01_eda_theta_power", "02_mae_pretraining", "03_fomaml_experts", "04_fusion", "05_ensembling")
 """The series, in the order it must run (each notebook reads the artifacts of the ones before)."""
-
-DEFAULT_TIMEOUT = 3600
-"""Seconds one cell may run before the run is stopped."""
-
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-
-
-@dataclass
-class NotebookRun:
-    """The outcome of one executed notebook.
-
-    Attributes
-    ----------
-    name : str
-        Notebook name without suffix, e.g. ``"01_eda_theta_power"``.
-    output : Path
-        The executed ``.ipynb``.
-    seconds : float
-        Wall time of the execution, s.
-    """
-
-    name: str
-    output: Path
-    seconds: float
-
-
-def _error_line(nb, exc: Exception) -> str:
-    """One line saying which cell failed, on which source line, with which exception."""
-    ename = getattr(exc, "ename", type(exc).__name__)
-    evalue = str(getattr(exc, "evalue", exc)).strip().splitlines()
-    evalue = evalue[0] if evalue else ""
-    for index, cell in enumerate(nb.cells):
-        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-        if cell.cell_type != "code" or not errors:
-            continue
-        source_line = ""
-        trace = _ANSI.sub("", "\n".join(errors[0].get("traceback", [])))
-        marks = re.findall(r"Cell In\[\d+\], line (\d+)", trace)
-        lines = cell.source.splitlines()
-        if marks and 0 < int(marks[0]) <= len(lines):
-            source_line = f", line {marks[0]}: `{lines[int(marks[0]) - 1].strip()}`"
-        return f"cell {index}{source_line}: {ename}: {evalue}"
-    return f"{ename}: {evalue}"
-
-
-def _caused_by(exc: BaseException, kind: type) -> bool:
-    """True if ``exc`` or an exception it was raised from or during is a ``kind``."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, kind):
-            return True
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return False
-
-
-def run_notebook(path: str | os.PathLike, *, parameters: Mapping[str, Any] | None = None,
-                 output: str | os.PathLike | None = None, env: Mapping[str, str] | None = None,
-                 cwd: str | os.PathLike | None = None, timeout: int = DEFAULT_TIMEOUT,
-                 kernel_name: str = "python3") -> NotebookRun:
-    """Execute one notebook with injected parameters and save the executed copy.
-
-    Parameters
-    ----------
-    path : path
-        The notebook (``.py`` jupytext pair preferred, see :func:`read_notebook`).
-    parameters : mapping, optional
-        Injected after the ``parameters`` cell (:func:`inject_parameters`).
-    output : path, optional
-        Where the executed ``.ipynb`` goes (atomically); default
-        ``reports/runs/{name}.ipynb`` under the output root.  Written also
-        when a cell fails, so the traceback can be read there.  The kernel
-        process's own log (not the cells' output) goes beside it, to
-        ``{name}.kernel.log``.
-    env : mapping, optional
-        Extra environment variables for the kernel (added to ``os.environ``).
-    cwd : path, optional
-        The kernel's working directory; default the project root.
-    timeout : int
-        Seconds a single cell may run.
-    kernel_name : str
-        Jupyter kernel to use.
-
-    Returns
-    -------
-    NotebookRun
-
-    Raises
-    ------
-    KitError
-        Missing notebook, or a cell that raised: the message is one line,
-        ``{notebook}: cell {i}, line {n}: `{source}`: {Error}: {message}``.
-    """
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
-
-    path = notebook_source(path)
-    name = path.stem
-    nb = inject_parameters(read_notebook(path), parameters or {})
-    nb.metadata.setdefault("kernelspec", {"name": kernel_name, "display_name": "Python 3", "language": "python"})
-    output = Path(output) if output is not None else output_root() / "reports" / "runs" / f"{name}.ipynb"
-    cwd = Path(cwd) if cwd is not None else project_root()
-    kernel_env = {**os.environ, **(env or {})}
-    client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name, iopub_timeout=60,
-                            resources={"metadata": {"path": str(cwd)}})  # iopub: late outputs on a busy machine
-    kernel_log = output.with_suffix(".kernel.log")  # the kernel process's own stderr, kept out of the console
-    kernel_log.parent.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    failure = None
-    try:
-        with open(kernel_log, "w") as log:
-            client.execute(env=kernel_env, stderr=log)
-    except CellExecutionError as exc:
-        failure = f"{path}: {_error_line(nb, exc)}"
-    except CellTimeoutError as exc:
-        failure = f"{path}: a cell ran past {timeout} s ({str(exc).strip().splitlines()[0]})"
-    except Exception as exc:  # nbclient may mask DeadKernelError with an error of its own cleanup
-        if not _caused_by(exc, DeadKernelError):
-            raise
-        failure = f"{path}: the kernel died while running a cell (out of memory, or killed; see {kernel_log})"
-    seconds = time.perf_counter() - start
-    settle_progress_bars(nb)
-    with atomic_write(output, "w") as fh:
-        nbformat.write(nb, fh)
-    if failure is not None:
-        raise KitError(f"{failure} (executed copy: {output})")
-    return NotebookRun(name=name, output=output, seconds=seconds)
-
 
 def run_notebooks(names: Iterable[str] = NOTEBOOKS, *, data: str | os.PathLike | None = None,
                   profile: str = "quick", out_dir: str | os.PathLike | None = None,
@@ -239,15 +107,9 @@ def run_notebooks(names: Iterable[str] = NOTEBOOKS, *, data: str | os.PathLike |
     try:
         for k, name in enumerate(names):
             if name in PREFETCH and k > 0:  # only worth it when earlier notebooks run meanwhile
-                claims = out_dir / f"{name}.claims"  # fresh per run: the two processes share the list through it
-                shutil.rmtree(claims, ignore_errors=True)
-                claims.mkdir(parents=True)
                 later = [n for n in prefetch.DEFERRABLE.get(name, ()) if n in defer and n in names[:k]]
                 deferred.update(dict.fromkeys(later, name))
-                items = work_list(PREFETCH[name], later)
-                background[name] = [prefetch.start_prefetch(items, data_dir, profile,
-                                                            out_dir / f"{name}.anchors.log", claims=claims,
-                                                            cwd=cwd, log=log, job={**job, "notebooks": later})]
+                background[name] = [_start_background(name, later, data_dir, profile, out_dir, cwd, log, job)]
         for k, name in enumerate(names, 1):
             if name in deferred:
                 log(f"[{k}/{len(names)}] {name} (profile={profile}) runs in the anchors' processes, beside "
@@ -276,11 +138,7 @@ def run_notebooks(names: Iterable[str] = NOTEBOOKS, *, data: str | os.PathLike |
             log(f"[{k}/{len(names)}] {name} done in {run.seconds:.1f} s -> {run.output}")
             runs[name] = run
             timings[name] = run.seconds
-            for procs in background.values():  # a deferred notebook that failed stops the run now
-                for _, _, log_path in procs:
-                    failed = {n: v for n, v in prefetch.notebook_outcomes(log_path).items() if isinstance(v, str)}
-                    if failed:
-                        raise KitError(next(iter(failed.values())))
+            _raise_deferred_failure(background)  # a deferred notebook that failed stops the run now
     finally:
         for procs in background.values():  # a notebook failed: end the anchors' processes, close their logs
             for proc, fh, _ in procs:
@@ -290,6 +148,25 @@ def run_notebooks(names: Iterable[str] = NOTEBOOKS, *, data: str | os.PathLike |
     if NOTEBOOKS[-1] in names:
         finish_run(data_dir, profile, timings, out_dir=out_dir, log=log, total_s=total_s if deferred else None)
     return runs
+
+
+def _start_background(name: str, later: list, data_dir, profile: str, out_dir: Path, cwd, log, job: dict):
+    """The anchors' process of notebook ``name``: its :data:`PREFETCH` list with the deferred notebooks ``later``,
+    sharing a fresh claims folder with the helper the runner may start later."""
+    claims = out_dir / f"{name}.claims"  # fresh per run: the two processes share the list through it
+    shutil.rmtree(claims, ignore_errors=True)
+    claims.mkdir(parents=True)
+    return prefetch.start_prefetch(work_list(PREFETCH[name], later), data_dir, profile, out_dir / f"{name}.anchors.log",
+                                   claims=claims, cwd=cwd, log=log, job={**job, "notebooks": later})
+
+
+def _raise_deferred_failure(background: dict) -> None:
+    """Raise the error of a deferred notebook that failed in one of the anchors' processes, if any did."""
+    for procs in background.values():
+        for _, _, log_path in procs:
+            failed = [v for v in prefetch.notebook_outcomes(log_path).values() if isinstance(v, str)]
+            if failed:
+                raise KitError(failed[0])
 
 
 def _deferred_run(name: str, log_paths, folder: Path, params, out_dir: Path, env, cwd, timeout,
