@@ -209,16 +209,17 @@ def test_critical_path_puts_the_stages_on_the_runs_two_processes():
     assert path.critical == "foreground" and path.slowest == "nb05" and path.total == 91 + 40
     done, ours, helper = critical.share_anchors(10, 0, {"a": 4, "b": 4, "c": 4, "d": 4})
     assert (done, list(ours), list(helper)) == (14, ["a", "b", "c"], ["d"])  # c claimed at 8, before the helper
-    # notebook 01 in the list, right after EEGNet: the foreground is 02-04 and the features read (48 s); the
-    # process has features, riemann, starter, EEGNet (1-32), then notebook 01 alone (its starter is done: 32-62);
-    # the helper, from 48, takes thetacov (48-51) and bandpower (51-55)
+    # notebook 01 in the list, right after EEGNet, without the features and the starter (notebook 02, first in the
+    # foreground, writes the features: 91 - 30 - 5 = 56 s; notebook 01 trains its starter): the process has
+    # riemann (1-7), EEGNet (7-17), notebook 01 with its starter (17-52), bandpower (52-56) and thetacov (claimed
+    # at 56, when the foreground is done: a tie goes to the process): no helper
     bg = critical.work_list(critical.ANCHOR_ORDER, ["nb01"])
-    assert bg == ("features", "riemann", "starter", "eegnet", "nb01", "bandpower", "thetacov")
+    assert bg == ("riemann", "eegnet", "nb01", "bandpower", "thetacov")
     path = critical.critical_path(t, bg)
-    assert "nb01" not in path.foreground and sum(path.foreground.values()) == 48
-    assert path.background == {"load": 1, "features": 10, "riemann": 6, "starter": 5, "eegnet": 10, "nb01": 30}
-    assert path.helper == {"thetacov": 3, "bandpower": 4}
-    assert path.anchors_done == 62 and path.critical == "background" and path.total == 62 + 40
+    assert "nb01" not in path.foreground and "starter" not in path.foreground
+    assert sum(path.foreground.values()) == 56 and path.helper == {}
+    assert path.background == {"load": 1, "riemann": 6, "eegnet": 10, "nb01": 35, "bandpower": 4, "thetacov": 3}
+    assert path.anchors_done == 59 and path.critical == "background" and path.total == 59 + 40
     assert critical.work_list(("riemann", "bandpower"), ["nb01"]) == ("riemann", "bandpower", "nb01")
 
 

@@ -25,11 +25,17 @@ ANCHOR_ORDER = ("features", "riemann", "starter", "eegnet", "bandpower", "thetac
 the anchors (the starter too: notebook 01 finds it done)."""
 
 
+EARLY = ("features", "starter")
+"""Work in the anchors' list only for the foreground's sake: the features' cache (notebook 02 reads it) and the
+starter (notebook 01 trains it otherwise).  With notebook 01 deferred, notebook 02 starts the foreground at once and
+would race the process for the features, and notebook 01 trains its starter itself: :func:`work_list` drops both."""
+
+
 def work_list(anchors, notebooks=()) -> tuple:
     """The list ``kit run``'s anchor processes share: ``anchors`` in order, with the deferred ``notebooks`` right
     after EEGNet (the long one; at the end without it), before the short anchors that the helper takes from the end
-    (:func:`share_anchors`)."""
-    items = list(anchors)
+    (:func:`share_anchors`); with notebooks deferred, without the :data:`EARLY` items."""
+    items = [a for a in anchors if not (notebooks and a in EARLY)]
     at = items.index("eegnet") + 1 if "eegnet" in items else len(items)
     items[at:at] = list(notebooks)
     return tuple(items)
