@@ -279,8 +279,8 @@ def test_fit_costs_by_hand_and_errors(tmp_path):
         estimate.stage_seconds(100, 80, "full")
     with pytest.raises(KitError, match="n_train"):
         estimate.stage_seconds(100, 0)
-    assert estimate.expected_line(tmp_path / "missing") is None
+    assert estimate.plan_line(tmp_path / "missing") == (None, ())
     data = write_demo_dataset(tmp_path / "demo", scale=0.01, seed=0)
-    line = estimate.expected_line(data)
+    line, _ = estimate.plan_line(data)
     assert line.startswith("expected ") and "trials" in line
-    assert estimate.expected_line(data, profile="full") is None
+    assert estimate.plan_line(data, profile="full") == (None, ())

@@ -117,18 +117,18 @@ def run_notebooks(names: Iterable[str] = NOTEBOOKS, *, data: str | os.PathLike |
                 continue
             if name in background:
                 procs = background.pop(name)
-                items = work_list(PREFETCH[name], [n for n, later in deferred.items() if later == name])
+                mine = [n for n, later in deferred.items() if later == name]  # notebooks deferred to these processes
                 if procs[0][0].poll() is None:  # still busy: the idle core takes the list from its other end
-                    procs.append(prefetch.start_prefetch(items[::-1], data_dir, profile,
+                    procs.append(prefetch.start_prefetch(work_list(PREFETCH[name], mine)[::-1], data_dir, profile,
                                                          out_dir / f"{name}.anchors-helper.log",
                                                          claims=out_dir / f"{name}.claims", cwd=cwd, log=log,
                                                          role="from the other end beside it",
-                                                         job={**job, "notebooks": list(deferred)}))
+                                                         job={**job, "notebooks": mine}))
                 for i, proc in enumerate(procs):
                     anchors_s = prefetch.wait_prefetch(*proc, log=log)
                     if anchors_s is not None:
                         timings[f"anchors ({', '.join(PREFETCH[name])}, {('background', 'helper')[i]})"] = anchors_s
-                for nb in [n for n, later in deferred.items() if later == name]:
+                for nb in mine:
                     runs[nb] = _deferred_run(nb, [p[2] for p in procs], folder, params, out_dir, env, cwd, timeout,
                                              log)
                     timings[nb] = runs[nb].seconds

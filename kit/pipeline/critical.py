@@ -3,7 +3,7 @@
 The runner (:mod:`kit.app.runner`) executes notebooks 01-04 with the stages they compute in one process and
 trains the anchors of :data:`kit.app.prefetch.PREFETCH` in a second one, in that order; when notebooks 01-04 are
 done first, a helper process takes the anchors left from the other end of the list; then notebook 05 runs.
-Notebook 01 may be in the anchors' list instead (``"nb01"`` in ``background``, :func:`kit.app.prefetch.work_list`):
+Notebook 01 may be in the anchors' list instead (``"nb01"`` in ``background``, :func:`work_list`):
 executed by whichever of the two processes claims it, with the starter it computes.
 :func:`run_layout` puts per-stage seconds (:func:`kit.pipeline.timing.profile_stages`, or
 :mod:`kit.pipeline.estimate`'s) on those parts; :func:`critical_path` names the longer process and the run's
@@ -171,3 +171,11 @@ def critical_path(times: dict, background=ANCHOR_ORDER) -> CriticalPath:
     on_path = {**(fg if critical == "foreground" else {**ours, **helper}), **final}
     return CriticalPath(fg, {"load": bg["load"], **ours}, final, critical, max(a, done) + sum(final.values()),
                         max(on_path, key=on_path.get), helper, done)
+
+
+def quicker_layout(times: dict, background=ANCHOR_ORDER, deferrable=("nb01",)) -> tuple[CriticalPath, tuple]:
+    """The layout ``kit run`` picks (:func:`kit.pipeline.estimate.plan_run`): ``background`` as it is, or with the
+    ``deferrable`` notebooks in the anchors' list (:func:`work_list`), whichever :func:`critical_path` ends
+    sooner (ties keep ``background``).  Returns that path and its list."""
+    layouts = [tuple(background)] + ([work_list(background, deferrable)] if deferrable else [])
+    return min(((critical_path(times, layout), layout) for layout in layouts), key=lambda pl: pl[0].total)

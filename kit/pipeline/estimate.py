@@ -5,7 +5,7 @@ trials or all trials (:data:`COUNTS`), the two constants fitted (:func:`fit_cost
 measurements (:data:`MEASURED`) of :func:`kit.pipeline.timing.profile_stages` (``python -m kit profile-stages``): the demo size
 (scale 0.2: 2,389 trials, 2,042 training) and the competition's size (scale 1: 11,943 trials, 10,209
 training), on :data:`MEASURED_ON`.  The stages are then put on ``kit run``'s two processes
-(:func:`kit.pipeline.timing.critical_path`: notebooks 01-04 beside the background anchors, then notebook 05).
+(:func:`kit.pipeline.critical.critical_path`: notebooks 01-04 beside the background anchors, then notebook 05).
 
 The constants are CPU seconds of single-threaded stages: about the wall time on a machine whose cores are
 free, which is what a user who starts ``kit run`` has (two stages at once need two cores; on one core the
@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kit.core.errors import KitError
-from kit.pipeline.critical import ANCHOR_ORDER, work_list
-from kit.pipeline.timing import critical_path
+from kit.pipeline.critical import ANCHOR_ORDER, critical_path, quicker_layout
 
 MEASURED_ON = "2 cores, AMD EPYC (KVM), 23 GiB, torch 2.13 CPU; kit 0.3 (issue 25, third round), load average 1-3"
 """The machine (and code) :data:`MEASURED` was measured on."""
@@ -208,6 +207,23 @@ def count_trials(data) -> tuple[int, int]:
     return len(ds), int((~ds.is_test).sum())
 
 
+def _counts(data, n_trials: int | None, n_train: int | None) -> tuple[int, int]:
+    """``(n_trials, n_train)``: the counts given, the folder's where one is missing (:func:`count_trials`)."""
+    if n_trials is None or n_train is None:
+        if data is None:
+            raise KitError("expected time: give a data folder or n_trials and n_train")
+        counted = count_trials(data)
+        n_trials = counted[0] if n_trials is None else n_trials
+        n_train = counted[1] if n_train is None else n_train
+    return int(n_trials), int(n_train)
+
+
+def _estimate(n_trials: int, n_train: int, profile: str, seconds: dict, path, layout) -> Estimate:
+    return Estimate(n_trials, n_train, profile, seconds, sum(path.foreground.values()), path.anchors_done,
+                    sum(path.final.values()), path.critical, path.total,
+                    deferred=tuple(k for k in layout if k.startswith("nb")))
+
+
 def expected_run(data=None, *, n_trials: int | None = None, n_train: int | None = None, profile: str = "quick",
                  background=ANCHOR_ORDER, speed: float | None = None) -> Estimate:
     """Expected wall time of ``python -m kit run`` from empty artifacts, per stage and in all.
@@ -234,62 +250,38 @@ def expected_run(data=None, *, n_trials: int | None = None, n_train: int | None 
     KitError
         Neither a folder nor counts, a profile without costs, bad counts.
     """
-    if n_trials is None or n_train is None:
-        if data is None:
-            raise KitError("expected time: give a data folder or n_trials and n_train")
-        counted = count_trials(data)
-        n_trials = counted[0] if n_trials is None else n_trials
-        n_train = counted[1] if n_train is None else n_train
-    speed = float(os.environ.get("KIT_SPEED", 1.0)) if speed is None else speed
-    seconds = stage_seconds(int(n_trials), int(n_train), profile, speed=speed)
-    path = critical_path(seconds, background)
-    return Estimate(int(n_trials), int(n_train), profile, seconds, sum(path.foreground.values()),
-                    path.anchors_done, sum(path.final.values()), path.critical, path.total,
-                    deferred=tuple(k for k in background if k.startswith("nb")))
+    n_trials, n_train = _counts(data, n_trials, n_train)
+    seconds = stage_seconds(n_trials, n_train, profile, speed=_speed(speed))
+    return _estimate(n_trials, n_train, profile, seconds, critical_path(seconds, background), background)
 
 
 def plan_run(data=None, *, n_trials: int | None = None, n_train: int | None = None, profile: str = "quick",
              background=ANCHOR_ORDER, deferrable=("nb01",), speed: float | None = None) -> Estimate:
-    """The quicker of ``kit run``'s two layouts (:func:`expected_run` of each): notebook 01 first in line, or
-    executed by the anchors' processes (``deferrable``, :func:`kit.pipeline.critical.work_list`).
+    """The quicker of ``kit run``'s two layouts (:func:`kit.pipeline.critical.quicker_layout`): notebook 01 first
+    in line, or executed by the anchors' processes (``deferrable``, :func:`kit.pipeline.critical.work_list`).
 
     On a small folder the anchors are done long before notebooks 02-04 and their core would idle: notebook 01
     goes there; at the competition's size the anchors (EEGNet) take as long as notebooks 01-04, and notebook 01
     stays first. ``Estimate.deferred`` names the notebooks moved (``"nb01"``); ties keep today's order.
     Arguments and errors as :func:`expected_run`.
     """
-    if n_trials is None or n_train is None:
-        if data is None:
-            raise KitError("expected time: give a data folder or n_trials and n_train")
-        counted = count_trials(data)
-        n_trials = counted[0] if n_trials is None else n_trials
-        n_train = counted[1] if n_train is None else n_train
-    kw = dict(n_trials=n_trials, n_train=n_train, profile=profile, speed=speed)
-    first = expected_run(background=tuple(background), **kw)
-    if not deferrable:
-        return first
-    moved = expected_run(background=work_list(background, deferrable), **kw)
-    return moved if moved.total < first.total else first
+    n_trials, n_train = _counts(data, n_trials, n_train)
+    seconds = stage_seconds(n_trials, n_train, profile, speed=_speed(speed))
+    path, layout = quicker_layout(seconds, background, tuple(deferrable))
+    return _estimate(n_trials, n_train, profile, seconds, path, layout)
 
 
-def expected_line(data, profile: str = "quick", background=ANCHOR_ORDER) -> str | None:
-    """:meth:`Estimate.line` for ``kit run`` on ``data``, or None where there is nothing to say.
-
-    None for a profile without measured costs or a folder that cannot be read (the run then reports its
-    own error); this never stops a run.
-    """
-    try:
-        return expected_run(data, profile=profile, background=background).line()
-    except KitError:
-        return None
+def _speed(speed: float | None) -> float:
+    return float(os.environ.get("KIT_SPEED", 1.0)) if speed is None else speed
 
 
 def plan_line(data, profile: str = "quick", background=ANCHOR_ORDER, deferrable=()) -> tuple[str | None, tuple]:
-    """``kit run``'s layout and the line it prints (:func:`plan_run`): ``(line or None, notebooks to defer)``.
+    """``kit run``'s layout and the line it prints before it starts (:func:`plan_run`, :meth:`Estimate.line`):
+    ``(line or None, notebooks to defer)``.
 
     ``deferrable``: notebook stems (``"01_eda_theta_power"``) the anchors' processes may execute. Without
-    measured costs (another profile) or a readable folder: ``(None, ())``, notebook 01 first as always; this
-    never stops a run.
+    measured costs (another profile) or a readable folder (the run then reports its own error): ``(None, ())``,
+    notebook 01 first as always; this never stops a run.
     """
     stems = {f"nb{stem[:2]}": stem for stem in deferrable}
     try:

@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from kit.core.errors import KitError
-from kit.pipeline.critical import ANCHOR_ORDER, critical_path, work_list
+from kit.pipeline.critical import ANCHOR_ORDER, quicker_layout
 from kit.store.paths import output_root, project_root
 
 ANCHOR_STAGES = ("starter", "thetacov", "bandpower", "riemann", "eegnet")
@@ -320,9 +320,7 @@ def format_profile(result: StageProfile, background=ANCHOR_ORDER) -> str:
     lines.append("")
     for label, key in (("CPU", "cpu_seconds"), ("wall", "seconds")):
         times = {k: getattr(v, key) for k, v in result.times.items()}
-        # the runner's layout: notebook 01 in the anchors' list where that ends the run sooner (estimate.plan_run)
-        path = min((critical_path(times, layout) for layout in (background, work_list(background, ["nb01"]))),
-                   key=lambda p: p.total)
+        path, _ = quicker_layout(times, background)  # the runner's layout (estimate.plan_run)
         fg, bg = sum(path.foreground.values()), sum(path.background.values())
         first = "notebooks 01-04" if "nb01" in path.foreground else "notebooks 02-04"
         helper = (f", the helper {', '.join(path.helper)} {sum(path.helper.values()):.0f} s after {first}"
