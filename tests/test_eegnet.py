@@ -50,6 +50,27 @@ def test_window_moments_from_the_unpadded_gram_equal_the_padded_signals_bit_for_
         torch.testing.assert_close(got[1], torch.einsum("irt,jrt->ij", direct, direct) / n, rtol=1e-5, atol=1e-5)
 
 
+def test_depthwise_kernel_gradient_in_blocks_equals_the_whole_product():
+    # the blocks' entries are the whole matrix's entries (each a sum over the same trials), summed along the same
+    # strided diagonals: at EEGNet's shape at 200 Hz (T = 200, K1 = 100; a full and two short minibatches) the
+    # float32 numbers of the earlier whole-matrix gradient bit for bit; at any shape the float64 reference's
+    from kit.methods.eegnet_net import _band_weight_grad
+
+    g = torch.Generator().manual_seed(5)
+    for B, G, T, k in ((64, 16, 200, 100), (37, 16, 200, 100), (2, 16, 200, 100), (7, 3, 50, 25), (5, 2, 9, 4),
+                       (3, 2, 6, 1)):
+        x = torch.randn(B, G, T + k - 1, generator=g)
+        grad = torch.randn(B, G, T, generator=g) * 0.01
+        L = T + k - 1
+        got = _band_weight_grad(x, grad, k)
+        assert got.shape == (G, 1, k)
+        if (T, k) == (200, 100):
+            whole = torch.bmm(x.permute(1, 2, 0), grad.permute(1, 0, 2))  # (G, L, T)
+            assert torch.equal(got, whole.as_strided((G, k, T), (L * T, T, T + 1)).sum(-1)[:, None])
+        by_hand = torch.stack([(x[:, :, j:j + T].double() * grad.double()).sum((0, 2)) for j in range(k)], 1)
+        torch.testing.assert_close(got[:, 0].double(), by_hand, rtol=1e-5, atol=1e-6)
+
+
 def test_parameter_count_of_eegnet_8_2_by_hand():
     # 16 channels x 200 samples at 200 Hz: K1 = 100 (64 at 128 Hz), K2 = 25 (16 at 32 Hz), 2 classes
     net = EEGNet(16, 200, 2, kernel_length=100, sep_kernel_length=25)

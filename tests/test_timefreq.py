@@ -40,6 +40,15 @@ def test_morlet_power_peaks_at_the_sine_and_scales_with_its_square():
     np.testing.assert_allclose((morlet_log_power(X2, SFREQ) - T)[strong], np.log(4.0), atol=1e-3)  # ~ amplitude**2
 
 
+def test_morlet_power_does_not_depend_on_the_chunk_bit_for_bit():
+    # each trial's transforms are its own: the chunk (8 by default, once 32) changes the speed, not a number
+    X = np.random.default_rng(4).normal(size=(19, 3, 200)) * 20.0
+    ref = morlet_log_power(X, SFREQ, chunk=32)
+    for chunk in (1, 8, 5):
+        assert np.array_equal(morlet_log_power(X, SFREQ, chunk=chunk), ref)
+    assert np.array_equal(morlet_log_power(X, SFREQ), ref)
+
+
 def test_default_wavelets_have_80_ms_in_time_and_bad_frequencies_raise():
     f = np.array([2.0, 8.0, 30.0])
     np.testing.assert_allclose(default_n_cycles(f) / (2 * np.pi * f), 1 / (4 * np.pi))

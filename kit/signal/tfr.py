@@ -31,7 +31,7 @@ def default_n_cycles(freqs: np.ndarray) -> np.ndarray:
 
 @fill_doc
 def morlet_log_power(X: np.ndarray, sfreq: float, freqs: Sequence[float] = FREQS,
-                     n_cycles: Sequence[float] | float | None = None, *, chunk: int = 32) -> np.ndarray:
+                     n_cycles: Sequence[float] | float | None = None, *, chunk: int = 8) -> np.ndarray:
     """Log Morlet power of each trial, channel, sample and frequency.
 
     Each trial is extended with its edge values on each side (as :func:`kit.signal.features.band_power`
@@ -50,7 +50,9 @@ def morlet_log_power(X: np.ndarray, sfreq: float, freqs: Sequence[float] = FREQS
     n_cycles : float or sequence of float, optional
         Cycles per wavelet; default :func:`default_n_cycles` (``freqs / 2``).
     chunk : int
-        Trials transformed at once (bounds the complex temporaries).
+        Trials transformed at once (bounds the complex temporaries: 8 trials of 16 channels x 29 frequencies,
+        about 23 MB, ran twice as fast as 32 on a 2-core EPYC; the numbers do not depend on it, each trial's
+        transforms are its own).
 
     Returns
     -------
