@@ -201,16 +201,16 @@ def _band_weight_grad(x: torch.Tensor, grad: torch.Tensor, k: int) -> torch.Tens
     n_chan, n_in, n_out = x.shape[1], x.shape[2], grad.shape[2]
     xt, gt = x.permute(1, 2, 0), grad.permute(1, 0, 2)  # (G, L, B), (G, B, T)
     full = torch.empty(n_chan, n_in, n_out, dtype=grad.dtype, device=grad.device)  # (G, L, T): the band only
+
+    def diagonals(t0: int, c: int) -> torch.Tensor:  # (G, k, c) view: [g, j, t] = full[g, t0 + t + j, t0 + t]
+        return full.as_strided((n_chan, k, c), (n_in * n_out, n_out, n_out + 1), t0 * (n_out + 1))
+
     chunk = max(1, (k + 1) // 2)
     for t0 in range(0, n_out, chunk):
         c = min(chunk, n_out - t0)
         block = torch.bmm(xt[:, t0:t0 + c + k - 1], gt[:, :, t0:t0 + c])  # (G, c + k - 1, c)
-        rows = block.shape[1]
-        # full[g, t + j, t] = block[g, t - t0 + j, t - t0] for the block's samples t and lags j < k
-        band = full.as_strided((n_chan, k, c), (n_in * n_out, n_out, n_out + 1), full.storage_offset() + t0 * (n_out + 1))
-        band.copy_(block.as_strided((n_chan, k, c), (rows * c, c, c + 1)))
-    # grad_w[g, j] = sum_t full[g, t + j, t]: a diagonal of each channel's (L, T) matrix
-    return full.as_strided((n_chan, k, n_out), (n_in * n_out, n_out, n_out + 1)).sum(-1)[:, None]
+        diagonals(t0, c).copy_(block.as_strided((n_chan, k, c), (block.shape[1] * c, c, c + 1)))
+    return diagonals(0, n_out).sum(-1)[:, None]  # grad_w[g, j] = sum_t full[g, t + j, t], the diagonals written
 
 
 def window_moments(x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
