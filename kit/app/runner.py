@@ -121,7 +121,7 @@ def run_notebooks(names: Iterable[str] = NOTEBOOKS, *, data: str | os.PathLike |
                 if procs[0][0].poll() is None:  # still busy: the idle core takes the list from its other end
                     procs.append(prefetch.start_prefetch(work_list(PREFETCH[name], mine)[::-1], data_dir, profile,
                                                          out_dir / f"{name}.anchors-helper.log",
-                                                         claims=out_dir / f"{name}.claims", cwd=cwd, log=log,
+                                                         claims=_claims(out_dir, name), cwd=cwd, log=log,
                                                          role="from the other end beside it",
                                                          job={**job, "notebooks": mine}))
                 for i, proc in enumerate(procs):
@@ -153,11 +153,16 @@ def run_notebooks(names: Iterable[str] = NOTEBOOKS, *, data: str | os.PathLike |
 def _start_background(name: str, later: list, data_dir, profile: str, out_dir: Path, cwd, log, job: dict):
     """The anchors' process of notebook ``name``: its :data:`PREFETCH` list with the deferred notebooks ``later``,
     sharing a fresh claims folder with the helper the runner may start later."""
-    claims = out_dir / f"{name}.claims"  # fresh per run: the two processes share the list through it
+    claims = _claims(out_dir, name)  # fresh per run: the two processes share the list through it
     shutil.rmtree(claims, ignore_errors=True)
     claims.mkdir(parents=True)
     return prefetch.start_prefetch(work_list(PREFETCH[name], later), data_dir, profile, out_dir / f"{name}.anchors.log",
                                    claims=claims, cwd=cwd, log=log, job={**job, "notebooks": later})
+
+
+def _claims(out_dir: Path, name: str) -> Path:
+    """The claims folder (:func:`kit.app.prefetch.claim`) the anchors' process of ``name`` and its helper share."""
+    return out_dir / f"{name}.claims"
 
 
 def _raise_deferred_failure(background: dict) -> None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kit.core.errors import KitError
-from kit.pipeline.critical import ANCHOR_ORDER, critical_path, quicker_layout
+from kit.pipeline.critical import ANCHOR_ORDER, quicker_layout
 
 MEASURED_ON = "2 cores, AMD EPYC (KVM), 23 GiB, torch 2.13 CPU; kit 0.3 (issue 25, third and fourth rounds), load average 1-3"
 """The machine (and code) :data:`MEASURED` was measured on."""
@@ -252,9 +252,8 @@ def expected_run(data=None, *, n_trials: int | None = None, n_train: int | None 
     KitError
         Neither a folder nor counts, a profile without costs, bad counts.
     """
-    n_trials, n_train = _counts(data, n_trials, n_train)
-    seconds = stage_seconds(n_trials, n_train, profile, speed=_speed(speed))
-    return _estimate(n_trials, n_train, profile, seconds, critical_path(seconds, background), background)
+    return plan_run(data, n_trials=n_trials, n_train=n_train, profile=profile, background=background, deferrable=(),
+                    speed=speed)  # one layout: ``background`` as it is
 
 
 def plan_run(data=None, *, n_trials: int | None = None, n_train: int | None = None, profile: str = "quick",
